@@ -1,0 +1,65 @@
+//! `rfpga bench-train`: images/s of forward + backward + SGD step on random data of CIFAR size,
+//! the same work `scripts/bench_train_pytorch.py` times in PyTorch eager (`make bench-train`
+//! alternates the two and prints the ratio).
+
+use anyhow::Result;
+use clap::Args;
+use rfpga_core::{ModelSpec, Shortcut};
+use rfpga_train::{Net, Sgd};
+use std::time::Instant;
+use rfpga_train::tch::{self, Kind, Tensor};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 20)]
+    depth: usize,
+    #[arg(long, default_value = "A")]
+    shortcut: Shortcut,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    #[arg(long, default_value_t = 2)]
+    threads: i32,
+    /// Contiguous NCHW instead of channels-last.
+    #[arg(long)]
+    contiguous: bool,
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    anyhow::ensure!(a.steps >= 1 && a.batch_size >= 2, "--steps ≥ 1 and --batch-size ≥ 2");
+    tch::set_num_threads(a.threads);
+    let spec = ModelSpec::cifar_resnet(a.depth, a.shortcut)?;
+    let net = Net::new(&spec, tch::Device::Cpu, 0, !a.contiguous);
+    let params = net.ordered_variables().into_iter().filter(|v| v.2).map(|(n, t, _)| (n, t, true)).collect();
+    let mut sgd = Sgd::new(params, 0.9, true, 5e-4);
+    let n = a.batch_size;
+    let images: Vec<f32> = Tensor::randn([(n * 3 * 32 * 32) as i64], (Kind::Float, tch::Device::Cpu)).try_into()?;
+    let labels = Tensor::randint(10, [n as i64], (Kind::Int64, tch::Device::Cpu));
+    let mut step = || {
+        let x = net.input(&images, n);
+        let loss = net.forward(&x, true).cross_entropy_for_logits(&labels);
+        sgd.zero_grad();
+        loss.backward();
+        sgd.step(0.1);
+        loss.double_value(&[])
+    };
+    for _ in 0..a.warmup {
+        step();
+    }
+    let t = Instant::now();
+    for _ in 0..a.steps {
+        step();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let ips = (a.steps * n) as f64 / secs;
+    println!(
+        "{{\"impl\": \"tch\", \"model\": \"{}\", \"batch\": {n}, \"threads\": {}, \"channels_last\": {}, \"steps\": {}, \"images_per_s\": {ips:.1}}}",
+        spec.name(), a.threads, !a.contiguous, a.steps
+    );
+    Ok(())
+}

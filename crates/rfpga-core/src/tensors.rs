@@ -1,0 +1,182 @@
+//! Named f32 tensors in safetensors files: atomic save, and strict load against a model's
+//! tensor list — every missing, unexpected or mis-shaped tensor is reported by name, with the
+//! expected and found shape. A silent weight-loading failure is how the experiments this
+//! project grew from were lost; nothing here falls back to defaults.
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::model::TensorSpec;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// The tensors of one safetensors file, in the order they were given, plus its string metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TensorFile {
+    pub tensors: Vec<NamedTensor>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl TensorFile {
+    pub fn push(&mut self, name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        self.tensors.push(NamedTensor { name: name.into(), shape, data });
+    }
+
+    pub fn get(&self, name: &str) -> Option<&NamedTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// Serializes and writes atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes: Vec<Vec<u8>> =
+            self.tensors.iter().map(|t| t.data.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+        let views = self
+            .tensors
+            .iter()
+            .zip(&bytes)
+            .map(|(t, b)| {
+                TensorView::new(Dtype::F32, t.shape.clone(), b)
+                    .map(|v| (t.name.clone(), v))
+                    .map_err(|e| Error::file(path, format!("tensor `{}`: {e}", t.name)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let meta = if meta.is_empty() { None } else { Some(meta) };
+        let out = safetensors::serialize(views, meta).map_err(|e| Error::file(path, e.to_string()))?;
+        write_atomic(path, &out)
+    }
+
+    /// Reads every tensor of a safetensors file; all must be F32.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::file(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::file(path, format!("not a valid safetensors file: {e}")))?;
+        let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        let mut tensors = Vec::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(Error::file(path, format!("tensor `{name}`: expected dtype F32, found {:?}", view.dtype())));
+            }
+            let data = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            tensors.push(NamedTensor { name, shape: view.shape().to_vec(), data });
+        }
+        // safetensors stores names sorted; keep a stable order for callers.
+        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(TensorFile { tensors, metadata })
+    }
+
+    /// Loads `path` and checks it holds exactly `expected` (names and shapes), then returns the
+    /// tensors in the order of `expected`.
+    pub fn load_strict(path: &Path, expected: &[TensorSpec]) -> Result<Self> {
+        let mut file = Self::load(path)?;
+        file.check(path, expected)?;
+        let mut by_name: HashMap<String, NamedTensor> = file.tensors.drain(..).map(|t| (t.name.clone(), t)).collect();
+        file.tensors = expected.iter().map(|s| by_name.remove(&s.name).expect("checked above")).collect();
+        Ok(file)
+    }
+
+    /// Every mismatch between this file's tensors and `expected`, all at once.
+    pub fn check(&self, path: &Path, expected: &[TensorSpec]) -> Result<()> {
+        let found: HashMap<&str, &NamedTensor> = self.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+        let wanted: HashMap<&str, &TensorSpec> = expected.iter().map(|t| (t.name.as_str(), t)).collect();
+        let mut problems = Vec::new();
+        for spec in expected {
+            match found.get(spec.name.as_str()) {
+                None => problems.push(format!("  missing    {}: expected shape {:?}", spec.name, spec.shape)),
+                Some(t) if t.shape != spec.shape => problems.push(format!(
+                    "  mis-shaped {}: expected shape {:?}, found {:?}",
+                    spec.name, spec.shape, t.shape
+                )),
+                Some(_) => {}
+            }
+        }
+        for t in &self.tensors {
+            if !wanted.contains_key(t.name.as_str()) {
+                problems.push(format!("  unexpected {}: shape {:?} is not part of the model", t.name, t.shape));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::TensorMismatch { path: path.into(), problems })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelSpec, Shortcut};
+
+    fn random_file(spec: &ModelSpec) -> TensorFile {
+        let mut f = TensorFile::default();
+        for (i, t) in spec.tensors().iter().enumerate() {
+            let data = (0..t.numel()).map(|j| (i * 31 + j) as f32 * 1e-3).collect();
+            f.push(t.name.clone(), t.shape.clone(), data);
+        }
+        f
+    }
+
+    #[test]
+    fn save_load_round_trip_with_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let spec = ModelSpec::cifar_resnet(20, Shortcut::B).unwrap();
+        let mut f = random_file(&spec);
+        f.metadata.insert("epoch".into(), "3".into());
+        f.save(&path).unwrap();
+        let g = TensorFile::load_strict(&path, &spec.tensors()).unwrap();
+        assert_eq!(g.metadata["epoch"], "3");
+        assert_eq!(g.tensors, f.tensors);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn strict_load_lists_every_offending_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("teacher.safetensors");
+        let spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
+        let mut f = random_file(&spec);
+        f.tensors.retain(|t| t.name != "layer2.1.bn1.running_var");
+        f.tensors.iter_mut().find(|t| t.name == "fc.weight").unwrap().shape = vec![10, 32];
+        f.push("extra.weight", vec![2], vec![0.0, 1.0]);
+        f.save(&path).unwrap();
+        let e = TensorFile::load_strict(&path, &spec.tensors()).unwrap_err().to_string();
+        assert!(e.contains("teacher.safetensors"), "{e}");
+        assert!(e.contains("missing    layer2.1.bn1.running_var: expected shape [32]"), "{e}");
+        assert!(e.contains("mis-shaped fc.weight: expected shape [10, 64], found [10, 32]"), "{e}");
+        assert!(e.contains("unexpected extra.weight"), "{e}");
+
+        // A ResNet-32 checkpoint against a ResNet-20 description: every extra block is named.
+        let deeper = random_file(&ModelSpec::cifar_resnet(32, Shortcut::A).unwrap());
+        deeper.save(&path).unwrap();
+        let e = TensorFile::load_strict(&path, &spec.tensors()).unwrap_err().to_string();
+        assert!(e.contains("unexpected layer1.4.conv2.weight"), "{e}");
+    }
+
+    #[test]
+    fn truncated_or_foreign_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        let spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
+        random_file(&spec).save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let e = TensorFile::load(&path).unwrap_err().to_string();
+        assert!(e.contains("w.safetensors") && e.contains("not a valid safetensors file"), "{e}");
+        let e = TensorFile::load(&dir.path().join("nope.safetensors")).unwrap_err().to_string();
+        assert!(e.contains("nope.safetensors"), "{e}");
+    }
+}

@@ -1,0 +1,123 @@
+//! A model of a [`ModelSpec`] with its variables, device and memory format; conversion of its
+//! variables to and from strictly checked tensor files.
+
+use anyhow::{Context, Result};
+use rfpga_core::{ModelSpec, TensorFile};
+use std::path::Path;
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+use crate::resnet::ResNet;
+
+pub struct Net {
+    pub spec: ModelSpec,
+    pub vs: nn::VarStore,
+    pub model: ResNet,
+    pub device: Device,
+    pub channels_last: bool,
+}
+
+/// Re-lays a 4-D tensor out channels-last (NHWC strides, same NCHW shape). tch has no
+/// memory-format argument; libtorch picks its fastest CPU convolutions from the strides.
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+impl Net {
+    /// A freshly initialized model; the initialization is a function of `seed`.
+    pub fn new(spec: &ModelSpec, device: Device, seed: u64, channels_last: bool) -> Self {
+        tch::manual_seed(seed as i64);
+        let vs = nn::VarStore::new(device);
+        let model = ResNet::new(&vs.root(), spec);
+        let net = Net { spec: spec.clone(), vs, model, device, channels_last };
+        if channels_last {
+            tch::no_grad(|| {
+                for (_, mut v) in net.vs.variables() {
+                    if v.dim() == 4 {
+                        v.set_data(&to_channels_last(&v));
+                    }
+                }
+            });
+        }
+        net
+    }
+
+    /// The variables in the order of [`ModelSpec::tensors`]: (name, tensor, trainable).
+    pub fn ordered_variables(&self) -> Vec<(String, Tensor, bool)> {
+        let vars = self.vs.variables();
+        self.spec
+            .tensors()
+            .into_iter()
+            .map(|t| {
+                let v = vars.get(&t.name).unwrap_or_else(|| panic!("model and spec disagree on `{}`", t.name));
+                (t.name, v.shallow_clone(), t.trainable)
+            })
+            .collect()
+    }
+
+    /// An NHWC f32 batch as the network's input tensor.
+    pub fn input(&self, nhwc: &[f32], n: usize) -> Tensor {
+        let s = &self.spec.input;
+        let x = Tensor::from_slice(nhwc).view([n as i64, s.height as i64, s.width as i64, s.channels as i64]);
+        let x = x.to_device(self.device).permute([0, 3, 1, 2]);
+        if self.channels_last {
+            x
+        } else {
+            x.contiguous()
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.model.forward_t(x, train)
+    }
+
+    /// All variables as a tensor file (for `weights.safetensors`).
+    pub fn to_tensor_file(&self) -> TensorFile {
+        let mut f = TensorFile::default();
+        for (name, t, _) in self.ordered_variables() {
+            let (shape, data) = tensor_to_vec(&t);
+            f.push(name, shape, data);
+        }
+        f.metadata.insert("model".into(), self.spec.name());
+        f
+    }
+
+    /// Copies every tensor of `file` into the variables; the file must already have been
+    /// checked against the spec (see [`TensorFile::load_strict`]).
+    pub fn copy_from(&mut self, file: &TensorFile) {
+        let vars = self.vs.variables();
+        tch::no_grad(|| {
+            for t in &file.tensors {
+                let mut v = vars[&t.name].shallow_clone();
+                v.copy_(&vec_to_tensor(&t.shape, &t.data).to_device(self.device));
+            }
+        });
+    }
+
+    /// Loads weights strictly: any missing, unexpected or mis-shaped tensor is an error.
+    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
+        let file = TensorFile::load_strict(path, &self.spec.tensors())?;
+        self.copy_from(&file);
+        Ok(())
+    }
+
+    /// Loads a run folder's `model.json` and `weights.safetensors`.
+    pub fn load_run(run: &Path, device: Device, channels_last: bool) -> Result<Self> {
+        let spec = ModelSpec::load(&run.join("model.json"))?;
+        let mut net = Net::new(&spec, device, 0, channels_last);
+        net.load_weights(&run.join("weights.safetensors"))
+            .with_context(|| format!("loading the weights of run {}", run.display()))?;
+        Ok(net)
+    }
+}
+
+pub fn tensor_to_vec(t: &Tensor) -> (Vec<usize>, Vec<f32>) {
+    let shape = t.size().iter().map(|&d| d as usize).collect();
+    let flat = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);
+    (shape, Vec::<f32>::try_from(&flat).expect("f32 tensor"))
+}
+
+pub fn vec_to_tensor(shape: &[usize], data: &[f32]) -> Tensor {
+    let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    Tensor::from_slice(data).view(dims.as_slice())
+}
