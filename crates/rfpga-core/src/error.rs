@@ -7,8 +7,8 @@ pub enum Error {
     Field { file: String, field: String, expected: String, found: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: not valid JSON for this file: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{path}: field `{field}`: {source}")]
+    Json { path: PathBuf, field: String, source: serde_json::Error },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("{path}: tensors do not match the model:\n{}", .problems.join("\n"))]

@@ -30,12 +30,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Json { path: path.into(), source: e })?;
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Json { path: path.into(), field: ".".into(), source: e })?;
     text.push('\n');
     write_atomic(path, text.as_bytes())
 }
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Json { path: path.into(), source: e })
+    // serde_path_to_error names the offending field (`blocks[3].skip`), not just the column.
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        Error::Json { path: path.into(), field, source: e.into_inner() }
+    })
 }

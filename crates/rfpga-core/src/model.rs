@@ -283,6 +283,6 @@ mod tests {
 
         std::fs::write(&path, r#"{"format":"rfpga-model","version":1,"arch":"cifar-resnet","depth":20,"shortcut":"C"}"#).unwrap();
         let e = ModelSpec::load(&path).unwrap_err().to_string();
-        assert!(e.contains("model.json") && e.contains("shortcut"), "{e}");
+        assert!(e.contains("model.json") && e.contains("field `shortcut`") && e.contains("expected `A` or `B`"), "{e}");
     }
 }

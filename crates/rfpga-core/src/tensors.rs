@@ -150,7 +150,9 @@ mod tests {
         let spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
         let mut f = random_file(&spec);
         f.tensors.retain(|t| t.name != "layer2.1.bn1.running_var");
-        f.tensors.iter_mut().find(|t| t.name == "fc.weight").unwrap().shape = vec![10, 32];
+        let fc = f.tensors.iter_mut().find(|t| t.name == "fc.weight").unwrap();
+        fc.shape = vec![10, 32];
+        fc.data.truncate(320);
         f.push("extra.weight", vec![2], vec![0.0, 1.0]);
         f.save(&path).unwrap();
         let e = TensorFile::load_strict(&path, &spec.tensors()).unwrap_err().to_string();

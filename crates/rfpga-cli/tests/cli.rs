@@ -1,0 +1,90 @@
+//! The `rfpga` binary on bad input: one clear line naming the file and the problem, exit 1,
+//! never a panic.
+
+use std::process::Command;
+
+fn rfpga(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rfpga")).args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("panicked"), "panic on {args:?}:\n{text}");
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn write_records(path: &std::path::Path, n: usize, label: u8) {
+    let mut bytes = Vec::new();
+    for _ in 0..n {
+        bytes.push(label);
+        bytes.extend(std::iter::repeat_n(128u8, 3072));
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn eval_of_a_missing_run_names_the_file() {
+    let (code, text) = rfpga(&["eval", "/nonexistent/run"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("/nonexistent/run/model.json"), "{text}");
+}
+
+#[test]
+fn bad_depth_and_schedule_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let (code, text) = rfpga(&["train", "--depth", "21", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("depth") && text.contains("6n+2") && text.contains("21"), "{text}");
+    let (code, text) = rfpga(&["train", "--schedule", "linear", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2); // clap's usage error
+    assert!(text.contains("unknown kind"), "{text}");
+}
+
+#[test]
+fn bad_data_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar");
+    std::fs::create_dir(&data).unwrap();
+    for i in 1..=5 {
+        write_records(&data.join(format!("data_batch_{i}.bin")), 4, 1);
+    }
+    let out = dir.path().join("run");
+    let args = |out: &std::path::Path| {
+        vec!["train".to_string(), "--epochs".into(), "1".into(), "--data-dir".into(), data.to_str().unwrap().into(), "--out".into(), out.to_str().unwrap().into(), "--quiet".into()]
+    };
+    // test_batch.bin missing
+    let a = args(&out);
+    let (code, text) = rfpga(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 1);
+    assert!(text.contains("test_batch.bin"), "{text}");
+    // truncated
+    write_records(&data.join("test_batch.bin"), 2, 1);
+    let bytes = std::fs::read(data.join("test_batch.bin")).unwrap();
+    std::fs::write(data.join("test_batch.bin"), &bytes[..5000]).unwrap();
+    let a = args(&dir.path().join("run2"));
+    let (code, text) = rfpga(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 1);
+    assert!(text.contains("test_batch.bin") && text.contains("5000 bytes"), "{text}");
+    // label out of range
+    write_records(&data.join("test_batch.bin"), 2, 12);
+    let a = args(&dir.path().join("run3"));
+    let (code, text) = rfpga(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 1);
+    assert!(text.contains("test_batch.bin") && text.contains("label byte 12"), "{text}");
+}
+
+#[test]
+fn eval_with_mismatched_weights_lists_the_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let mut spec = rfpga_core::ModelSpec::cifar_resnet(20, rfpga_core::Shortcut::A).unwrap();
+    spec.save(&run.join("model.json")).unwrap();
+    // Weights of a ResNet-20 with a 1×1 projection shortcut: three tensors too many.
+    spec.shortcut = rfpga_core::Shortcut::B;
+    let mut f = rfpga_core::TensorFile::default();
+    for t in spec.tensors() {
+        f.push(t.name.clone(), t.shape.clone(), vec![0.0; t.numel()]);
+    }
+    f.save(&run.join("weights.safetensors")).unwrap();
+    let (code, text) = rfpga(&["eval", run.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("weights.safetensors") && text.contains("unexpected layer2.0.shortcut.0.weight"), "{text}");
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make bench-train`: ResNet-20 training images/s in tch (rfpga) and in PyTorch eager, same model,
+# batch 128, same threads, each in channels-last; ROUNDS alternating runs of each, then the
+# ratio of medians. Installs a full PyTorch 2.13.0 (Python side) in .venv-pytorch once.
+set -euo pipefail
+ROUNDS=${ROUNDS:-5}
+THREADS=${THREADS:-2}
+STEPS=${STEPS:-20}
+VENV=.venv-pytorch
+PIN="torch==2.13.0"
+if [ ! -f "$VENV/.rfpga-pins" ] || [ "$(cat "$VENV/.rfpga-pins")" != "$PIN" ]; then
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --no-cache-dir "$PIN" numpy
+  echo "$PIN" > "$VENV/.rfpga-pins"
+fi
+out=$(mktemp)
+for r in $(seq "$ROUNDS"); do
+  target/release/rfpga bench-train --threads "$THREADS" --steps "$STEPS" | tee -a "$out"
+  "$VENV/bin/python" scripts/bench_train_pytorch.py --threads "$THREADS" --steps "$STEPS" | tee -a "$out"
+done
+python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+med = {k: statistics.median(r["images_per_s"] for r in rows if r["impl"] == k) for k in ("tch", "pytorch")}
+rng = {k: (min(r["images_per_s"] for r in rows if r["impl"] == k), max(r["images_per_s"] for r in rows if r["impl"] == k)) for k in med}
+print(f"tch     median {med['tch']:.1f} images/s (range {rng['tch'][0]:.1f}-{rng['tch'][1]:.1f})")
+print(f"pytorch median {med['pytorch']:.1f} images/s (range {rng['pytorch'][0]:.1f}-{rng['pytorch'][1]:.1f})")
+print(f"ratio tch/pytorch = {med['tch'] / med['pytorch']:.3f}  (goal >= 1.10)")
+PY
+rm -f "$out"
