@@ -24,7 +24,7 @@ DEVICE      ?= cpu
 RUN         ?= runs/resnet$(DEPTH)-$(SHORTCUT)-e$(EPOCHS)-n$(LIMIT_TRAIN)-s$(SEED)
 TRAIN_FLAGS ?=
 
-.PHONY: setup setup-torch setup-data build test demo train eval bench-train clean
+.PHONY: setup setup-torch setup-data build test demo train eval bench-train bench-skip skip-experiment skip-plots clean
 
 setup: setup-torch setup-data
 
@@ -58,5 +58,50 @@ eval: build setup-data
 bench-train: build
 	@bash scripts/bench-train.sh
 
+# Skip removal against plain KD, same epochs/student/data: wall-time ratio.
+bench-skip: build setup-data
+	@bash scripts/bench-skip.sh
+
+# The skip experiment of the deck on CPU: teacher → iterative removal (and, separately,
+# shortening) with KD at QAT formats; plots under docs/. Variables: TEACHER, QFORMAT, AFORMAT,
+# EVERY, FINETUNE, SKIP_LIMIT_TRAIN.
+TEACHER          ?= runs/resnet20-e40
+QFORMAT          ?= ap_fixed<8,3>
+AFORMAT          ?=
+EVERY            ?= 1
+FINETUNE         ?= 2
+SKIP_LIMIT_TRAIN ?= 50000
+SKIP_TAG         ?= r20-w83-e$(EVERY)
+SKIP_FLAGS       = --teacher $(TEACHER) --kd mse --every $(EVERY) --finetune $(FINETUNE) \
+                   --weight-format '$(QFORMAT)' $(if $(AFORMAT),--act-format '$(AFORMAT)') \
+                   --limit-train $(SKIP_LIMIT_TRAIN) --data-dir $(DATA_DIR) --quiet
+skip-experiment: build setup-data
+	@for p in remove shorten; do r=runs/skip-$(SKIP_TAG)-$$p; \
+	  if [ -f $$r/summary.json ]; then echo "$$r is complete"; \
+	  elif [ -f $$r/checkpoint.safetensors ]; then $(RFPGA) distill --resume $$r --quiet; \
+	  else $(RFPGA) distill $(SKIP_FLAGS) --skip-policy $$p --out $$r; fi; done
+	$(MAKE) skip-plots
+
+skip-plots: build
+	$(RFPGA) plot-skips runs/skip-$(SKIP_TAG)-remove runs/skip-$(SKIP_TAG)-shorten --out docs/skips-$(SKIP_TAG).svg
+
 clean:
 	$(CARGO) clean
+
+# The ap_fixed test vectors of rfpga-core (crates/rfpga-core/testdata/ap_fixed) against the real
+# Xilinx headers (fetched once, pinned, into third_party/ap_types). Prints "N passed, M failed".
+AP_VECTORS_DIR := crates/rfpga-core/testdata/ap_fixed
+AP_VECTORS_BIN := target/ap_vectors/ap_vectors
+.PHONY: check-ap-vectors setup-ap-types
+setup-ap-types:
+	@bash scripts/setup-ap-types.sh third_party/ap_types
+
+$(AP_VECTORS_BIN): testbench/ap_vectors.cpp $(AP_VECTORS_DIR)/dispatch.inc third_party/ap_types/.rfpga-pin
+	@mkdir -p $(dir $@)
+	g++ -O2 -std=c++17 -I third_party/ap_types testbench/ap_vectors.cpp -o $@
+
+third_party/ap_types/.rfpga-pin:
+	@bash scripts/setup-ap-types.sh third_party/ap_types
+
+check-ap-vectors: setup-ap-types $(AP_VECTORS_BIN)
+	$(AP_VECTORS_BIN) $(AP_VECTORS_DIR)

@@ -1,14 +1,17 @@
 //! `rfpga`: CIFAR-10 ResNets from training to an FPGA. One subcommand per pipeline stage; every
 //! stage reads and writes documented files (docs/formats.md), so each can be rerun alone.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use rfpga_core::{ModelSpec, Shortcut};
-use rfpga_train::trainer::{TRAIN_FORMAT, TRAIN_VERSION};
+use rfpga_core::fixed::FixedFormat;
+use rfpga_core::{ModelSpec, Shortcut, Skip};
+use rfpga_train::quant::Quant;
+use rfpga_train::trainer::{DistillConfig, KdLoss, SkipSchedule, TRAIN_FORMAT, TRAIN_VERSION};
 use rfpga_train::{parse_device, tch, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
 
 mod bench;
+mod plot;
 
 #[derive(Parser)]
 #[command(name = "rfpga", version, about = "CIFAR-10 ResNets from training to Vitis HLS, with a bit-exact simulator")]
@@ -21,8 +24,12 @@ struct Cli {
 enum Command {
     /// Train a CIFAR ResNet on libtorch; writes a run folder.
     Train(TrainArgs),
-    /// Test top-1 and top-5 accuracy of a run's weights.
+    /// Train a student against a frozen teacher, optionally removing or shortening skips as it trains.
+    Distill(DistillArgs),
+    /// Test top-1 and top-5 accuracy of a run's weights (with the QAT formats they were trained with).
     Eval(EvalArgs),
+    /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
+    PlotSkips(plot::PlotArgs),
     /// Training throughput (images/s) of this build, for `make bench-train`.
     BenchTrain(bench::BenchArgs),
 }
@@ -37,24 +44,21 @@ struct Common {
     threads: Option<i32>,
 }
 
+/// Options every training command shares.
 #[derive(Args)]
-struct TrainArgs {
-    /// Network depth, 6n+2: 20, 32, 44, 56, 110, ...
-    #[arg(long, default_value_t = 20)]
-    depth: usize,
-    /// Shortcut where the shape changes: A (identity, subsampled, zero-padded) or B (1×1 conv + BN).
-    #[arg(long, default_value = "A")]
-    shortcut: Shortcut,
-    #[arg(long, default_value_t = 30)]
-    epochs: usize,
+struct Opts {
+    /// Epochs (distill with a skip policy: by default every·blocks + finetune).
+    #[arg(long)]
+    epochs: Option<usize>,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 0.2)]
-    lr: f64,
-    /// multistep:E1,E2[,gamma=G] (He et al.: multistep:100,150), cosine[:warmup=E], onecycle[:FRAC].
-    #[arg(long, default_value = "onecycle:0.15", value_parser = Schedule::parse)]
-    schedule: Schedule,
+    /// Peak learning rate (default: 0.2 for train, 0.05 for distill).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// multistep:E1,E2[,gamma=G] (He et al.: multistep:100,150), cosine[:warmup=E], onecycle[:FRAC]
+    /// (default: onecycle:0.15 for train, cosine for distill).
+    #[arg(long, value_parser = Schedule::parse)]
+    schedule: Option<Schedule>,
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
     /// Plain momentum instead of Nesterov.
@@ -65,8 +69,9 @@ struct TrainArgs {
     /// Apply weight decay to BatchNorm scales/shifts and biases too (default: weights only).
     #[arg(long)]
     decay_norm_and_bias: bool,
-    #[arg(long, default_value_t = 0.1)]
-    label_smoothing: f64,
+    /// Label smoothing of the cross-entropy term (default: 0.1 for train, 0 for distill).
+    #[arg(long)]
+    label_smoothing: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train without crop/flip augmentation.
@@ -84,6 +89,19 @@ struct TrainArgs {
     /// Keep tensors contiguous NCHW instead of channels-last (slower on CPU).
     #[arg(long)]
     contiguous: bool,
+    /// QAT: fake-quantize (BN-folded) weights to this format, e.g. 'ap_fixed<8,3>' or 'ap_fixed<8,3,AP_RND,AP_SAT>'.
+    #[arg(long)]
+    weight_format: Option<FixedFormat>,
+    /// QAT: fake-quantize every ReLU output to this format.
+    #[arg(long)]
+    act_format: Option<FixedFormat>,
+    /// QAT: fake-quantize the folded biases to this format.
+    #[arg(long)]
+    bias_format: Option<FixedFormat>,
+    /// First epoch (0-based) of QAT; BatchNorm statistics are frozen from then on (default: 0 when
+    /// starting from trained weights, half the epochs otherwise).
+    #[arg(long)]
+    qat_start: Option<usize>,
     /// Run folder to create.
     #[arg(long, required_unless_present = "resume")]
     out: Option<PathBuf>,
@@ -95,6 +113,63 @@ struct TrainArgs {
     quiet: bool,
     #[command(flatten)]
     common: Common,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Network depth, 6n+2: 20, 32, 44, 56, 110, ...
+    #[arg(long, default_value_t = 20)]
+    depth: usize,
+    /// Shortcut where the shape changes: A (identity, subsampled, zero-padded) or B (1×1 conv + BN).
+    #[arg(long, default_value = "A")]
+    shortcut: Shortcut,
+    /// The skip of every block: long, short or none (a plain network without skips).
+    #[arg(long, default_value = "long")]
+    skips: Skip,
+    #[command(flatten)]
+    opts: Opts,
+}
+
+#[derive(Args)]
+struct DistillArgs {
+    /// The teacher's run folder (frozen: eval mode, no gradients; loaded strictly).
+    #[arg(long, required_unless_present = "resume")]
+    teacher: Option<PathBuf>,
+    /// Student depth (default: the teacher's).
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Student shortcut kind (default: the teacher's).
+    #[arg(long)]
+    shortcut: Option<Shortcut>,
+    /// The student's skips at the start: long, short or none.
+    #[arg(long, default_value = "long")]
+    skips: Skip,
+    /// Student initialization: a strict copy of the teacher's weights, or random.
+    #[arg(long, default_value = "teacher", value_parser = ["teacher", "random"])]
+    init: String,
+    /// Distillation loss: hinton (α·T²·KL + (1−α)·CE) or mse (β·MSE(logits) + (1−β)·CE).
+    #[arg(long, default_value = "hinton", value_parser = ["hinton", "mse"])]
+    kd: String,
+    #[arg(long, default_value_t = 4.0)]
+    temperature: f64,
+    #[arg(long, default_value_t = 0.9)]
+    alpha: f64,
+    #[arg(long, default_value_t = 0.35)]
+    beta: f64,
+    /// keep the skips, remove them one at a time, or shorten them one at a time, while training.
+    #[arg(long, default_value = "keep", value_parser = ["keep", "remove", "shorten"])]
+    skip_policy: String,
+    /// Epochs between two skip changes; the first happens at the end of epoch `every`.
+    #[arg(long, default_value_t = 3)]
+    every: usize,
+    /// Order of the changes: input (from the network's input end), output, or block indices `0,4,2`.
+    #[arg(long, default_value = "input")]
+    skip_order: String,
+    /// Fine-tuning epochs after the last change (sets the default --epochs).
+    #[arg(long, default_value_t = 3)]
+    finetune: usize,
+    #[command(flatten)]
+    opts: Opts,
 }
 
 #[derive(Args)]
@@ -118,38 +193,73 @@ fn setup(common: &Common) -> Result<tch::Device> {
     parse_device(&common.device)
 }
 
-fn train(a: TrainArgs) -> Result<()> {
-    let device = setup(&a.common)?;
-    let mut trainer = if let Some(run) = &a.resume {
+/// Defaults that differ between training from scratch and distilling from trained weights.
+struct Defaults {
+    lr: f64,
+    schedule: Schedule,
+    label_smoothing: f64,
+}
+
+fn config(o: &Opts, start_model: ModelSpec, epochs: usize, d: Defaults, from_trained: bool) -> TrainConfig {
+    let quant = Quant { weight: o.weight_format, act: o.act_format, bias: o.bias_format };
+    TrainConfig {
+        format: TRAIN_FORMAT.into(),
+        version: TRAIN_VERSION,
+        epochs,
+        batch_size: o.batch_size,
+        lr: o.lr.unwrap_or(d.lr),
+        schedule: o.schedule.clone().unwrap_or(d.schedule),
+        momentum: o.momentum,
+        nesterov: !o.no_nesterov,
+        weight_decay: o.weight_decay,
+        decay_norm_and_bias: o.decay_norm_and_bias,
+        label_smoothing: o.label_smoothing.unwrap_or(d.label_smoothing),
+        seed: o.seed,
+        augment: !o.no_augment,
+        limit_train: o.limit_train,
+        limit_test: o.limit_test,
+        data_dir: o.data_dir.clone(),
+        channels_last: !o.contiguous,
+        start_model,
+        qat_start: o.qat_start.unwrap_or(if from_trained || quant.is_float() { 0 } else { epochs / 2 }),
+        quant,
+        distill: None,
+        skip_schedule: None,
+    }
+}
+
+fn uniform_skips(mut spec: ModelSpec, skip: Skip) -> ModelSpec {
+    for b in &mut spec.blocks {
+        b.skip = skip;
+    }
+    spec
+}
+
+fn run_training(o: &Opts, device: tch::Device, make: impl FnOnce() -> Result<TrainConfig>) -> Result<()> {
+    let mut trainer = if let Some(run) = &o.resume {
         let t = Trainer::resume(run, device)?;
         println!("resuming {} after epoch {}/{}", run.display(), t.done, t.cfg.epochs);
         t
     } else {
-        let spec = ModelSpec::cifar_resnet(a.depth, a.shortcut)?;
-        let cfg = TrainConfig {
-            format: TRAIN_FORMAT.into(),
-            version: TRAIN_VERSION,
-            epochs: a.epochs,
-            batch_size: a.batch_size,
-            lr: a.lr,
-            schedule: a.schedule,
-            momentum: a.momentum,
-            nesterov: !a.no_nesterov,
-            weight_decay: a.weight_decay,
-            decay_norm_and_bias: a.decay_norm_and_bias,
-            label_smoothing: a.label_smoothing,
-            seed: a.seed,
-            augment: !a.no_augment,
-            limit_train: a.limit_train,
-            limit_test: a.limit_test,
-            data_dir: a.data_dir,
-            channels_last: !a.contiguous,
-        };
-        let out = a.out.expect("clap requires --out without --resume");
-        println!("{}: {} parameters, {} threads, {:?}", spec.name(), spec.parameter_count(), tch::get_num_threads(), device);
-        Trainer::create(&out, &spec, cfg, device)?
+        let cfg = make()?;
+        let out = o.out.clone().expect("clap requires --out without --resume");
+        let m = &cfg.start_model;
+        let q = &cfg.quant;
+        let fmt = |f: &Option<FixedFormat>| f.map_or("float".to_string(), |f| f.to_string());
+        println!(
+            "{}: {} parameters, {} epochs, {} threads, {:?}; weights {}, activations {}{}",
+            m.name(),
+            m.parameter_count(),
+            cfg.epochs,
+            tch::get_num_threads(),
+            device,
+            fmt(&q.weight),
+            fmt(&q.act),
+            if q.is_float() { String::new() } else { format!(" (QAT from epoch {})", cfg.qat_start + 1) }
+        );
+        Trainer::create(&out, cfg, device)?
     };
-    trainer.progress = !a.quiet;
+    trainer.progress = !o.quiet;
     let s = trainer.run(None)?;
     println!(
         "{}: test top-1 {:.2}% (top-5 {:.2}%) on {} test images after {} epochs, {:.0} s, {:.0} img/s; run in {}",
@@ -162,15 +272,66 @@ fn train(a: TrainArgs) -> Result<()> {
         s.mean_images_per_s,
         trainer.run.display()
     );
+    if trainer.cfg.skip_schedule.is_some() {
+        let svg = trainer.run.join("skips.svg");
+        plot::plot_skip_runs(&[trainer.run.clone()], &svg, None)?;
+        println!("skips.csv and {} written", svg.display());
+    }
     Ok(())
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let device = setup(&a.opts.common)?;
+    let d = Defaults { lr: 0.2, schedule: Schedule::OneCycle { warmup_frac: 0.15 }, label_smoothing: 0.1 };
+    run_training(&a.opts, device, || {
+        let spec = uniform_skips(ModelSpec::cifar_resnet(a.depth, a.shortcut)?, a.skips);
+        Ok(config(&a.opts, spec, a.opts.epochs.unwrap_or(30), d, false))
+    })
+}
+
+fn distill(a: DistillArgs) -> Result<()> {
+    let device = setup(&a.opts.common)?;
+    let d = Defaults { lr: 0.05, schedule: Schedule::Cosine { warmup_epochs: 0.0 }, label_smoothing: 0.0 };
+    run_training(&a.opts, device, || {
+        let teacher = a.teacher.clone().expect("clap requires --teacher without --resume");
+        let tspec = ModelSpec::load(&teacher.join("model.json")).context("reading the teacher")?;
+        let spec = ModelSpec::cifar_resnet(a.depth.unwrap_or(tspec.depth), a.shortcut.unwrap_or(tspec.shortcut))?;
+        let spec = uniform_skips(spec, a.skips);
+        let blocks = spec.blocks.len();
+        let schedule = match a.skip_policy.as_str() {
+            "keep" => None,
+            policy => {
+                let to = if policy == "remove" { Skip::None } else { Skip::Short };
+                if a.skips != Skip::Long {
+                    bail!("--skip-policy {policy} changes long skips: start the student with --skips long");
+                }
+                anyhow::ensure!(a.every >= 1, "--every: expected ≥ 1, found 0");
+                Some(SkipSchedule { to, order: SkipSchedule::parse_order(&a.skip_order, blocks)?, every: a.every })
+            }
+        };
+        let epochs = a.opts.epochs.unwrap_or(match &schedule {
+            Some(s) => s.every * s.order.len() + a.finetune,
+            None => 30,
+        });
+        let loss = match a.kd.as_str() {
+            "hinton" => KdLoss::Hinton { temperature: a.temperature, alpha: a.alpha },
+            _ => KdLoss::Mse { beta: a.beta },
+        };
+        let from_teacher = a.init == "teacher";
+        let mut cfg = config(&a.opts, spec, epochs, d, from_teacher);
+        cfg.distill = Some(DistillConfig { teacher, loss, init_from_teacher: from_teacher });
+        cfg.skip_schedule = schedule;
+        Ok(cfg)
+    })
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
     let device = setup(&a.common)?;
-    let acc = rfpga_train::eval_run(&a.run, &a.data_dir, a.limit, device)
+    let (acc, quant) = rfpga_train::eval_run(&a.run, &a.data_dir, a.limit, device)
         .with_context(|| format!("evaluating {}", a.run.display()))?;
+    let q = if quant.is_float() { "float".to_string() } else { format!("QAT {quant}") };
     println!(
-        "{}: test top-1 {:.2}%  top-5 {:.2}%  ({} images from {})",
+        "{}: test top-1 {:.2}%  top-5 {:.2}%  ({} images from {}; {q})",
         a.run.display(),
         100.0 * acc.top1,
         100.0 * acc.top5,
@@ -184,7 +345,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train(a),
+        Command::Distill(a) => distill(a),
         Command::Eval(a) => eval(a),
+        Command::PlotSkips(a) => plot::run(a),
         Command::BenchTrain(a) => bench::run(a),
     };
     if let Err(e) = result {

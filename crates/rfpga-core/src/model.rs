@@ -19,8 +19,23 @@ pub const MODEL_VERSION: u32 = 1;
 pub enum Skip {
     /// The usual long skip around both convolutions: `relu(F(x) + S(x))`.
     Long,
+    /// Two short skips, one around each convolution (Tailor's SkipShortener):
+    /// `h = relu(bn1(conv1(x)) + S(x))`, `out = relu(bn2(conv2(h)) + h)`.
+    Short,
     /// No skip: the block is its convolution path alone.
     None,
+}
+
+impl std::str::FromStr for Skip {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "long" => Ok(Skip::Long),
+            "short" => Ok(Skip::Short),
+            "none" => Ok(Skip::None),
+            _ => Err(Error::invalid("skip", "long, short or none", s)),
+        }
+    }
 }
 
 /// How a skip crosses a change of shape (stride 2, more channels).
@@ -175,7 +190,8 @@ impl ModelSpec {
         out
     }
 
-    /// Whether block `pos` has a projection (1×1 conv + BN) shortcut with parameters.
+    /// Whether block `pos` has a projection (1×1 conv + BN) shortcut with parameters: option B,
+    /// a change of shape, and a skip (long or short) that uses it.
     pub fn has_projection(&self, pos: &BlockPos) -> bool {
         self.shortcut == Shortcut::B && pos.changes_shape() && self.blocks[pos.index].skip != Skip::None
     }

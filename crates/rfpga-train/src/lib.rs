@@ -4,6 +4,7 @@
 
 pub mod net;
 pub mod optim;
+pub mod quant;
 pub mod resnet;
 pub mod trainer;
 

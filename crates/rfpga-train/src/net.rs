@@ -4,10 +4,18 @@
 use anyhow::{Context, Result};
 use rfpga_core::{ModelSpec, TensorFile};
 use std::path::Path;
-use tch::nn::{self, ModuleT};
+use rfpga_core::fixed::FixedFormat;
+use rfpga_core::Skip;
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
+use crate::quant::Quant;
 use crate::resnet::ResNet;
+
+/// Metadata keys of `weights.safetensors` naming the QAT formats the weights were trained with.
+pub const WEIGHT_FORMAT_KEY: &str = "weight_format";
+pub const ACT_FORMAT_KEY: &str = "act_format";
+pub const BIAS_FORMAT_KEY: &str = "bias_format";
 
 pub struct Net {
     pub spec: ModelSpec,
@@ -15,6 +23,8 @@ pub struct Net {
     pub model: ResNet,
     pub device: Device,
     pub channels_last: bool,
+    /// Fake quantization applied in the forward pass (none: float).
+    pub quant: Quant,
 }
 
 /// Re-lays a 4-D tensor out channels-last (NHWC strides, same NCHW shape). tch has no
@@ -29,7 +39,7 @@ impl Net {
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
         let model = ResNet::new(&vs.root(), spec);
-        let net = Net { spec: spec.clone(), vs, model, device, channels_last };
+        let net = Net { spec: spec.clone(), vs, model, device, channels_last, quant: Quant::default() };
         if channels_last {
             tch::no_grad(|| {
                 for (_, mut v) in net.vs.variables() {
@@ -68,7 +78,19 @@ impl Net {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.model.forward_t(x, train)
+        self.model.forward(x, train, &self.quant)
+    }
+
+    /// Changes block `index`'s skip in place, between two steps; no weight changes. The
+    /// description follows, so saved weights list the tensors the network now uses.
+    pub fn set_skip(&mut self, index: usize, skip: Skip) -> Result<()> {
+        let block = self.model.blocks.get_mut(index).with_context(|| format!("block {index}: the model has {} blocks", self.spec.blocks.len()))?;
+        if skip != Skip::None && block.pos.changes_shape() && self.spec.shortcut == rfpga_core::Shortcut::B && !block.has_projection() {
+            anyhow::bail!("block {index}: a {skip:?} skip needs the option-B projection, which this model was built without");
+        }
+        block.skip = skip;
+        self.spec.blocks[index].skip = skip;
+        Ok(())
     }
 
     /// All variables as a tensor file (for `weights.safetensors`).
@@ -79,6 +101,12 @@ impl Net {
             f.push(name, shape, data);
         }
         f.metadata.insert("model".into(), self.spec.name());
+        // The weights are meant to be used with the fake quantization they were trained with.
+        for (key, fmt) in [(WEIGHT_FORMAT_KEY, &self.quant.weight), (ACT_FORMAT_KEY, &self.quant.act), (BIAS_FORMAT_KEY, &self.quant.bias)] {
+            if let Some(fmt) = fmt {
+                f.metadata.insert(key.into(), fmt.to_string());
+            }
+        }
         f
     }
 
@@ -94,9 +122,17 @@ impl Net {
         });
     }
 
-    /// Loads weights strictly: any missing, unexpected or mis-shaped tensor is an error.
+    /// Loads weights strictly: any missing, unexpected or mis-shaped tensor is an error. The
+    /// fake quantization they were trained with (file metadata) comes along.
     pub fn load_weights(&mut self, path: &Path) -> Result<()> {
         let file = TensorFile::load_strict(path, &self.spec.tensors())?;
+        let format = |key: &str| -> Result<Option<FixedFormat>> {
+            file.metadata
+                .get(key)
+                .map(|s| s.parse::<FixedFormat>().with_context(|| format!("{}: metadata `{key}`", path.display())))
+                .transpose()
+        };
+        self.quant = Quant { weight: format(WEIGHT_FORMAT_KEY)?, act: format(ACT_FORMAT_KEY)?, bias: format(BIAS_FORMAT_KEY)? };
         self.copy_from(&file);
         Ok(())
     }

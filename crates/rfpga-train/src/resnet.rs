@@ -1,65 +1,113 @@
 //! The CIFAR ResNet of a [`ModelSpec`] in tch, with PyTorch's tensor names
 //! (`layer1.0.conv1.weight`, …) so that [`ModelSpec::tensors`] lists exactly its variables.
+//!
+//! Each block's skip can be changed between steps (long → short → none) without touching a
+//! weight: that is how skips are removed or shortened while the network trains.
+//!
+//! Under quantization-aware training ([`Quant`] with a weight format) every convolution runs with
+//! its BatchNorm folded in — `w·γ/√(σ²+ε)` and `β − μ·γ/√(σ²+ε)` with the running statistics,
+//! which stay frozen — and the folded weight fake-quantized, exactly the arithmetic the frozen
+//! model will have. The float BN statistics come from the float training before QAT.
 
-use rfpga_core::{BlockPos, ModelSpec, Shortcut, Skip};
-use tch::nn::{self, ModuleT};
+use rfpga_core::{BlockPos, ModelSpec, Skip};
+use tch::nn;
 use tch::Tensor;
+
+use crate::quant::{maybe_ste, Quant};
+
+const BN_EPS: f64 = 1e-5;
+
+/// A convolution followed by BatchNorm.
+#[derive(Debug)]
+pub struct ConvBn {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+    stride: i64,
+    padding: i64,
+}
+
+impl ConvBn {
+    fn new(p: &nn::Path, conv_name: &str, bn_name: &str, cin: usize, cout: usize, k: usize, stride: usize) -> Self {
+        let cfg = nn::ConvConfig {
+            stride: stride as i64,
+            padding: (k / 2) as i64,
+            bias: false,
+            // He et al. initialization (fan-out, normal), as in the common CIFAR ResNet code.
+            ws_init: nn::Init::Kaiming {
+                dist: nn::init::NormalOrUniform::Normal,
+                fan: nn::init::FanInOut::FanOut,
+                non_linearity: nn::init::NonLinearity::ReLU,
+            },
+            ..Default::default()
+        };
+        ConvBn {
+            conv: nn::conv2d(p / conv_name, cin as i64, cout as i64, k as i64, cfg),
+            bn: nn::batch_norm2d(p / bn_name, cout as i64, Default::default()),
+            stride: stride as i64,
+            padding: (k / 2) as i64,
+        }
+    }
+
+    /// The folded weight and bias (running statistics).
+    pub fn folded(&self) -> (Tensor, Tensor) {
+        let gamma = self.bn.ws.as_ref().expect("affine BN");
+        let beta = self.bn.bs.as_ref().expect("affine BN");
+        let scale = gamma / (&self.bn.running_var + BN_EPS).sqrt();
+        let w = &self.conv.ws * scale.view([-1, 1, 1, 1]);
+        let b = beta - &self.bn.running_mean * &scale;
+        (w, b)
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
+        if q.weight.is_none() && q.bias.is_none() {
+            return x.apply(&self.conv).apply_t(&self.bn, train);
+        }
+        let (w, b) = self.folded();
+        let w = maybe_ste(w, q.weight.as_ref());
+        let b = maybe_ste(b, q.bias.as_ref());
+        x.conv2d(&w, Some(&b), [self.stride, self.stride], [self.padding, self.padding], [1, 1], 1)
+    }
+}
 
 #[derive(Debug)]
 pub struct Block {
     pub pos: BlockPos,
     pub skip: Skip,
-    conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
+    first: ConvBn,
+    second: ConvBn,
     /// Option-B projection (1×1 conv + BN) where the shape changes.
-    projection: Option<(nn::Conv2D, nn::BatchNorm)>,
-}
-
-fn conv(p: nn::Path, cin: usize, cout: usize, k: usize, stride: usize) -> nn::Conv2D {
-    let cfg = nn::ConvConfig {
-        stride: stride as i64,
-        padding: (k / 2) as i64,
-        bias: false,
-        // He et al. initialization (fan-out, normal), as in the common CIFAR ResNet reproductions.
-        ws_init: nn::Init::Kaiming { dist: nn::init::NormalOrUniform::Normal, fan: nn::init::FanInOut::FanOut, non_linearity: nn::init::NonLinearity::ReLU },
-        ..Default::default()
-    };
-    nn::conv2d(p, cin as i64, cout as i64, k as i64, cfg)
-}
-
-fn bn(p: nn::Path, c: usize) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c as i64, Default::default())
+    projection: Option<ConvBn>,
 }
 
 impl Block {
     fn new(p: &nn::Path, spec: &ModelSpec, pos: BlockPos) -> Self {
-        let projection = spec.has_projection(&pos).then(|| {
-            let s = p / "shortcut";
-            (conv(&s / "0", pos.in_ch, pos.out_ch, 1, pos.stride), bn(&s / "1", pos.out_ch))
-        });
+        let projection = spec
+            .has_projection(&pos)
+            .then(|| ConvBn::new(&(p / "shortcut"), "0", "1", pos.in_ch, pos.out_ch, 1, pos.stride));
         Block {
             pos,
             skip: spec.blocks[pos.index].skip,
-            conv1: conv(p / "conv1", pos.in_ch, pos.out_ch, 3, pos.stride),
-            bn1: bn(p / "bn1", pos.out_ch),
-            conv2: conv(p / "conv2", pos.out_ch, pos.out_ch, 3, 1),
-            bn2: bn(p / "bn2", pos.out_ch),
+            first: ConvBn::new(p, "conv1", "bn1", pos.in_ch, pos.out_ch, 3, pos.stride),
+            second: ConvBn::new(p, "conv2", "bn2", pos.out_ch, pos.out_ch, 3, 1),
             projection,
         }
     }
 
-    /// The convolution path: conv-BN-ReLU-conv-BN (the final ReLU comes after the skip sum).
-    pub fn residual(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.conv1).apply_t(&self.bn1, train).relu().apply(&self.conv2).apply_t(&self.bn2, train)
+    pub fn has_projection(&self) -> bool {
+        self.projection.is_some()
     }
 
-    /// What the skip carries: identity, option A (strided subsampling, zero-padded channels,
-    /// half the new channels on each side), or option B (projection).
-    pub fn shortcut(&self, x: &Tensor, train: bool) -> Tensor {
-        if let Some((c, b)) = &self.projection {
-            return x.apply(c).apply_t(b, train);
+    /// The convolution path: conv-BN-ReLU-conv-BN (the final ReLU comes after the skip sum).
+    pub fn residual(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
+        let h = maybe_ste(self.first.forward(x, train, q).relu(), q.act.as_ref());
+        self.second.forward(&h, train, q)
+    }
+
+    /// What a skip carries from the block input: identity, option A (strided subsampling, zero
+    /// channels, ⌊Δ/2⌋ before and the rest after), or option B (projection).
+    pub fn shortcut(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
+        if let Some(p) = &self.projection {
+            return p.forward(x, train, q);
         }
         if !self.pos.changes_shape() {
             return x.shallow_clone();
@@ -70,19 +118,22 @@ impl Block {
         sub.constant_pad_nd([0, 0, 0, 0, extra / 2, extra - extra / 2])
     }
 
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let f = self.residual(x, train);
+    pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
+        let act = |t: Tensor| maybe_ste(t.relu(), q.act.as_ref());
         match self.skip {
-            Skip::Long => (f + self.shortcut(x, train)).relu(),
-            Skip::None => f.relu(),
+            Skip::Long => act(self.residual(x, train, q) + self.shortcut(x, train, q)),
+            Skip::None => act(self.residual(x, train, q)),
+            Skip::Short => {
+                let h = act(self.first.forward(x, train, q) + self.shortcut(x, train, q));
+                act(self.second.forward(&h, train, q) + &h)
+            }
         }
     }
 }
 
 #[derive(Debug)]
 pub struct ResNet {
-    conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
+    stem: ConvBn,
     pub blocks: Vec<Block>,
     fc: nn::Linear,
 }
@@ -92,27 +143,29 @@ impl ResNet {
         let blocks = spec
             .block_positions()
             .into_iter()
-            .map(|pos| {
-                let p = root / format!("layer{}", pos.stage + 1) / pos.block.to_string();
-                Block::new(&p, spec, pos)
-            })
+            .map(|pos| Block::new(&(root / format!("layer{}", pos.stage + 1) / pos.block.to_string()), spec, pos))
             .collect();
-        debug_assert!(spec.shortcut == Shortcut::A || spec.shortcut == Shortcut::B);
         ResNet {
-            conv1: conv(root / "conv1", spec.input.channels, spec.widths[0], 3, 1),
-            bn1: bn(root / "bn1", spec.widths[0]),
+            stem: ConvBn::new(root, "conv1", "bn1", spec.input.channels, spec.widths[0], 3, 1),
             blocks,
             fc: nn::linear(root / "fc", spec.widths[2] as i64, spec.num_classes as i64, Default::default()),
         }
     }
-}
 
-impl ModuleT for ResNet {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut h = x.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+    pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
+        let mut h = maybe_ste(self.stem.forward(x, train, q).relu(), q.act.as_ref());
         for b in &self.blocks {
-            h = b.forward_t(&h, train);
+            h = b.forward(&h, train, q);
         }
-        h.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.fc)
+        let pooled = h.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
+        match &q.weight {
+            None => pooled.apply_t(&self.fc, train),
+            Some(f) => {
+                let w = maybe_ste(self.fc.ws.shallow_clone(), Some(f));
+                let b = self.fc.bs.as_ref().expect("fc has a bias");
+                let b = maybe_ste(b.shallow_clone(), q.bias.as_ref());
+                pooled.linear(&w, Some(&b))
+            }
+        }
     }
 }

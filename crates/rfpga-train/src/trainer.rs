@@ -6,12 +6,17 @@
 //! - `checkpoint.safetensors` — weights + momentum buffers after the last complete epoch
 //!   (one file, one atomic rename: the two can never disagree), metadata `epoch`;
 //! - `weights.safetensors` — the model's tensors alone, for every later stage;
-//! - `metrics.jsonl` — one JSON object per epoch; `summary.json` — written at the end.
+//! - `metrics.jsonl` — one JSON object per epoch; `summary.json` — written at the end;
+//! - `skips.csv` — with a skip schedule: accuracy right before and after each skip change and
+//!   at the end of its interval.
+//!
+//! The network changes in place: a skip change at an epoch boundary is a flag flip on one
+//! block — no restart, no reload, no weight touched.
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rfpga_core::io::{read_json, write_atomic, write_json_atomic};
-use rfpga_core::{ModelSpec, TensorFile, TensorSpec};
+use rfpga_core::{ModelSpec, Skip, TensorFile, TensorSpec};
 use rfpga_data::{Augment, BatchStream, Dataset, Split};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -21,6 +26,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::net::{tensor_to_vec, vec_to_tensor, Net};
 use crate::optim::{Schedule, Sgd};
+use crate::quant::Quant;
 
 pub const TRAIN_FORMAT: &str = "rfpga-train";
 pub const TRAIN_VERSION: u32 = 1;
@@ -48,6 +54,88 @@ pub struct TrainConfig {
     pub limit_test: Option<usize>,
     pub data_dir: PathBuf,
     pub channels_last: bool,
+    /// The model at the start of the run (model.json holds the model as it is now, after any
+    /// skip changes).
+    pub start_model: ModelSpec,
+    /// Quantization-aware training, active from epoch `qat_start` (0-based) on.
+    pub quant: Quant,
+    pub qat_start: usize,
+    pub distill: Option<DistillConfig>,
+    pub skip_schedule: Option<SkipSchedule>,
+}
+
+/// Training against a frozen teacher (eval mode, no gradients).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillConfig {
+    /// The teacher's run folder (model.json + weights.safetensors, loaded strictly).
+    pub teacher: PathBuf,
+    pub loss: KdLoss,
+    /// Start the student as a strict copy of the teacher's weights.
+    pub init_from_teacher: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum KdLoss {
+    /// Hinton et al.: α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + (1−α)·CE(z_s, y).
+    Hinton { temperature: f64, alpha: f64 },
+    /// β·MSE(z_t, z_s) + (1−β)·CE(z_s, y), the form of Tailor's code.
+    Mse { beta: f64 },
+}
+
+/// Skip changes during training: block `order[k]` gets `to` at the end of epoch `(k+1)·every`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipSchedule {
+    pub to: Skip,
+    pub order: Vec<usize>,
+    pub every: usize,
+}
+
+impl SkipSchedule {
+    /// The block changed at the end of (1-based) epoch `epoch`, if any.
+    pub fn change_after(&self, epoch: usize) -> Option<usize> {
+        if epoch % self.every != 0 {
+            return None;
+        }
+        self.order.get(epoch / self.every - 1).copied()
+    }
+
+    /// Blocks in order from the input end, from the output end, or as listed (`3,0,5`).
+    pub fn parse_order(s: &str, blocks: usize) -> Result<Vec<usize>> {
+        let order: Vec<usize> = match s {
+            "input" => (0..blocks).collect(),
+            "output" => (0..blocks).rev().collect(),
+            list => list
+                .split(',')
+                .map(|b| b.trim().parse::<usize>().map_err(|_| anyhow::anyhow!("--skip-order `{s}`: expected input, output or a list of block indices")))
+                .collect::<Result<_>>()?,
+        };
+        let mut seen = vec![false; blocks];
+        for &b in &order {
+            if b >= blocks || std::mem::replace(&mut seen[b], true) {
+                bail!("--skip-order `{s}`: block {b} is out of range (0..{blocks}) or repeated");
+            }
+        }
+        Ok(order)
+    }
+}
+
+/// One row of `skips.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkipEvent {
+    /// 1 for the first change.
+    pub step: usize,
+    pub block: usize,
+    pub name: String,
+    pub to: Skip,
+    /// The (1-based) epoch at whose end the change happened.
+    pub epoch: usize,
+    pub acc_before: f64,
+    pub acc_after: f64,
+    /// At the end of the interval that follows (the next change, or the end of training).
+    pub acc_end: Option<f64>,
 }
 
 impl TrainConfig {
@@ -69,6 +157,22 @@ impl TrainConfig {
         check((0.0..1.0).contains(&self.label_smoothing), "label_smoothing", "in [0, 1)", self.label_smoothing.to_string())?;
         check(self.limit_train != Some(0) && self.limit_train != Some(1), "limit_train", "≥ 2", format!("{:?}", self.limit_train))?;
         check(self.limit_test != Some(0), "limit_test", "≥ 1", "0".into())?;
+        self.start_model.validate("train.json: start_model").map_err(anyhow::Error::from)?;
+        if let Some(s) = &self.skip_schedule {
+            check(s.every >= 1, "skip_schedule.every", "≥ 1", s.every.to_string())?;
+            let need = s.every * s.order.len();
+            check(self.epochs >= need, "epochs", &format!("≥ {need} ({} changes every {} epochs)", s.order.len(), s.every), self.epochs.to_string())?;
+            check(s.to != Skip::Long, "skip_schedule.to", "none or short", "long".into())?;
+        }
+        if let Some(d) = &self.distill {
+            match d.loss {
+                KdLoss::Hinton { temperature, alpha } => {
+                    check(temperature > 0.0, "distill.loss.temperature", "> 0", temperature.to_string())?;
+                    check((0.0..=1.0).contains(&alpha), "distill.loss.alpha", "in [0, 1]", alpha.to_string())?;
+                }
+                KdLoss::Mse { beta } => check((0.0..=1.0).contains(&beta), "distill.loss.beta", "in [0, 1]", beta.to_string())?,
+            }
+        }
         Ok(())
     }
 }
@@ -165,64 +269,103 @@ pub fn evaluate(net: &Net, ds: &Arc<Dataset>, batch_size: usize) -> Accuracy {
     Accuracy { top1: top1 as f64 / n, top5: top5 as f64 / n, images: ds.len() }
 }
 
-/// `rfpga eval RUN`: test accuracy of a run's weights.
-pub fn eval_run(run: &Path, data_dir: &Path, limit: Option<usize>, device: Device) -> Result<Accuracy> {
+/// `rfpga eval RUN`: test accuracy of a run's weights, with the fake quantization they were
+/// trained with.
+pub fn eval_run(run: &Path, data_dir: &Path, limit: Option<usize>, device: Device) -> Result<(Accuracy, Quant)> {
     let net = Net::load_run(run, device, true)?;
     let ds = load_split(data_dir, Split::Test, limit)?;
-    Ok(evaluate(&net, &ds, 256))
+    Ok((evaluate(&net, &ds, 256), net.quant.clone()))
 }
 
 pub struct Trainer {
     pub run: PathBuf,
     pub cfg: TrainConfig,
     pub net: Net,
+    pub teacher: Option<Net>,
     sgd: Sgd,
     pub metrics: Vec<EpochMetrics>,
+    pub skip_events: Vec<SkipEvent>,
     /// Epochs already complete (the next epoch to run is this one, 0-based).
     pub done: usize,
     pub progress: bool,
 }
 
+/// A run's folder and model for a teacher: strict load, eval mode, no gradients.
+fn load_teacher(d: &DistillConfig, device: Device, channels_last: bool) -> Result<Net> {
+    let mut t = Net::load_run(&d.teacher, device, channels_last).context("loading the teacher")?;
+    for (_, mut v) in t.vs.variables() {
+        let _ = v.requires_grad_(false);
+    }
+    t.vs.freeze();
+    Ok(t)
+}
+
 impl Trainer {
     /// Starts a new run in `run` (which must not already hold one).
-    pub fn create(run: &Path, spec: &ModelSpec, cfg: TrainConfig, device: Device) -> Result<Self> {
+    pub fn create(run: &Path, cfg: TrainConfig, device: Device) -> Result<Self> {
         cfg.validate()?;
         if run.join("checkpoint.safetensors").exists() || run.join("train.json").exists() {
             bail!("{}: already holds a run (use --resume {0} to continue it, or another --out)", run.display());
         }
+        let teacher = cfg.distill.as_ref().map(|d| load_teacher(d, device, cfg.channels_last)).transpose()?;
+        let mut net = Net::new(&cfg.start_model, device, cfg.seed, cfg.channels_last);
+        if let Some(d) = cfg.distill.as_ref().filter(|d| d.init_from_teacher) {
+            // Strict: the student must have exactly the teacher's tensors.
+            let w = d.teacher.join("weights.safetensors");
+            let file = TensorFile::load_strict(&w, &cfg.start_model.tensors())
+                .context("the student starts as a copy of the teacher, so it must have the teacher's tensors")?;
+            net.copy_from(&file);
+        }
         std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
-        spec.save(&run.join("model.json"))?;
+        cfg.start_model.save(&run.join("model.json"))?;
         write_json_atomic(&run.join("train.json"), &cfg)?;
-        let net = Net::new(spec, device, cfg.seed, cfg.channels_last);
-        Ok(Self::with_net(run, cfg, net))
+        Ok(Self::with_net(run, cfg, net, teacher))
     }
 
-    /// Reopens `run` at its last complete epoch, with weights and optimizer state exactly as
-    /// they were saved.
+    /// Reopens `run` at its last complete epoch, with weights, skips and optimizer state exactly
+    /// as they were saved.
     pub fn resume(run: &Path, device: Device) -> Result<Self> {
-        let spec = ModelSpec::load(&run.join("model.json"))?;
-        let cfg: TrainConfig = read_json(&run.join("train.json"))?;
-        cfg.validate().with_context(|| format!("{}", run.join("train.json").display()))?;
+        let cfg_path = run.join("train.json");
+        let cfg: TrainConfig = read_json(&cfg_path)?;
+        cfg.validate().with_context(|| format!("{}", cfg_path.display()))?;
         let ckpt_path = run.join("checkpoint.safetensors");
+        let probe = TensorFile::load(&ckpt_path)?;
+        let meta = |key: &str| {
+            probe.metadata.get(key).with_context(|| format!("{}: metadata `{key}` missing", ckpt_path.display()))
+        };
+        let epoch: usize = meta("epoch")?.parse().with_context(|| format!("{}: metadata `epoch` is not a number", ckpt_path.display()))?;
+        let skip_events: Vec<SkipEvent> = serde_json::from_str(meta("skip_events")?)
+            .with_context(|| format!("{}: metadata `skip_events`", ckpt_path.display()))?;
+        // The skips at the checkpoint follow from the schedule; the saved ones must agree.
+        let mut spec = cfg.start_model.clone();
+        for e in &skip_events {
+            spec.blocks[e.block].skip = e.to;
+        }
+        let saved = meta("skips")?;
+        if *saved != skips_string(&spec) {
+            bail!("{}: metadata `skips` is {saved}, but the schedule gives {}", ckpt_path.display(), skips_string(&spec));
+        }
         let ckpt = TensorFile::load_strict(&ckpt_path, &checkpoint_tensors(&spec))?;
-        let epoch: usize = ckpt
-            .metadata
-            .get("epoch")
-            .and_then(|e| e.parse().ok())
-            .with_context(|| format!("{}: metadata `epoch` missing or not a number", ckpt_path.display()))?;
-        let mut net = Net::new(&spec, device, cfg.seed, cfg.channels_last);
+        let teacher = cfg.distill.as_ref().map(|d| load_teacher(d, device, cfg.channels_last)).transpose()?;
+        let mut net = Net::new(&cfg.start_model, device, cfg.seed, cfg.channels_last);
+        for (i, b) in spec.blocks.iter().enumerate() {
+            net.set_skip(i, b.skip)?;
+        }
         let n_model = spec.tensors().len();
-        let model_part = TensorFile { tensors: ckpt.tensors[..n_model].to_vec(), metadata: Default::default() };
-        net.copy_from(&model_part);
-        let mut t = Self::with_net(run, cfg, net);
+        net.copy_from(&TensorFile { tensors: ckpt.tensors[..n_model].to_vec(), metadata: Default::default() });
+        let mut t = Self::with_net(run, cfg, net, teacher);
+        let momenta: std::collections::HashMap<&str, &rfpga_core::NamedTensor> =
+            ckpt.tensors[n_model..].iter().map(|m| (m.name.as_str(), m)).collect();
         tch::no_grad(|| {
-            for (p, m) in t.sgd.params.iter_mut().zip(&ckpt.tensors[n_model..]) {
-                debug_assert_eq!(momentum_name(&p.name), m.name);
-                p.momentum.copy_(&vec_to_tensor(&m.shape, &m.data).to_device(device));
+            for p in t.sgd.params.iter_mut() {
+                // Tensors a removed skip no longer uses keep zero momentum (and get no gradient).
+                if let Some(m) = momenta.get(momentum_name(&p.name).as_str()) {
+                    p.momentum.copy_(&vec_to_tensor(&m.shape, &m.data).to_device(device));
+                }
             }
         });
         let metrics_path = run.join("metrics.jsonl");
-        let text = std::fs::read_to_string(&metrics_path).unwrap_or_default();
+        let text = std::fs::read_to_string(&metrics_path).with_context(|| format!("{}", metrics_path.display()))?;
         for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
             let m: EpochMetrics = serde_json::from_str(line)
                 .with_context(|| format!("{}: line {}: not an epoch record", metrics_path.display(), i + 1))?;
@@ -230,42 +373,77 @@ impl Trainer {
                 t.metrics.push(m);
             }
         }
+        t.skip_events = skip_events;
         t.done = epoch;
         Ok(t)
     }
 
-    fn with_net(run: &Path, cfg: TrainConfig, net: Net) -> Self {
-        let params = net
-            .ordered_variables()
+    fn with_net(run: &Path, cfg: TrainConfig, net: Net, teacher: Option<Net>) -> Self {
+        // Every trainable tensor the network was built with, also those a later skip removal
+        // leaves unused (they then get no gradient and no update).
+        let mut vars: Vec<(String, Tensor)> = net.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let params = vars
             .into_iter()
-            .filter(|(_, _, trainable)| *trainable)
-            .map(|(name, t, _)| {
+            .map(|(name, t)| {
                 let is_weight = t.dim() >= 2; // conv and dense weights; not BN scale/shift nor biases
                 (name, t, is_weight || cfg.decay_norm_and_bias)
             })
             .collect();
         let sgd = Sgd::new(params, cfg.momentum, cfg.nesterov, cfg.weight_decay);
-        Trainer { run: run.into(), cfg, net, sgd, metrics: Vec::new(), done: 0, progress: true }
+        Trainer { run: run.into(), cfg, net, teacher, sgd, metrics: Vec::new(), skip_events: Vec::new(), done: 0, progress: true }
+    }
+
+    /// The quantization in force during (0-based) epoch `epoch`.
+    fn quant_at(&self, epoch: usize) -> Quant {
+        if epoch >= self.cfg.qat_start {
+            self.cfg.quant.clone()
+        } else {
+            Quant::default()
+        }
     }
 
     fn save_checkpoint(&self, epoch: usize) -> Result<()> {
-        let mut ckpt = self.net.to_tensor_file();
-        for p in &self.sgd.params {
+        let mut weights = self.net.to_tensor_file();
+        weights.metadata.insert("epoch".into(), epoch.to_string());
+        let mut ckpt = weights.clone();
+        let current: std::collections::HashSet<String> = self.net.spec.tensors().into_iter().map(|t| t.name).collect();
+        for p in self.sgd.params.iter().filter(|p| current.contains(&p.name)) {
             let (shape, data) = tensor_to_vec(&p.momentum);
             ckpt.push(momentum_name(&p.name), shape, data);
         }
-        ckpt.metadata.insert("epoch".into(), epoch.to_string());
+        ckpt.metadata.insert("skips".into(), skips_string(&self.net.spec));
+        ckpt.metadata.insert("skip_events".into(), serde_json::to_string(&self.skip_events)?);
         ckpt.save(&self.run.join("checkpoint.safetensors"))?;
-        let mut weights = self.net.to_tensor_file();
-        weights.metadata.insert("epoch".into(), epoch.to_string());
         weights.save(&self.run.join("weights.safetensors"))?;
+        self.net.spec.save(&self.run.join("model.json"))?;
         let mut lines = String::new();
         for m in &self.metrics {
             lines.push_str(&serde_json::to_string(m)?);
             lines.push('\n');
         }
         write_atomic(&self.run.join("metrics.jsonl"), lines.as_bytes())?;
+        if self.cfg.skip_schedule.is_some() {
+            write_atomic(&self.run.join("skips.csv"), skips_csv(&self.skip_events).as_bytes())?;
+        }
         Ok(())
+    }
+
+    fn loss(&self, logits: &Tensor, x: &Tensor, y: &Tensor) -> Tensor {
+        let ce = |ls: f64| logits.cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, ls);
+        let (Some(d), Some(teacher)) = (&self.cfg.distill, &self.teacher) else {
+            return ce(self.cfg.label_smoothing);
+        };
+        let zt = tch::no_grad(|| teacher.forward(x, false));
+        match d.loss {
+            KdLoss::Hinton { temperature: t, alpha } => {
+                let lt = (&zt / t).log_softmax(-1, tch::Kind::Float);
+                let ls = (logits / t).log_softmax(-1, tch::Kind::Float);
+                let kl = (lt.exp() * (&lt - ls)).sum_dim_intlist(-1, false, Kind::Float).mean(Kind::Float);
+                kl * (alpha * t * t) + ce(self.cfg.label_smoothing) * (1.0 - alpha)
+            }
+            KdLoss::Mse { beta } => logits.mse_loss(&zt, tch::Reduction::Mean) * beta + ce(self.cfg.label_smoothing) * (1.0 - beta),
+        }
     }
 
     /// Trains until `cfg.epochs` (or `stop_after` epochs in total, for tests of resume).
@@ -284,6 +462,7 @@ impl Trainer {
         let total = per_epoch * self.cfg.epochs;
         let last = stop_after.unwrap_or(self.cfg.epochs).min(self.cfg.epochs);
         for epoch in self.done..last {
+            self.net.quant = self.quant_at(epoch);
             let started = Instant::now();
             let batches = BatchStream::train(train.clone(), self.cfg.batch_size, aug, self.cfg.seed, epoch);
             let bar = self.progress_bar(epoch, batches.len());
@@ -294,8 +473,7 @@ impl Trainer {
                 let x = self.net.input(&b.images, b.len());
                 let y = Tensor::from_slice(&b.labels).to_device(self.net.device);
                 let logits = self.net.forward(&x, true);
-                let loss =
-                    logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, self.cfg.label_smoothing);
+                let loss = self.loss(&logits, &x, &y);
                 self.sgd.zero_grad();
                 loss.backward();
                 self.sgd.step(lr);
@@ -313,6 +491,7 @@ impl Trainer {
             let train_seconds = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
             let acc = evaluate(&self.net, &test, 256);
+            self.close_skip_interval(acc.top1);
             let m = EpochMetrics {
                 epoch: epoch + 1,
                 train_loss: loss_sum / seen as f64,
@@ -328,6 +507,7 @@ impl Trainer {
                 m.epoch, self.cfg.epochs, m.train_loss, 100.0 * m.train_acc, 100.0 * m.test_acc, 100.0 * m.test_top5, m.lr, m.images_per_s, m.seconds
             );
             self.metrics.push(m);
+            self.change_skip_after(epoch + 1, acc.top1, &test)?;
             self.done = epoch + 1;
             self.save_checkpoint(self.done)?;
         }
@@ -336,6 +516,38 @@ impl Trainer {
             write_json_atomic(&self.run.join("summary.json"), &summary)?;
         }
         Ok(summary)
+    }
+
+    /// The accuracy at the end of an interval closes the last skip change's row.
+    fn close_skip_interval(&mut self, acc: f64) {
+        if let Some(e) = self.skip_events.last_mut() {
+            e.acc_end = Some(acc);
+        }
+    }
+
+    /// At the end of (1-based) epoch `epoch`: apply the scheduled skip change, in place, and
+    /// measure the accuracy right after it.
+    fn change_skip_after(&mut self, epoch: usize, acc_before: f64, test: &Arc<Dataset>) -> Result<()> {
+        let Some(s) = &self.cfg.skip_schedule else { return Ok(()) };
+        let Some(block) = s.change_after(epoch) else { return Ok(()) };
+        let to = s.to;
+        self.net.set_skip(block, to)?;
+        // Measured with the quantization of the next epoch, which the change meets.
+        self.net.quant = self.quant_at(epoch);
+        let after = evaluate(&self.net, test, 256).top1;
+        let name = self.net.model.blocks[block].pos.prefix();
+        println!("  skip of {name} (block {block}) → {to:?}: test {:.2}% → {:.2}%", 100.0 * acc_before, 100.0 * after);
+        self.skip_events.push(SkipEvent {
+            step: self.skip_events.len() + 1,
+            block,
+            name,
+            to,
+            epoch,
+            acc_before,
+            acc_after: after,
+            acc_end: None,
+        });
+        Ok(())
     }
 
     fn progress_bar(&self, epoch: usize, len: usize) -> ProgressBar {
@@ -375,4 +587,21 @@ impl Trainer {
             data_dir: self.cfg.data_dir.clone(),
         }
     }
+}
+
+/// `long,long,none,…` — the skips of every block.
+pub fn skips_string(spec: &ModelSpec) -> String {
+    spec.blocks.iter().map(|b| format!("{:?}", b.skip).to_lowercase()).collect::<Vec<_>>().join(",")
+}
+
+pub fn skips_csv(events: &[SkipEvent]) -> String {
+    let mut out = String::from("step,block,name,to,epoch,acc_before,acc_after,acc_end\n");
+    for e in events {
+        let end = e.acc_end.map_or(String::new(), |a| format!("{a:.4}"));
+        out.push_str(&format!(
+            "{},{},{},{},{},{:.4},{:.4},{}\n",
+            e.step, e.block, e.name, format!("{:?}", e.to).to_lowercase(), e.epoch, e.acc_before, e.acc_after, end
+        ));
+    }
+    out
 }

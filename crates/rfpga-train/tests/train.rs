@@ -3,6 +3,7 @@
 
 use rfpga_core::{ModelSpec, Shortcut, Skip, TensorFile};
 use rfpga_train::trainer::{TRAIN_FORMAT, TRAIN_VERSION};
+use rfpga_train::quant::Quant;
 use rfpga_train::{Net, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
@@ -13,7 +14,7 @@ fn data_dir() -> PathBuf {
     dir
 }
 
-fn config(epochs: usize, limit_train: usize, limit_test: usize) -> TrainConfig {
+fn config(spec: &ModelSpec, epochs: usize, limit_train: usize, limit_test: usize) -> TrainConfig {
     TrainConfig {
         format: TRAIN_FORMAT.into(),
         version: TRAIN_VERSION,
@@ -32,6 +33,11 @@ fn config(epochs: usize, limit_train: usize, limit_test: usize) -> TrainConfig {
         limit_test: Some(limit_test),
         data_dir: data_dir(),
         channels_last: true,
+        start_model: spec.clone(),
+        quant: Quant::default(),
+        qat_start: 0,
+        distill: None,
+        skip_schedule: None,
     }
 }
 
@@ -83,12 +89,13 @@ fn removed_skip_leaves_the_convolution_path_alone() {
     let net = Net::new(&spec, Device::Cpu, 0, false);
     let x = Tensor::randn([2, 16, 32, 32], (Kind::Float, Device::Cpu));
     let blk = &net.model.blocks[3]; // layer2.0: stride 2, 16 → 32 channels
-    let out = tch::no_grad(|| blk.forward_t(&x, false));
-    let alone = tch::no_grad(|| blk.residual(&x, false).relu());
+    let q = Quant::default();
+    let out = tch::no_grad(|| blk.forward(&x, false, &q));
+    let alone = tch::no_grad(|| blk.residual(&x, false, &q).relu());
     assert_eq!(out.size(), vec![2, 32, 16, 16]);
     assert!(out.equal(&alone));
     // Option A's shortcut: the subsampled input, with 8 zero channels on each side.
-    let sc = tch::no_grad(|| net.model.blocks[3].shortcut(&x, false));
+    let sc = tch::no_grad(|| net.model.blocks[3].shortcut(&x, false, &q));
     assert_eq!(sc.size(), vec![2, 32, 16, 16]);
     assert!(sc.narrow(1, 0, 8).abs().sum(Kind::Float).double_value(&[]) == 0.0);
     assert!(sc.narrow(1, 8, 16).equal(&x.slice(2, 0, None, 2).slice(3, 0, None, 2)));
@@ -98,7 +105,7 @@ fn removed_skip_leaves_the_convolution_path_alone() {
 fn short_seeded_training_lowers_the_loss_and_beats_chance() {
     let dir = tempfile::tempdir().unwrap();
     let spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
-    let mut t = Trainer::create(dir.path(), &spec, config(3, 2560, 1000), Device::Cpu).unwrap();
+    let mut t = Trainer::create(dir.path(), config(&spec, 3, 2560, 1000), Device::Cpu).unwrap();
     t.progress = false;
     let s = t.run(None).unwrap();
     let m = &t.metrics;
@@ -109,21 +116,21 @@ fn short_seeded_training_lowers_the_loss_and_beats_chance() {
     for f in ["model.json", "train.json", "weights.safetensors", "checkpoint.safetensors", "metrics.jsonl", "summary.json"] {
         assert!(dir.path().join(f).exists(), "{f} missing");
     }
-    let acc = rfpga_train::eval_run(dir.path(), &data_dir(), Some(1000), Device::Cpu).unwrap();
+    let (acc, _) = rfpga_train::eval_run(dir.path(), &data_dir(), Some(1000), Device::Cpu).unwrap();
     assert_eq!(acc.top1, s.final_test_acc);
 }
 
 #[test]
 fn resume_equals_an_uninterrupted_run() {
     let spec = ModelSpec::cifar_resnet(8, Shortcut::B).unwrap();
-    let cfg = config(3, 320, 100);
+    let cfg = config(&spec, 3, 320, 100);
     let whole = tempfile::tempdir().unwrap();
-    let mut a = Trainer::create(whole.path(), &spec, cfg.clone(), Device::Cpu).unwrap();
+    let mut a = Trainer::create(whole.path(), cfg.clone(), Device::Cpu).unwrap();
     a.progress = false;
     a.run(None).unwrap();
 
     let split = tempfile::tempdir().unwrap();
-    let mut b = Trainer::create(split.path(), &spec, cfg, Device::Cpu).unwrap();
+    let mut b = Trainer::create(split.path(), cfg, Device::Cpu).unwrap();
     b.progress = false;
     b.run(Some(1)).unwrap(); // "interrupted" after epoch 1
     drop(b);
@@ -163,5 +170,5 @@ fn mismatched_weights_fail_with_every_name() {
 fn resume_of_a_folder_without_a_run_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let e = Trainer::resume(dir.path(), Device::Cpu).err().unwrap().to_string();
-    assert!(e.contains("model.json"), "{e}");
+    assert!(e.contains("train.json") && e.contains("No such file"), "{e}");
 }

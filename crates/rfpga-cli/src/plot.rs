@@ -1,0 +1,138 @@
+//! `rfpga plot-skips`: test accuracy against the number of skips changed, one line per run (its
+//! `skips.csv`), with the teacher's accuracy as a reference line — the deck's figure.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// Run folders with a skips.csv (from `rfpga distill --skip-policy remove|shorten`).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Output SVG file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Reference accuracy in % (default: the first run's teacher's final test accuracy).
+    #[arg(long)]
+    teacher_acc: Option<f64>,
+}
+
+pub fn run(a: PlotArgs) -> Result<()> {
+    plot_skip_runs(&a.runs, &a.out, a.teacher_acc)?;
+    println!("{} written", a.out.display());
+    Ok(())
+}
+
+/// One run's series: (skips changed, accuracy %) right after each change and at the end of each
+/// interval; point 0 is the accuracy before the first change.
+struct Series {
+    label: String,
+    after: Vec<(f64, f64)>,
+    end: Vec<(f64, f64)>,
+}
+
+fn read_series(run: &Path) -> Result<Series> {
+    let path = run.join("skips.csv");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let cols: Vec<&str> = header.split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name).with_context(|| format!("{}: header lacks column `{name}`", path.display()));
+    let (c_step, c_to, c_before, c_after, c_end) = (col("step")?, col("to")?, col("acc_before")?, col("acc_after")?, col("acc_end")?);
+    let (mut after, mut end, mut to) = (Vec::new(), Vec::new(), String::new());
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |c: usize| -> Result<f64> {
+            f.get(c).and_then(|v| v.parse().ok()).with_context(|| format!("{}: line {}: column {} is not a number", path.display(), i + 2, cols[c]))
+        };
+        let step = num(c_step)?;
+        if i == 0 {
+            let before = 100.0 * num(c_before)?;
+            after.push((0.0, before));
+            end.push((0.0, before));
+            to = f.get(c_to).unwrap_or(&"").to_string();
+        }
+        after.push((step, 100.0 * num(c_after)?));
+        if f.get(c_end).is_some_and(|v| !v.is_empty()) {
+            end.push((step, 100.0 * num(c_end)?));
+        }
+    }
+    if after.is_empty() {
+        bail!("{}: no skip changes recorded", path.display());
+    }
+    let verb = if to == "short" { "shortened" } else { "removed" };
+    let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Series { label: format!("{name} ({verb})"), after, end })
+}
+
+/// The final test accuracy (%) of the teacher of `run`, from the teacher's metrics.
+fn teacher_accuracy(run: &Path) -> Option<f64> {
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("train.json")).ok()?).ok()?;
+    let teacher = PathBuf::from(cfg["distill"]["teacher"].as_str()?);
+    let metrics = std::fs::read_to_string(teacher.join("metrics.jsonl")).ok()?;
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last()?).ok()?;
+    Some(100.0 * last["test_acc"].as_f64()?)
+}
+
+pub fn plot_skip_runs(runs: &[PathBuf], out: &Path, teacher_acc: Option<f64>) -> Result<()> {
+    let series = runs.iter().map(|r| read_series(r)).collect::<Result<Vec<_>>>()?;
+    let teacher = teacher_acc.or_else(|| teacher_accuracy(&runs[0]));
+    let all = series.iter().flat_map(|s| s.after.iter().chain(&s.end)).map(|p| p.1).chain(teacher);
+    let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let xmax = series.iter().flat_map(|s| s.after.iter().map(|p| p.0)).fold(1.0, f64::max);
+    // Drawn into memory, then written atomically.
+    let mut svg = String::new();
+    {
+    let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Test accuracy while skips are changed one at a time", ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.3..xmax + 0.3, (lo - 2.0).floor()..(hi + 1.0).ceil())
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("skips changed")
+        .y_desc("test top-1 (%)")
+        .x_labels(xmax as usize + 1)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(|e| err(&e))?;
+    if let Some(t) = teacher {
+        chart
+            .draw_series(LineSeries::new([(-0.3, t), (xmax + 0.3, t)], BLACK.stroke_width(1)))
+            .map_err(|e| err(&e))?
+            .label(format!("teacher {t:.2}%"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+    }
+    for (i, s) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(s.end.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(format!("{}: end of interval", s.label))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(s.end.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
+        chart
+            .draw_series(s.after.iter().map(|&p| Cross::new(p, 4, color.stroke_width(1))))
+            .map_err(|e| err(&e))?
+            .label(format!("{}: right after the change", s.label))
+            .legend(move |(x, y)| Cross::new((x + 10, y), 4, color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerLeft)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    }
+    rfpga_core::io::write_atomic(out, svg.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Quantization-aware training: fake quantization onto the exact `ap_fixed` grid, with the
+//! rounding and overflow rules of `rfpga_core::fixed` (shared/notes/ap_fixed.md), and a
+//! straight-through estimator for the gradient.
+//!
+//! Exactness: for a value x and F fraction bits, s = x·2^F is exact in floating point (a power
+//! of two), and so are floor(s) and s − floor(s); the tie and sticky bits of the notes follow from
+//! that fraction. Formats wider than 24 bits are computed in f64 so every raw value is exact.
+
+use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+/// What QAT quantizes; `None` leaves that part in floating point.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quant {
+    /// Convolution weights (after BatchNorm folding) and dense weights.
+    pub weight: Option<FixedFormat>,
+    /// Activations: every ReLU output (what flows between layers on the FPGA).
+    pub act: Option<FixedFormat>,
+    /// Folded biases.
+    pub bias: Option<FixedFormat>,
+}
+
+impl std::fmt::Display for Quant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |x: &Option<FixedFormat>| x.map_or("float".to_string(), |x| x.to_string());
+        write!(f, "weights {}, activations {}, biases {}", show(&self.weight), show(&self.act), show(&self.bias))
+    }
+}
+
+impl Quant {
+    pub fn is_float(&self) -> bool {
+        self.weight.is_none() && self.act.is_none() && self.bias.is_none()
+    }
+}
+
+/// The values `ap_fixed(double)` gives for every element of `t`.
+pub fn fake_quant(t: &Tensor, f: &FixedFormat) -> Tensor {
+    let kind = t.kind();
+    let work = if f.width > 24 { Kind::Double } else { Kind::Float };
+    let x = t.to_kind(work);
+    let scale = 2f64.powi(f.frac());
+    let s = &x * scale;
+    let base = s.floor();
+    let fr = &s - &base; // in [0, 1)
+    let qb = fr.ge(0.5);
+    let r = fr.ne(0.0).logical_and(&fr.ne(0.5)); // any bit below the first dropped one
+    let neg = s.lt(0.0);
+    let add = match f.rounding {
+        Rounding::Trn => fr.zeros_like().to_kind(Kind::Bool),
+        Rounding::TrnZero => neg.logical_and(&fr.ne(0.0)),
+        Rounding::Rnd => qb,
+        Rounding::RndZero => qb.logical_and(&neg.logical_or(&r)),
+        Rounding::RndMinInf => qb.logical_and(&r),
+        Rounding::RndInf => qb.logical_and(&neg.logical_not().logical_or(&r)),
+        Rounding::RndConv => {
+            let odd = base.remainder(2.0).ne(0.0);
+            qb.logical_and(&odd.logical_or(&r))
+        }
+    };
+    let raw = base + add.to_kind(work);
+    let (lo, hi) = (f.min_raw() as f64, f.max_raw() as f64);
+    let raw = match f.overflow {
+        Overflow::Wrap => {
+            let span = 2f64.powi(f.width as i32);
+            (raw - lo).remainder(span) + lo
+        }
+        Overflow::Sat => raw.clamp(lo, hi),
+        Overflow::SatZero => {
+            let inside = raw.ge(lo).logical_and(&raw.le(hi));
+            raw.where_self(&inside, &raw.zeros_like())
+        }
+        Overflow::SatSym => {
+            let lo = if f.signed { -hi } else { lo };
+            raw.clamp(lo, hi)
+        }
+    };
+    (raw / scale).to_kind(kind)
+}
+
+/// Fake quantization with a straight-through gradient: the forward value is on the grid, the
+/// backward pass sees the identity. Written as `q + (t − t)` rather than `t + (q − t)` so the
+/// forward value is exactly `q` (the latter rounds).
+pub fn ste(t: &Tensor, f: &FixedFormat) -> Tensor {
+    fake_quant(t, f).detach() + (t - t.detach())
+}
+
+/// Applies `f` when there is one.
+pub fn maybe_ste(t: Tensor, f: Option<&FixedFormat>) -> Tensor {
+    match f {
+        Some(f) => ste(&t, f),
+        None => t,
+    }
+}

@@ -1,0 +1,208 @@
+//! Distillation, skip changes in place during training, QAT fake quantization.
+
+use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
+use rfpga_core::{ModelSpec, Shortcut, Skip, TensorFile};
+use rfpga_train::quant::{fake_quant, ste, Quant};
+use rfpga_train::trainer::{DistillConfig, KdLoss, SkipSchedule, TRAIN_FORMAT, TRAIN_VERSION};
+use rfpga_train::{Net, Schedule, TrainConfig, Trainer};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+fn data_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/cifar-10-batches-bin");
+    assert!(dir.join("test_batch.bin").exists(), "{} has no CIFAR-10: run `make setup` first", dir.display());
+    dir
+}
+
+fn config(spec: ModelSpec, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        format: TRAIN_FORMAT.into(),
+        version: TRAIN_VERSION,
+        epochs,
+        batch_size: 64,
+        lr: 0.05,
+        schedule: Schedule::Cosine { warmup_epochs: 0.0 },
+        momentum: 0.9,
+        nesterov: true,
+        weight_decay: 5e-4,
+        decay_norm_and_bias: false,
+        label_smoothing: 0.0,
+        seed: 5,
+        augment: true,
+        limit_train: Some(256),
+        limit_test: Some(128),
+        data_dir: data_dir(),
+        channels_last: true,
+        start_model: spec,
+        quant: Quant::default(),
+        qat_start: 0,
+        distill: None,
+        skip_schedule: None,
+    }
+}
+
+fn train_teacher(dir: &Path, spec: &ModelSpec) {
+    let mut t = Trainer::create(dir, config(spec.clone(), 1), Device::Cpu).unwrap();
+    t.progress = false;
+    t.run(None).unwrap();
+}
+
+fn formats() -> Vec<FixedFormat> {
+    let mut out = Vec::new();
+    for (signed, w, i) in [(true, 6, 2), (true, 8, 3), (false, 5, 1), (true, 4, 4), (true, 7, -1)] {
+        for q in [Rounding::Trn, Rounding::TrnZero, Rounding::Rnd, Rounding::RndZero, Rounding::RndMinInf, Rounding::RndInf, Rounding::RndConv] {
+            for o in [Overflow::Wrap, Overflow::Sat, Overflow::SatZero, Overflow::SatSym] {
+                let mut f = FixedFormat::new(signed, w, i).unwrap();
+                f.rounding = q;
+                f.overflow = o;
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn fake_quant_matches_ap_fixed_on_every_grid_point_and_tie() {
+    for f in formats() {
+        // Every grid point, every midpoint (a tie), quarter points (not ties), out to twice
+        // the range on each side (overflow), and both signs.
+        let q = f.quantum();
+        let span = (f.max_raw() - f.min_raw() + 1) as i64;
+        let mut xs = Vec::new();
+        for k in (f.min_raw() - span) * 4..=(f.max_raw() + span) * 4 {
+            xs.push(k as f64 * q / 4.0);
+        }
+        let t = Tensor::from_slice(&xs.iter().map(|&x| x as f32).collect::<Vec<_>>());
+        let got: Vec<f32> = fake_quant(&t, &f).try_into().unwrap();
+        for (x, g) in xs.iter().zip(&got) {
+            let want = f.to_f64(f.from_f64(*x));
+            assert_eq!(*g as f64, want, "{f}: {x} → {g}, ap_fixed gives {want}");
+        }
+    }
+}
+
+#[test]
+fn straight_through_estimator_is_exact_forward_and_identity_backward() {
+    let f: FixedFormat = "ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap();
+    let x = Tensor::from_slice(&[0.1f32, -0.3, 3.99, -5.0, 1.0 / 3.0]).set_requires_grad(true);
+    let y = ste(&x, &f);
+    let want: Vec<f32> = fake_quant(&x.detach(), &f).try_into().unwrap();
+    let got: Vec<f32> = y.detach().try_into().unwrap();
+    assert_eq!(got, want);
+    y.sum(Kind::Float).backward();
+    let g: Vec<f32> = x.grad().try_into().unwrap();
+    assert_eq!(g, vec![1.0; 5]);
+}
+
+#[test]
+fn removing_a_skip_in_place_changes_no_weight() {
+    let spec = ModelSpec::cifar_resnet(20, Shortcut::B).unwrap();
+    for k in [0, 3, 8] {
+        let mut net = Net::new(&spec, Device::Cpu, 0, true);
+        let before = net.to_tensor_file();
+        let x = Tensor::randn([2, net.model.blocks[k].pos.in_ch as i64, 16, 16], (Kind::Float, Device::Cpu));
+        let q = Quant::default();
+        let with_skip = tch::no_grad(|| net.model.blocks[k].forward(&x, false, &q));
+        net.set_skip(k, Skip::None).unwrap();
+        let out = tch::no_grad(|| net.model.blocks[k].forward(&x, false, &q));
+        let alone = tch::no_grad(|| net.model.blocks[k].residual(&x, false, &q).relu());
+        assert!(out.equal(&alone), "block {k}: output is not the convolution path alone");
+        assert!(!out.equal(&with_skip));
+        // No weight changed: every tensor still in use is bit-identical.
+        let after = net.to_tensor_file();
+        for t in &after.tensors {
+            assert_eq!(Some(t), before.get(&t.name), "block {k}: {} changed", t.name);
+        }
+    }
+}
+
+#[test]
+fn short_skips_go_around_each_convolution() {
+    let spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
+    let mut net = Net::new(&spec, Device::Cpu, 0, false);
+    net.set_skip(1, Skip::Short).unwrap();
+    let x = Tensor::randn([2, 16, 8, 8], (Kind::Float, Device::Cpu)).relu();
+    let q = Quant::default();
+    let b = &net.model.blocks[1];
+    let out = tch::no_grad(|| b.forward(&x, false, &q));
+    // Reference from the removed and long forms of the same weights: with identity shortcuts,
+    // short = relu(c2(h) + h) with h = relu(c1(x) + x), built here from tch ops directly.
+    let file = net.to_tensor_file();
+    let w = |n: &str| {
+        let t = file.get(n).unwrap();
+        Tensor::from_slice(&t.data).view(t.shape.iter().map(|&d| d as i64).collect::<Vec<_>>().as_slice())
+    };
+    let cbn = |x: &Tensor, c: &str, bn: &str| {
+        let y = x.conv2d(&w(c), None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
+        let (m, v, g, bb) = (w(&format!("{bn}.running_mean")), w(&format!("{bn}.running_var")), w(&format!("{bn}.weight")), w(&format!("{bn}.bias")));
+        y.batch_norm(Some(&g), Some(&bb), Some(&m), Some(&v), false, 0.1, 1e-5, false)
+    };
+    let h = (cbn(&x, "layer1.1.conv1.weight", "layer1.1.bn1") + &x).relu();
+    let want = (cbn(&h, "layer1.1.conv2.weight", "layer1.1.bn2") + &h).relu();
+    assert!((out - want).abs().max().double_value(&[]) < 1e-5);
+}
+
+#[test]
+fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
+    let spec = ModelSpec::cifar_resnet(8, Shortcut::A).unwrap(); // 3 blocks
+    let teacher = tempfile::tempdir().unwrap();
+    train_teacher(teacher.path(), &spec);
+    let mut cfg = config(spec.clone(), 4);
+    cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Mse { beta: 0.35 }, init_from_teacher: true });
+    cfg.skip_schedule = Some(SkipSchedule { to: Skip::None, order: vec![0, 1, 2], every: 1 });
+    cfg.quant = Quant { weight: Some("ap_fixed<8,3>".parse().unwrap()), act: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()), bias: None };
+
+    let whole = tempfile::tempdir().unwrap();
+    let mut a = Trainer::create(whole.path(), cfg.clone(), Device::Cpu).unwrap();
+    // The student starts as an exact copy of the teacher.
+    let tw = TensorFile::load(&teacher.path().join("weights.safetensors")).unwrap();
+    for t in &a.net.to_tensor_file().tensors {
+        assert_eq!(Some(t), tw.get(&t.name));
+    }
+    a.progress = false;
+    a.run(None).unwrap();
+    assert_eq!(a.skip_events.len(), 3);
+    assert!(a.net.spec.blocks.iter().all(|b| b.skip == Skip::None));
+    let csv = std::fs::read_to_string(whole.path().join("skips.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.lines().all(|l| !l.ends_with(',')), "every interval closed:\n{csv}");
+    // model.json now describes the skipless network; eval uses the QAT formats.
+    let now = ModelSpec::load(&whole.path().join("model.json")).unwrap();
+    assert!(now.blocks.iter().all(|b| b.skip == Skip::None));
+    let (acc, quant) = rfpga_train::eval_run(whole.path(), &data_dir(), Some(128), Device::Cpu).unwrap();
+    assert_eq!(quant, cfg.quant);
+    assert_eq!(acc.top1, a.metrics.last().unwrap().test_acc);
+
+    // Interrupted after the second change, resumed: same weights, same skips.csv.
+    let split = tempfile::tempdir().unwrap();
+    let mut b = Trainer::create(split.path(), cfg, Device::Cpu).unwrap();
+    b.progress = false;
+    b.run(Some(2)).unwrap();
+    drop(b);
+    let mut b = Trainer::resume(split.path(), Device::Cpu).unwrap();
+    assert_eq!(b.net.spec.blocks.iter().map(|b| b.skip).collect::<Vec<_>>(), vec![Skip::None, Skip::None, Skip::Long]);
+    b.progress = false;
+    b.run(None).unwrap();
+    let wa = TensorFile::load(&whole.path().join("checkpoint.safetensors")).unwrap();
+    let wb = TensorFile::load(&split.path().join("checkpoint.safetensors")).unwrap();
+    assert_eq!(wa.tensors, wb.tensors);
+    assert_eq!(csv, std::fs::read_to_string(split.path().join("skips.csv")).unwrap());
+}
+
+#[test]
+fn a_teacher_whose_tensors_do_not_match_fails_strictly() {
+    let spec = ModelSpec::cifar_resnet(8, Shortcut::A).unwrap();
+    let teacher = tempfile::tempdir().unwrap();
+    train_teacher(teacher.path(), &spec);
+    // Its description now claims option B: the projection tensors are missing.
+    let mut wrong = spec.clone();
+    wrong.shortcut = Shortcut::B;
+    wrong.save(&teacher.path().join("model.json")).unwrap();
+    let mut cfg = config(spec, 2);
+    cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Hinton { temperature: 4.0, alpha: 0.9 }, init_from_teacher: false });
+    let out = tempfile::tempdir().unwrap();
+    let e = format!("{:#}", Trainer::create(out.path(), cfg, Device::Cpu).err().unwrap());
+    assert!(e.contains("teacher") && e.contains("weights.safetensors"), "{e}");
+    assert!(e.contains("missing    layer2.0.shortcut.0.weight: expected shape [32, 16, 1, 1]"), "{e}");
+}

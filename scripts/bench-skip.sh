@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make bench-skip`: wall time of an iterative skip-removal run against a plain KD run of the same
+# epochs, student, teacher and data, in one command. Both are ordinary `rfpga distill` runs;
+# the removal run changes the network in place (no restart, no reload) and measures the test
+# accuracy once more after each change. Goal: ratio <= 1.05 (the deck's restart-per-removal
+# approach cost 5-9x).
+set -euo pipefail
+RFPGA=${RFPGA:-target/release/rfpga}
+TEACHER=${TEACHER:-runs/bench-teacher}
+LIMIT_TRAIN=${LIMIT_TRAIN:-5000}
+LIMIT_TEST=${LIMIT_TEST:-2000}
+ROUNDS=${ROUNDS:-1}
+WORK=$(mktemp -d runs/.bench-skip.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+if [ ! -f "$TEACHER/weights.safetensors" ]; then
+  echo "training a quick teacher in $TEACHER"
+  $RFPGA train --depth 20 --epochs 2 --limit-train "$LIMIT_TRAIN" --limit-test "$LIMIT_TEST" --out "$TEACHER" --quiet
+fi
+# 9 removals, one per epoch, then 1 fine-tuning epoch: 10 epochs for both runs.
+common=(--teacher "$TEACHER" --kd mse --every 1 --finetune 1 --epochs 10 --limit-train "$LIMIT_TRAIN" --limit-test "$LIMIT_TEST" --quiet)
+run() { # policy round
+  local t0=$EPOCHREALTIME
+  $RFPGA distill "${common[@]}" --skip-policy "$1" --out "$WORK/$1-$2" > "$WORK/$1-$2.log"
+  echo "$1 $t0 $EPOCHREALTIME" >> "$WORK/times"
+  tail -n 1 "$WORK/$1-$2.log"
+}
+for r in $(seq "$ROUNDS"); do
+  # Alternate the order so a slow phase of the machine does not favour one side.
+  if [ $((r % 2)) -eq 1 ]; then run keep "$r"; run remove "$r"; else run remove "$r"; run keep "$r"; fi
+done
+python3 - "$WORK/times" <<'PY'
+import sys, statistics
+t = {}
+for line in open(sys.argv[1]):
+    k, t0, t1 = line.split(); t.setdefault(k, []).append(float(t1) - float(t0))
+keep, remove = statistics.median(t["keep"]), statistics.median(t["remove"])
+print(f"plain KD:      {keep:.1f} s (median of {len(t['keep'])})")
+print(f"skip removal:  {remove:.1f} s (median of {len(t['remove'])}; 9 removals in place, 9 extra test passes)")
+print(f"ratio removal/KD = {remove / keep:.3f}  (goal <= 1.05)")
+PY
