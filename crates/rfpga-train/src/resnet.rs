@@ -4,10 +4,11 @@
 //! Each block's skip can be changed between steps (long → short → none) without touching a
 //! weight: that is how skips are removed or shortened while the network trains.
 //!
-//! Under quantization-aware training ([`Quant`] with a weight format) every convolution runs with
-//! its BatchNorm folded in — `w·γ/√(σ²+ε)` and `β − μ·γ/√(σ²+ε)` with the running statistics,
-//! which stay frozen — and the folded weight fake-quantized, exactly the arithmetic the frozen
-//! model will have. The float BN statistics come from the float training before QAT.
+//! Under quantization-aware training ([`Quant`] with a weight format) every convolution's weight
+//! is fake-quantized after folding its BatchNorm in (`w·γ/√(σ²+ε)`, running statistics). In eval
+//! mode the layer is exactly the folded, quantized convolution plus the folded bias
+//! `β − μ·γ/√(σ²+ε)` — the arithmetic the frozen model has; in training mode BN still
+//! normalizes with batch statistics (see [`ConvBn::forward`] and docs/qat.md).
 
 use rfpga_core::{BlockPos, ModelSpec, Skip};
 use tch::nn;
@@ -48,11 +49,15 @@ impl ConvBn {
         }
     }
 
+    /// γ/√(σ²+ε) per output channel, with the running variance.
+    fn scale(&self) -> Tensor {
+        self.bn.ws.as_ref().expect("affine BN") / (&self.bn.running_var + BN_EPS).sqrt()
+    }
+
     /// The folded weight and bias (running statistics).
     pub fn folded(&self) -> (Tensor, Tensor) {
-        let gamma = self.bn.ws.as_ref().expect("affine BN");
         let beta = self.bn.bs.as_ref().expect("affine BN");
-        let scale = gamma / (&self.bn.running_var + BN_EPS).sqrt();
+        let scale = self.scale();
         let w = &self.conv.ws * scale.view([-1, 1, 1, 1]);
         let b = beta - &self.bn.running_mean * &scale;
         (w, b)
@@ -62,10 +67,23 @@ impl ConvBn {
         if q.weight.is_none() && q.bias.is_none() {
             return x.apply(&self.conv).apply_t(&self.bn, train);
         }
+        let (stride, padding) = ([self.stride, self.stride], [self.padding, self.padding]);
+        if train {
+            // As in Jacob et al. (2018) and PyTorch's ConvBn QAT modules: quantize the weight
+            // folded with the running statistics, undo the per-channel scale, then let BN
+            // normalize with the batch statistics (stable training, running statistics keep
+            // learning). In eval mode this is exactly the folded, quantized convolution below.
+            // The scale is a constant here: γ learns through BN alone, as in float training
+            // (a gradient through 1/scale explodes for channels with a tiny γ).
+            let scale = self.scale().detach();
+            let w = maybe_ste(&self.conv.ws * scale.view([-1, 1, 1, 1]), q.weight.as_ref());
+            let y = x.conv2d(&w, None::<Tensor>, stride, padding, [1, 1], 1) / scale.view([1, -1, 1, 1]);
+            return y.apply_t(&self.bn, true);
+        }
         let (w, b) = self.folded();
         let w = maybe_ste(w, q.weight.as_ref());
         let b = maybe_ste(b, q.bias.as_ref());
-        x.conv2d(&w, Some(&b), [self.stride, self.stride], [self.padding, self.padding], [1, 1], 1)
+        x.conv2d(&w, Some(&b), stride, padding, [1, 1], 1)
     }
 }
 

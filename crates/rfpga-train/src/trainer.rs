@@ -479,7 +479,13 @@ impl Trainer {
                 self.sgd.step(lr);
                 let l = loss.double_value(&[]);
                 if !l.is_finite() {
-                    bail!("epoch {}: the loss became {l} (diverged; lower --lr)", epoch + 1);
+                    let hint = match &self.net.quant.weight {
+                        Some(f) if f.rounding == rfpga_core::fixed::Rounding::Trn => {
+                            format!("; QAT weights in {f} are truncated (floor), half a step low on average: try AP_RND or more fraction bits")
+                        }
+                        _ => String::new(),
+                    };
+                    bail!("epoch {}, step {}: the loss became {l} (diverged; lower --lr){hint}", epoch + 1, i + 1);
                 }
                 loss_sum += l * b.len() as f64;
                 correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);

@@ -206,3 +206,29 @@ fn a_teacher_whose_tensors_do_not_match_fails_strictly() {
     assert!(e.contains("teacher") && e.contains("weights.safetensors"), "{e}");
     assert!(e.contains("missing    layer2.0.shortcut.0.weight: expected shape [32, 16, 1, 1]"), "{e}");
 }
+
+#[test]
+fn folded_forward_equals_batchnorm_in_eval_mode() {
+    // With a format so wide that quantization is (nearly) the identity, the BN-folded QAT
+    // forward must compute what the float network computes in eval mode.
+    for shortcut in [Shortcut::A, Shortcut::B] {
+        let spec = ModelSpec::cifar_resnet(20, shortcut).unwrap();
+        let mut net = Net::new(&spec, Device::Cpu, 0, true);
+        // Non-trivial BN statistics and affine parameters.
+        tch::no_grad(|| {
+            for (name, mut v) in net.vs.variables() {
+                if name.ends_with("running_var") || name.ends_with("bn1.weight") {
+                    v.copy_(&(v.rand_like() + 0.5));
+                } else if name.ends_with("running_mean") || name.ends_with(".bias") {
+                    v.copy_(&(v.randn_like() * 0.1));
+                }
+            }
+        });
+        let x = Tensor::randn([3, 3, 32, 32], (Kind::Float, Device::Cpu)).contiguous();
+        let float = tch::no_grad(|| net.forward(&x, false));
+        net.quant = Quant { weight: Some("ap_fixed<40,12>".parse().unwrap()), act: None, bias: None };
+        let folded = tch::no_grad(|| net.forward(&x, false));
+        let diff = (&float - &folded).abs().max().double_value(&[]);
+        assert!(diff < 1e-3, "{shortcut:?}: max |diff| {diff}");
+    }
+}
