@@ -72,7 +72,8 @@ pub fn fake_quant(t: &Tensor, f: &FixedFormat) -> Tensor {
             raw.where_self(&inside, &raw.zeros_like())
         }
         Overflow::SatSym => {
-            let lo = if f.signed { -hi } else { lo };
+            // The headers build −max as 10…01: −hi, except that 1-bit signed keeps −1.
+            let lo = if f.signed { (f.min_raw() | 1) as f64 } else { lo };
             raw.clamp(lo, hi)
         }
     };

@@ -1,55 +1,33 @@
 //! Distillation, skip changes in place during training, QAT fake quantization.
 
+mod common;
+
+use common::{config, data_dir};
 use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
 use rfpga_core::{ModelSpec, Shortcut, Skip, TensorFile};
 use rfpga_train::quant::{fake_quant, ste, Quant};
-use rfpga_train::trainer::{DistillConfig, KdLoss, SkipSchedule, TRAIN_FORMAT, TRAIN_VERSION};
+use rfpga_train::trainer::{DistillConfig, KdLoss, SkipSchedule};
 use rfpga_train::{Net, Schedule, TrainConfig, Trainer};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
-fn data_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/cifar-10-batches-bin");
-    assert!(dir.join("test_batch.bin").exists(), "{} has no CIFAR-10: run `make setup` first", dir.display());
-    dir
-}
-
-fn config(spec: ModelSpec, epochs: usize) -> TrainConfig {
-    TrainConfig {
-        format: TRAIN_FORMAT.into(),
-        version: TRAIN_VERSION,
-        epochs,
-        batch_size: 64,
-        lr: 0.05,
-        schedule: Schedule::Cosine { warmup_epochs: 0.0 },
-        momentum: 0.9,
-        nesterov: true,
-        weight_decay: 5e-4,
-        decay_norm_and_bias: false,
-        label_smoothing: 0.0,
-        seed: 5,
-        augment: true,
-        limit_train: Some(256),
-        limit_test: Some(128),
-        data_dir: data_dir(),
-        channels_last: true,
-        start_model: spec,
-        quant: Quant::default(),
-        qat_start: 0,
-        distill: None,
-        skip_schedule: None,
-    }
+fn small(spec: ModelSpec, epochs: usize) -> TrainConfig {
+    let mut cfg = config(&spec, epochs, 256, 128);
+    cfg.lr = 0.05;
+    cfg.schedule = Schedule::Cosine { warmup_epochs: 0.0 };
+    cfg.seed = 5;
+    cfg
 }
 
 fn train_teacher(dir: &Path, spec: &ModelSpec) {
-    let mut t = Trainer::create(dir, config(spec.clone(), 1), Device::Cpu).unwrap();
+    let mut t = Trainer::create(dir, small(spec.clone(), 1), Device::Cpu).unwrap();
     t.progress = false;
     t.run(None).unwrap();
 }
 
 fn formats() -> Vec<FixedFormat> {
     let mut out = Vec::new();
-    for (signed, w, i) in [(true, 6, 2), (true, 8, 3), (false, 5, 1), (true, 4, 4), (true, 7, -1)] {
+    for (signed, w, i) in [(true, 6, 2), (true, 8, 3), (false, 5, 1), (true, 4, 4), (true, 7, -1), (true, 1, 1)] {
         for q in [Rounding::Trn, Rounding::TrnZero, Rounding::Rnd, Rounding::RndZero, Rounding::RndMinInf, Rounding::RndInf, Rounding::RndConv] {
             for o in [Overflow::Wrap, Overflow::Sat, Overflow::SatZero, Overflow::SatSym] {
                 let mut f = FixedFormat::new(signed, w, i).unwrap();
@@ -148,7 +126,7 @@ fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
     let spec = ModelSpec::cifar_resnet(8, Shortcut::A).unwrap(); // 3 blocks
     let teacher = tempfile::tempdir().unwrap();
     train_teacher(teacher.path(), &spec);
-    let mut cfg = config(spec.clone(), 4);
+    let mut cfg = small(spec.clone(), 4);
     cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Mse { beta: 0.35 }, init_from_teacher: true });
     cfg.skip_schedule = Some(SkipSchedule { to: Skip::None, order: vec![0, 1, 2], every: 1 });
     cfg.quant = Quant { weight: Some("ap_fixed<8,3>".parse().unwrap()), act: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()), bias: None };
@@ -199,7 +177,7 @@ fn a_teacher_whose_tensors_do_not_match_fails_strictly() {
     let mut wrong = spec.clone();
     wrong.shortcut = Shortcut::B;
     wrong.save(&teacher.path().join("model.json")).unwrap();
-    let mut cfg = config(spec, 2);
+    let mut cfg = small(spec, 2);
     cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Hinton { temperature: 4.0, alpha: 0.9 }, init_from_teacher: false });
     let out = tempfile::tempdir().unwrap();
     let e = format!("{:#}", Trainer::create(out.path(), cfg, Device::Cpu).err().unwrap());
