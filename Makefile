@@ -37,8 +37,10 @@ setup-data:
 build: setup-torch
 	$(CARGO) build --release
 
+# The Rust tests, then the ap_fixed vectors through the real Xilinx headers with g++.
 test: setup
 	$(CARGO) test --release --workspace
+	@$(MAKE) --no-print-directory check-ap-vectors
 
 # The main job on a small default: ResNet-20 on 10,000 training images for 4 epochs
 # (about 3 minutes on 2 cores), then its test accuracy on all 10,000 test images.
