@@ -98,6 +98,9 @@ struct Opts {
     /// QAT: fake-quantize the folded biases to this format.
     #[arg(long)]
     bias_format: Option<FixedFormat>,
+    /// QAT: fake-quantize the network's input (the normalized image) to this format.
+    #[arg(long)]
+    input_format: Option<FixedFormat>,
     /// First epoch (0-based) of QAT; BatchNorm statistics are frozen from then on (default: 0 when
     /// starting from trained weights, half the epochs otherwise).
     #[arg(long)]
@@ -201,7 +204,7 @@ struct Defaults {
 }
 
 fn config(o: &Opts, start_model: ModelSpec, epochs: usize, d: Defaults, from_trained: bool) -> TrainConfig {
-    let quant = Quant { weight: o.weight_format, act: o.act_format, bias: o.bias_format };
+    let quant = Quant { weight: o.weight_format, act: o.act_format, bias: o.bias_format, input: o.input_format };
     TrainConfig {
         format: TRAIN_FORMAT.into(),
         version: TRAIN_VERSION,

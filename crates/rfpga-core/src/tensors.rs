@@ -79,11 +79,16 @@ impl TensorFile {
     /// Loads `path` and checks it holds exactly `expected` (names and shapes), then returns the
     /// tensors in the order of `expected`.
     pub fn load_strict(path: &Path, expected: &[TensorSpec]) -> Result<Self> {
-        let mut file = Self::load(path)?;
-        file.check(path, expected)?;
-        let mut by_name: HashMap<String, NamedTensor> = file.tensors.drain(..).map(|t| (t.name.clone(), t)).collect();
-        file.tensors = expected.iter().map(|s| by_name.remove(&s.name).expect("checked above")).collect();
-        Ok(file)
+        Self::load(path)?.into_strict(path, expected)
+    }
+
+    /// Checks this file (read from `path`) holds exactly `expected` and puts its tensors in
+    /// that order.
+    pub fn into_strict(mut self, path: &Path, expected: &[TensorSpec]) -> Result<Self> {
+        self.check(path, expected)?;
+        let mut by_name: HashMap<String, NamedTensor> = self.tensors.drain(..).map(|t| (t.name.clone(), t)).collect();
+        self.tensors = expected.iter().map(|s| by_name.remove(&s.name).expect("checked above")).collect();
+        Ok(self)
     }
 
     /// Every mismatch between this file's tensors and `expected`, all at once.

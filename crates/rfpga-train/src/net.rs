@@ -16,6 +16,7 @@ use crate::resnet::ResNet;
 pub const WEIGHT_FORMAT_KEY: &str = "weight_format";
 pub const ACT_FORMAT_KEY: &str = "act_format";
 pub const BIAS_FORMAT_KEY: &str = "bias_format";
+pub const INPUT_FORMAT_KEY: &str = "input_format";
 
 pub struct Net {
     pub spec: ModelSpec,
@@ -102,7 +103,8 @@ impl Net {
         }
         f.metadata.insert("model".into(), self.spec.name());
         // The weights are meant to be used with the fake quantization they were trained with.
-        for (key, fmt) in [(WEIGHT_FORMAT_KEY, &self.quant.weight), (ACT_FORMAT_KEY, &self.quant.act), (BIAS_FORMAT_KEY, &self.quant.bias)] {
+        let q = &self.quant;
+        for (key, fmt) in [(WEIGHT_FORMAT_KEY, &q.weight), (ACT_FORMAT_KEY, &q.act), (BIAS_FORMAT_KEY, &q.bias), (INPUT_FORMAT_KEY, &q.input)] {
             if let Some(fmt) = fmt {
                 f.metadata.insert(key.into(), fmt.to_string());
             }
@@ -132,7 +134,12 @@ impl Net {
                 .map(|s| s.parse::<FixedFormat>().with_context(|| format!("{}: metadata `{key}`", path.display())))
                 .transpose()
         };
-        self.quant = Quant { weight: format(WEIGHT_FORMAT_KEY)?, act: format(ACT_FORMAT_KEY)?, bias: format(BIAS_FORMAT_KEY)? };
+        self.quant = Quant {
+            weight: format(WEIGHT_FORMAT_KEY)?,
+            act: format(ACT_FORMAT_KEY)?,
+            bias: format(BIAS_FORMAT_KEY)?,
+            input: format(INPUT_FORMAT_KEY)?,
+        };
         self.copy_from(&file);
         Ok(())
     }

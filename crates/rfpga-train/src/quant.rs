@@ -20,18 +20,28 @@ pub struct Quant {
     pub act: Option<FixedFormat>,
     /// Folded biases.
     pub bias: Option<FixedFormat>,
+    /// The network's input: the normalized image, as the FPGA receives it.
+    #[serde(default)]
+    pub input: Option<FixedFormat>,
 }
 
 impl std::fmt::Display for Quant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let show = |x: &Option<FixedFormat>| x.map_or("float".to_string(), |x| x.to_string());
-        write!(f, "weights {}, activations {}, biases {}", show(&self.weight), show(&self.act), show(&self.bias))
+        write!(
+            f,
+            "input {}, weights {}, activations {}, biases {}",
+            show(&self.input),
+            show(&self.weight),
+            show(&self.act),
+            show(&self.bias)
+        )
     }
 }
 
 impl Quant {
     pub fn is_float(&self) -> bool {
-        self.weight.is_none() && self.act.is_none() && self.bias.is_none()
+        self.weight.is_none() && self.act.is_none() && self.bias.is_none() && self.input.is_none()
     }
 }
 

@@ -171,7 +171,8 @@ impl ResNet {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
-        let mut h = maybe_ste(self.stem.forward(x, train, q).relu(), q.act.as_ref());
+        let x = maybe_ste(x.shallow_clone(), q.input.as_ref());
+        let mut h = maybe_ste(self.stem.forward(&x, train, q).relu(), q.act.as_ref());
         for b in &self.blocks {
             h = b.forward(&h, train, q);
         }

@@ -339,13 +339,16 @@ impl Trainer {
         // The skips at the checkpoint follow from the schedule; the saved ones must agree.
         let mut spec = cfg.start_model.clone();
         for e in &skip_events {
-            spec.blocks[e.block].skip = e.to;
+            let Some(b) = spec.blocks.get_mut(e.block) else {
+                bail!("{}: metadata `skip_events` names block {}, the model has {}", ckpt_path.display(), e.block, spec.blocks.len());
+            };
+            b.skip = e.to;
         }
         let saved = meta("skips")?;
         if *saved != skips_string(&spec) {
             bail!("{}: metadata `skips` is {saved}, but the schedule gives {}", ckpt_path.display(), skips_string(&spec));
         }
-        let ckpt = TensorFile::load_strict(&ckpt_path, &checkpoint_tensors(&spec))?;
+        let ckpt = probe.into_strict(&ckpt_path, &checkpoint_tensors(&spec))?;
         let teacher = cfg.distill.as_ref().map(|d| load_teacher(d, device, cfg.channels_last)).transpose()?;
         let mut net = Net::new(&cfg.start_model, device, cfg.seed, cfg.channels_last);
         for (i, b) in spec.blocks.iter().enumerate() {

@@ -129,7 +129,12 @@ fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
     let mut cfg = small(spec.clone(), 4);
     cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Mse { beta: 0.35 }, init_from_teacher: true });
     cfg.skip_schedule = Some(SkipSchedule { to: Skip::None, order: vec![0, 1, 2], every: 1 });
-    cfg.quant = Quant { weight: Some("ap_fixed<8,3>".parse().unwrap()), act: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()), bias: None };
+    cfg.quant = Quant {
+        weight: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()),
+        act: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()),
+        input: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()),
+        bias: None,
+    };
 
     let whole = tempfile::tempdir().unwrap();
     let mut a = Trainer::create(whole.path(), cfg.clone(), Device::Cpu).unwrap();
@@ -204,7 +209,7 @@ fn folded_forward_equals_batchnorm_in_eval_mode() {
         });
         let x = Tensor::randn([3, 3, 32, 32], (Kind::Float, Device::Cpu)).contiguous();
         let float = tch::no_grad(|| net.forward(&x, false));
-        net.quant = Quant { weight: Some("ap_fixed<40,12>".parse().unwrap()), act: None, bias: None };
+        net.quant = Quant { weight: Some("ap_fixed<40,12>".parse().unwrap()), ..Default::default() };
         let folded = tch::no_grad(|| net.forward(&x, false));
         let diff = (&float - &folded).abs().max().double_value(&[]);
         assert!(diff < 1e-3, "{shortcut:?}: max |diff| {diff}");
