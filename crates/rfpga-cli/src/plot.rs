@@ -94,7 +94,7 @@ pub fn plot_skip_runs(runs: &[PathBuf], out: &Path, teacher_acc: Option<f64>) ->
         .x_label_area_size(45)
         .y_label_area_size(60)
         // Room below the curves (which fall to the right) for the legend in the lower left.
-        .build_cartesian_2d(-0.3..xmax + 0.3, (lo - 0.4 * (hi - lo) - 1.0).floor()..(hi + 1.0).ceil())
+        .build_cartesian_2d(-0.3..xmax + 0.3, (lo - 0.4 * (hi - lo) - 1.0).floor().max(0.0)..(hi + 1.0).ceil().min(100.0))
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
