@@ -36,6 +36,9 @@ fn bad_depth_and_schedule_are_rejected() {
     let (code, text) = rfpga(&["train", "--schedule", "linear", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 2); // clap's usage error
     assert!(text.contains("unknown kind"), "{text}");
+    let (code, text) = rfpga(&["train", "--weight-format", "ap_fixed<8,>", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(text.contains("ap_fixed<8,>") && text.contains("expected ap_fixed<W,I"), "{text}");
 }
 
 #[test]

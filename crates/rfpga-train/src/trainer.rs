@@ -309,10 +309,13 @@ impl Trainer {
         }
         let teacher = cfg.distill.as_ref().map(|d| load_teacher(d, device, cfg.channels_last)).transpose()?;
         let mut net = Net::new(&cfg.start_model, device, cfg.seed, cfg.channels_last);
-        if let Some(d) = cfg.distill.as_ref().filter(|d| d.init_from_teacher) {
-            // Strict: the student must have exactly the teacher's tensors.
+        if let (Some(d), Some(t)) = (cfg.distill.as_ref().filter(|d| d.init_from_teacher), &teacher) {
+            // Strict: the student must have exactly the teacher's tensors (already loaded
+            // strictly from this file with the teacher).
             let w = d.teacher.join("weights.safetensors");
-            let file = TensorFile::load_strict(&w, &cfg.start_model.tensors())
+            let file = t
+                .to_tensor_file()
+                .into_strict(&w, &cfg.start_model.tensors())
                 .context("the student starts as a copy of the teacher, so it must have the teacher's tensors")?;
             net.copy_from(&file);
         }
@@ -613,4 +616,22 @@ pub fn skips_csv(events: &[SkipEvent]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_orders() {
+        assert_eq!(SkipSchedule::parse_order("input", 3).unwrap(), vec![0, 1, 2]);
+        assert_eq!(SkipSchedule::parse_order("output", 3).unwrap(), vec![2, 1, 0]);
+        assert_eq!(SkipSchedule::parse_order("2,0", 3).unwrap(), vec![2, 0]);
+        for bad in ["0,0", "3", "x"] {
+            let e = SkipSchedule::parse_order(bad, 3).unwrap_err().to_string();
+            assert!(e.contains(&format!("--skip-order `{bad}`")), "{e}");
+        }
+        let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3 };
+        assert_eq!((1..=9).map(|e| s.change_after(e)).collect::<Vec<_>>(), vec![None, None, Some(4), None, None, Some(1), None, None, None]);
+    }
 }
