@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod fixed;
+pub mod frozen;
 pub mod io;
 pub mod model;
 pub mod tensors;
@@ -10,4 +11,4 @@ pub mod tensors;
 pub use error::{Error, Result};
 pub use fixed::{FixedFormat, Overflow, Rounding};
 pub use model::{BlockPos, BlockSpec, ModelSpec, Shortcut, Skip, TensorSpec};
-pub use tensors::{NamedTensor, TensorFile};
+pub use tensors::{IntTensorFile, NamedTensor, TensorFile};

@@ -246,7 +246,7 @@ pub struct TensorSpec {
 }
 
 impl TensorSpec {
-    fn new(name: String, shape: Vec<usize>, trainable: bool) -> Self {
+    pub fn new(name: String, shape: Vec<usize>, trainable: bool) -> Self {
         TensorSpec { name, shape, trainable }
     }
     pub fn numel(&self) -> usize {

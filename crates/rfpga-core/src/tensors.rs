@@ -93,29 +93,89 @@ impl TensorFile {
 
     /// Every mismatch between this file's tensors and `expected`, all at once.
     pub fn check(&self, path: &Path, expected: &[TensorSpec]) -> Result<()> {
-        let found: HashMap<&str, &NamedTensor> = self.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-        let wanted: HashMap<&str, &TensorSpec> = expected.iter().map(|t| (t.name.as_str(), t)).collect();
-        let mut problems = Vec::new();
+        check_names(path, self.tensors.iter().map(|t| (t.name.as_str(), t.shape.as_slice())), expected)
+    }
+}
+
+/// Lists every missing, mis-shaped and unexpected tensor of a file at once.
+fn check_names<'a>(path: &Path, found: impl Iterator<Item = (&'a str, &'a [usize])>, expected: &[TensorSpec]) -> Result<()> {
+    let found: Vec<(&str, &[usize])> = found.collect();
+    let by_name: HashMap<&str, &[usize]> = found.iter().copied().collect();
+    let wanted: HashMap<&str, &TensorSpec> = expected.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut problems = Vec::new();
+    for spec in expected {
+        match by_name.get(spec.name.as_str()) {
+            None => problems.push(format!("  missing    {}: expected shape {:?}", spec.name, spec.shape)),
+            Some(shape) if *shape != spec.shape.as_slice() => problems.push(format!(
+                "  mis-shaped {}: expected shape {:?}, found {:?}",
+                spec.name, spec.shape, shape
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, shape) in &found {
+        if !wanted.contains_key(name) {
+            problems.push(format!("  unexpected {name}: shape {shape:?} is not part of the model"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::TensorMismatch { path: path.into(), problems })
+    }
+}
+
+/// Named integer tensors (raw fixed-point values, dtype I64) of a frozen model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntTensorFile {
+    pub tensors: Vec<(String, Vec<usize>, Vec<i64>)>,
+}
+
+impl IntTensorFile {
+    pub fn push(&mut self, name: impl Into<String>, shape: Vec<usize>, data: Vec<i64>) {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        self.tensors.push((name.into(), shape, data));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&[i64]> {
+        self.tensors.iter().find(|t| t.0 == name).map(|t| t.2.as_slice())
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes: Vec<Vec<u8>> = self.tensors.iter().map(|t| t.2.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+        let views = self
+            .tensors
+            .iter()
+            .zip(&bytes)
+            .map(|(t, b)| {
+                TensorView::new(Dtype::I64, t.1.clone(), b)
+                    .map(|v| (t.0.clone(), v))
+                    .map_err(|e| Error::file(path, format!("tensor `{}`: {e}", t.0)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out = safetensors::serialize(views, None).map_err(|e| Error::file(path, e.to_string()))?;
+        write_atomic(path, &out)
+    }
+
+    /// Reads `path`, checks it holds exactly `expected` (I64, names and shapes) and returns the
+    /// tensors in that order.
+    pub fn load_strict(path: &Path, expected: &[TensorSpec]) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::file(path, format!("not a valid safetensors file: {e}")))?;
+        let views = st.tensors();
+        check_names(path, views.iter().map(|(n, v)| (n.as_str(), v.shape())), expected)?;
+        let mut by_name: HashMap<String, TensorView> = views.into_iter().collect();
+        let mut tensors = Vec::new();
         for spec in expected {
-            match found.get(spec.name.as_str()) {
-                None => problems.push(format!("  missing    {}: expected shape {:?}", spec.name, spec.shape)),
-                Some(t) if t.shape != spec.shape => problems.push(format!(
-                    "  mis-shaped {}: expected shape {:?}, found {:?}",
-                    spec.name, spec.shape, t.shape
-                )),
-                Some(_) => {}
+            let view = by_name.remove(&spec.name).expect("checked above");
+            if view.dtype() != Dtype::I64 {
+                return Err(Error::file(path, format!("tensor `{}`: expected dtype I64 (raw fixed-point values), found {:?}", spec.name, view.dtype())));
             }
+            let data = view.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+            tensors.push((spec.name.clone(), spec.shape.clone(), data));
         }
-        for t in &self.tensors {
-            if !wanted.contains_key(t.name.as_str()) {
-                problems.push(format!("  unexpected {}: shape {:?} is not part of the model", t.name, t.shape));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::TensorMismatch { path: path.into(), problems })
-        }
+        Ok(IntTensorFile { tensors })
     }
 }
 

@@ -170,6 +170,12 @@ pub fn make_batch(ds: &Dataset, indices: &[u32], aug: Augment, rng: &mut impl Rn
     Batch { images, labels }
 }
 
+/// The images at `indices`, normalized and not augmented: what evaluation (tch and the
+/// fixed-point simulator alike) feeds the network.
+pub fn eval_batch(ds: &Dataset, indices: &[u32]) -> Batch {
+    make_batch(ds, indices, Augment::NONE, &mut ChaCha8Rng::seed_from_u64(0))
+}
+
 /// Mixes seeds so that every (seed, epoch, batch) gets an independent stream (splitmix64).
 pub fn mix_seed(parts: &[u64]) -> u64 {
     let mut h = 0x9E37_79B9_7F4A_7C15u64;

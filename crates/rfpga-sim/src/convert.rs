@@ -1,0 +1,116 @@
+//! One `dst = x` conversion between fixed-point formats, precomputed for a source LSB and a
+//! destination format. The common modes (AP_TRN/AP_RND with AP_SAT/AP_WRAP) take a few integer
+//! instructions; every other case goes through [`FixedFormat::convert_raw`], which defines the
+//! semantics. A property test checks the two agree bit for bit.
+
+use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Conversion {
+    pub src_frac: i32,
+    pub dst: FixedFormat,
+    /// src_frac − dst.frac: bits dropped (> 0) or appended (< 0).
+    shift: i32,
+    fast: bool,
+    lo: i64,
+    hi: i64,
+}
+
+impl Conversion {
+    pub fn new(src_frac: i32, dst: FixedFormat) -> Self {
+        let shift = src_frac - dst.frac();
+        let fast = matches!(dst.rounding, Rounding::Trn | Rounding::Rnd)
+            && matches!(dst.overflow, Overflow::Sat | Overflow::Wrap)
+            && (-62..=62).contains(&shift);
+        Conversion { src_frac, dst, shift, fast, lo: dst.min_raw(), hi: dst.max_raw() }
+    }
+
+    pub fn from_format(src: &FixedFormat, dst: FixedFormat) -> Self {
+        Self::new(src.frac(), dst)
+    }
+
+    /// Whether every value of `src` converts without rounding or overflow.
+    pub fn is_exact_for(src: &FixedFormat, dst: &FixedFormat) -> bool {
+        let sh = dst.frac() - src.frac();
+        sh >= 0 && sh < 62 && dst.contains_raw(src.min_raw() << sh) && dst.contains_raw(src.max_raw() << sh)
+    }
+
+    /// The converted raw value and whether the value was out of the destination's range
+    /// (saturated, wrapped or zeroed by the overflow mode).
+    #[inline]
+    pub fn apply(&self, v: i64) -> (i64, bool) {
+        if self.fast {
+            let r = if self.shift > 0 {
+                match self.dst.rounding {
+                    // floor(v/2^s + 1/2) without overflowing v + 2^(s−1).
+                    Rounding::Rnd => ((v >> (self.shift - 1)) + 1) >> 1,
+                    _ => v >> self.shift,
+                }
+            } else {
+                let k = -self.shift;
+                let s = v << k;
+                if s >> k != v {
+                    return self.slow(v);
+                }
+                s
+            };
+            if r >= self.lo && r <= self.hi {
+                return (r, false);
+            }
+            return match self.dst.overflow {
+                Overflow::Sat => (r.clamp(self.lo, self.hi), true),
+                _ => (self.dst.from_bits(r as u64), true),
+            };
+        }
+        self.slow(v)
+    }
+
+    fn slow(&self, v: i64) -> (i64, bool) {
+        let out = self.dst.convert_raw(v as i128, self.src_frac);
+        // Out of range ⇔ the rounded value differs from what an unbounded format would hold.
+        let wide = FixedFormat { signed: true, width: 64, int: 64 - self.dst.frac(), rounding: self.dst.rounding, overflow: Overflow::Sat };
+        let unbounded = wide.convert_raw(v as i128, self.src_frac);
+        (out, unbounded != out || !self.dst.contains_raw(unbounded))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn format() -> impl Strategy<Value = FixedFormat> {
+        (any::<bool>(), 1u32..=40, -8i32..=24, 0usize..7, 0usize..4).prop_map(|(signed, width, int, q, o)| {
+            let r = [Rounding::Trn, Rounding::Rnd, Rounding::TrnZero, Rounding::RndZero, Rounding::RndMinInf, Rounding::RndInf, Rounding::RndConv][q];
+            let o = [Overflow::Sat, Overflow::Wrap, Overflow::SatZero, Overflow::SatSym][o];
+            FixedFormat { signed, width, int, rounding: r, overflow: o }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn fast_path_equals_the_definition(dst in format(), src_frac in -10i32..40, v in prop_oneof![any::<i64>(), -5000i64..5000, (-(1i64 << 40))..(1i64 << 40)]) {
+            let c = Conversion::new(src_frac, dst);
+            let (got, overflow) = c.apply(v);
+            prop_assert_eq!(got, dst.convert_raw(v as i128, src_frac));
+            let slow = c.slow(v);
+            prop_assert_eq!(overflow, slow.1);
+        }
+    }
+
+    #[test]
+    fn hand_derived_cases() {
+        // 3.984375 = 255/64 into ap_fixed<6,3,AP_RND,AP_SAT>: rounds up to 4.0, saturates to 3.875.
+        let f = FixedFormat::parse("ap_fixed<6,3,AP_RND,AP_SAT>").unwrap();
+        assert_eq!(Conversion::new(6, f).apply(255), (31, true));
+        // Same with AP_WRAP: 4.0 wraps to −4.0.
+        let f = FixedFormat::parse("ap_fixed<6,3,AP_RND,AP_WRAP>").unwrap();
+        assert_eq!(Conversion::new(6, f).apply(255), (-32, true));
+        // Ties: −2.5 LSB rounds to −2 under AP_RND (towards +∞), truncation gives −3.
+        let f = FixedFormat::parse("ap_fixed<8,8,AP_RND>").unwrap();
+        assert_eq!(Conversion::new(1, f).apply(-5), (-2, false));
+        let f = FixedFormat::parse("ap_fixed<8,8>").unwrap();
+        assert_eq!(Conversion::new(1, f).apply(-5), (-3, false));
+    }
+}

@@ -1,0 +1,88 @@
+//! One module per layer kind: its simulator kernel, built from the frozen layer and checked
+//! against it. Every kernel follows the arithmetic order documented in
+//! `rfpga_core::frozen` (the order the generated HLS follows).
+
+pub mod add;
+pub mod conv;
+pub mod dense;
+pub mod pad;
+pub mod pool;
+
+use rfpga_core::fixed::FixedFormat;
+
+use crate::convert::Conversion;
+
+/// What a layer saw, over all images simulated: the values it converted into its output format
+/// (in units of 2^−frac, before the conversion) and how many of them were out of range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerStats {
+    pub values: u64,
+    /// Values outside the output format's range (saturated, wrapped or zeroed).
+    pub overflows: u64,
+    pub min: i64,
+    pub max: i64,
+    /// The LSB of `min` and `max` is 2^−frac.
+    pub frac: i32,
+}
+
+impl LayerStats {
+    pub fn new(frac: i32) -> Self {
+        LayerStats { values: 0, overflows: 0, min: i64::MAX, max: i64::MIN, frac }
+    }
+
+    pub fn merge(&mut self, o: &LayerStats) {
+        self.values += o.values;
+        self.overflows += o.overflows;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    /// The range seen, as real numbers (None when nothing was seen).
+    pub fn range(&self) -> Option<(f64, f64)> {
+        let s = 2f64.powi(-self.frac);
+        (self.values > 0).then(|| (self.min as f64 * s, self.max as f64 * s))
+    }
+
+    /// Converts one value with `c`, recording it.
+    #[inline]
+    pub fn convert(&mut self, c: &Conversion, v: i64) -> i64 {
+        self.values += 1;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        let (r, overflow) = c.apply(v);
+        self.overflows += overflow as u64;
+        r
+    }
+}
+
+/// Reusable buffers of one worker thread.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub a16: Vec<i16>,
+    pub a32: Vec<i32>,
+    pub d32: Vec<i32>,
+    pub d64: Vec<i64>,
+}
+
+/// A layer ready to run on one image: `inputs` are its input ports (HWC, raw values), `out`
+/// its output port, already sized.
+pub trait Kernel: Send + Sync {
+    fn run(&self, inputs: &[&[i64]], out: &mut [i64], scratch: &mut Scratch, stats: &mut LayerStats);
+    /// How the kernel computes (for the report): which exact fast path, or step by step.
+    fn engine(&self) -> String;
+    /// The LSB of the values it converts into its output (for [`LayerStats`]).
+    fn stats_frac(&self) -> i32;
+}
+
+/// The largest magnitude of any raw value of `f`.
+pub fn max_abs(f: &FixedFormat) -> i128 {
+    (f.max_raw() as i128).max(-(f.min_raw() as i128))
+}
+
+/// Whether every raw value of `f` fits in i16 / i32.
+pub fn fits_i16(f: &FixedFormat) -> bool {
+    f.min_raw() >= i16::MIN as i64 && f.max_raw() <= i16::MAX as i64
+}
+pub fn fits_i32(f: &FixedFormat) -> bool {
+    f.min_raw() >= i32::MIN as i64 && f.max_raw() <= i32::MAX as i64
+}

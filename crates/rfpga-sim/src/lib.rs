@@ -1,0 +1,194 @@
+//! rfpga-sim: runs a frozen model (`rfpga_core::frozen`) on images with integer arithmetic that
+//! follows the ap_fixed rules step by step, in the order the generated HLS computes — or, where
+//! the formats prove no step can round or overflow, with plain integer GEMMs that give the same
+//! bits. Threads over images (rayon). No libtorch.
+
+pub mod convert;
+pub mod gemm;
+pub mod layers;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use rfpga_core::frozen::{Analysis, FrozenModel, Layer, FROZEN_WEIGHTS};
+use rfpga_core::IntTensorFile;
+use rfpga_data::{eval_batch, Dataset, MEAN, STD};
+use std::path::Path;
+
+use layers::{Kernel, LayerStats, Scratch};
+
+pub struct Simulator {
+    pub model: FrozenModel,
+    pub analysis: Analysis,
+    kernels: Vec<Box<dyn Kernel>>,
+}
+
+/// The outputs of every layer for one image (port 0 is the input).
+#[derive(Debug, Default)]
+pub struct State {
+    pub ports: Vec<Vec<i64>>,
+    scratch: Scratch,
+    pub stats: Vec<LayerStats>,
+}
+
+/// The result of simulating a set of images.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Raw logits (the last layer's output format), image by image.
+    pub logits: Vec<Vec<i64>>,
+    pub labels: Vec<u8>,
+    pub stats: Vec<LayerStats>,
+}
+
+impl Evaluation {
+    /// argmax of the raw logits, the first index on ties (as the C++ testbench does).
+    pub fn predictions(&self) -> Vec<usize> {
+        self.logits.iter().map(|l| argmax(l)).collect()
+    }
+
+    pub fn correct(&self) -> usize {
+        self.predictions().iter().zip(&self.labels).filter(|(p, &l)| **p == l as usize).count()
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        100.0 * self.correct() as f64 / self.labels.len().max(1) as f64
+    }
+
+    /// confusion[true][predicted].
+    pub fn confusion(&self, classes: usize) -> Vec<Vec<usize>> {
+        let mut m = vec![vec![0; classes]; classes];
+        for (p, &l) in self.predictions().iter().zip(&self.labels) {
+            m[l as usize][*p] += 1;
+        }
+        m
+    }
+}
+
+pub fn argmax(v: &[i64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Simulator {
+    /// Loads a frozen model folder: `frozen.json` and its strictly checked `weights.safetensors`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let model = FrozenModel::load(dir)?;
+        let path = dir.join(FROZEN_WEIGHTS);
+        let weights = IntTensorFile::load_strict(&path, &model.tensors())?;
+        Self::new(model, &weights, &path)
+    }
+
+    /// Builds the kernels; every raw weight and bias must lie in its format (`origin` names the
+    /// weights file in errors).
+    pub fn new(model: FrozenModel, weights: &IntTensorFile, origin: &Path) -> Result<Self> {
+        let analysis = model.analyze(&origin.display().to_string())?;
+        if model.input.mean != MEAN || model.input.std != STD {
+            bail!("frozen model input normalization {:?}/{:?} differs from CIFAR-10's {:?}/{:?}", model.input.mean, model.input.std, MEAN, STD);
+        }
+        let get = |name: &str, f: &rfpga_core::FixedFormat| -> Result<&[i64]> {
+            let t = weights.get(name).with_context(|| format!("{}: tensor `{name}` is missing", origin.display()))?;
+            if let Some((i, v)) = t.iter().enumerate().find(|(_, v)| !f.contains_raw(**v)) {
+                bail!("{}: tensor `{name}`[{i}] = {v} is outside {f} (raw {}..={})", origin.display(), f.min_raw(), f.max_raw());
+            }
+            Ok(t)
+        };
+        let mut kernels: Vec<Box<dyn Kernel>> = Vec::new();
+        for (i, layer) in model.layers.iter().enumerate() {
+            let ins: Vec<_> = analysis.inputs[i].iter().map(|&p| analysis.ports[p]).collect();
+            let k: Box<dyn Kernel> = match layer {
+                Layer::Conv(l) => Box::new(layers::conv::ConvKernel::new(
+                    l,
+                    &ins[0],
+                    get(&format!("{}.weight", l.name), &l.weight)?,
+                    get(&format!("{}.bias", l.name), &l.bias)?,
+                )?),
+                Layer::Add(l) => Box::new(layers::add::AddKernel::new(l, &ins[0], &ins[1])),
+                Layer::PadShortcut(l) => Box::new(layers::pad::PadKernel::new(l, &ins[0])),
+                Layer::AvgPool(l) => Box::new(layers::pool::PoolKernel::new(l, &ins[0])),
+                Layer::Dense(l) => Box::new(layers::dense::DenseKernel::new(
+                    l,
+                    &ins[0],
+                    get(&format!("{}.weight", l.name), &l.weight)?,
+                    get(&format!("{}.bias", l.name), &l.bias)?,
+                )),
+            };
+            kernels.push(k);
+        }
+        Ok(Simulator { model, analysis, kernels })
+    }
+
+    /// Each layer's name, kind and engine (how it is computed), for reports.
+    pub fn engines(&self) -> Vec<(String, &'static str, String)> {
+        self.model.layers.iter().zip(&self.kernels).map(|(l, k)| (l.name().to_string(), l.kind(), k.engine())).collect()
+    }
+
+    pub fn new_state(&self) -> State {
+        State {
+            ports: self.analysis.ports.iter().map(|p| vec![0; p.len()]).collect(),
+            scratch: Scratch::default(),
+            stats: self.kernels.iter().map(|k| LayerStats::new(k.stats_frac())).collect(),
+        }
+    }
+
+    /// The raw input of one normalized image (HWC f32, as `rfpga_data::make_batch` gives it).
+    pub fn input_raw(&self, normalized: &[f32], out: &mut [i64]) {
+        let f = self.model.input.format;
+        for (o, &x) in out.iter_mut().zip(normalized) {
+            *o = f.from_f64(x as f64);
+        }
+    }
+
+    /// Runs every layer on the input already in `state.ports[0]`; returns the logits.
+    pub fn run<'s>(&self, state: &'s mut State) -> &'s [i64] {
+        for (i, k) in self.kernels.iter().enumerate() {
+            let (done, rest) = state.ports.split_at_mut(i + 1);
+            let ins: Vec<&[i64]> = self.analysis.inputs[i].iter().map(|&p| done[p].as_slice()).collect();
+            k.run(&ins, &mut rest[0], &mut state.scratch, &mut state.stats[i]);
+        }
+        state.ports.last().expect("at least one layer")
+    }
+
+    /// Simulates test images `0..limit` of `ds` on all threads. `progress` is called with the
+    /// number of images finished so far (from any thread).
+    pub fn evaluate(&self, ds: &Dataset, limit: usize, progress: &(dyn Fn(usize) + Sync)) -> Evaluation {
+        let n = limit.min(ds.len());
+        const CHUNK: usize = 16;
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let chunks: Vec<(Vec<Vec<i64>>, Vec<LayerStats>)> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map_init(
+                || self.new_state(),
+                |state, c| {
+                    let idx: Vec<u32> = (c * CHUNK..((c + 1) * CHUNK).min(n)).map(|i| i as u32).collect();
+                    let batch = eval_batch(ds, &idx);
+                    let per = batch.images.len() / idx.len();
+                    let mut logits = Vec::with_capacity(idx.len());
+                    for img in batch.images.chunks(per) {
+                        let mut input = std::mem::take(&mut state.ports[0]);
+                        self.input_raw(img, &mut input);
+                        state.ports[0] = input;
+                        logits.push(self.run(state).to_vec());
+                    }
+                    let stats = std::mem::replace(&mut state.stats, self.new_state().stats);
+                    let so_far = done.fetch_add(idx.len(), std::sync::atomic::Ordering::Relaxed) + idx.len();
+                    progress(so_far);
+                    (logits, stats)
+                },
+            )
+            .collect();
+        let mut stats: Vec<LayerStats> = self.kernels.iter().map(|k| LayerStats::new(k.stats_frac())).collect();
+        let mut logits = Vec::with_capacity(n);
+        for (l, s) in chunks {
+            logits.extend(l);
+            for (a, b) in stats.iter_mut().zip(&s) {
+                a.merge(b);
+            }
+        }
+        Evaluation { logits, labels: ds.labels[..n].to_vec(), stats }
+    }
+}
+
