@@ -11,6 +11,7 @@ use rfpga_train::{parse_device, tch, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
 
 mod bench;
+mod fixedpoint;
 mod plot;
 
 #[derive(Parser)]
@@ -28,6 +29,12 @@ enum Command {
     Distill(DistillArgs),
     /// Test top-1 and top-5 accuracy of a run's weights (with the QAT formats they were trained with).
     Eval(EvalArgs),
+    /// Freeze a run into an integer ap_fixed model (BN folded, formats chosen, range report).
+    Quantize(fixedpoint::QuantizeArgs),
+    /// Simulate a frozen model bit-exactly on CIFAR-10 test images.
+    Sim(fixedpoint::SimArgs),
+    /// Simulator images/s and MAC rate against a plain i32 GEMM baseline in the same run.
+    BenchSim(fixedpoint::BenchSimArgs),
     /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
     PlotSkips(plot::PlotArgs),
     /// Training throughput (images/s) of this build, for `make bench-train`.
@@ -184,6 +191,10 @@ struct EvalArgs {
     /// Evaluate on the first N test images only.
     #[arg(long)]
     limit: Option<usize>,
+    /// Also simulate this frozen model (`rfpga quantize` of the run) on the same images, and
+    /// print both accuracies side by side.
+    #[arg(long)]
+    frozen: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -341,6 +352,19 @@ fn eval(a: EvalArgs) -> Result<()> {
         acc.images,
         a.data_dir.display()
     );
+    if let Some(frozen) = &a.frozen {
+        let sim = rfpga_sim::Simulator::load(frozen)?;
+        let ds = fixedpoint::load_test(&a.data_dir, a.limit)?;
+        let (ev, secs) = fixedpoint::simulate(&sim, &ds);
+        println!(
+            "{}: test top-1 {:.2}%  (bit-exact simulation, {} images, {:.1} s)",
+            frozen.display(),
+            ev.accuracy(),
+            ev.labels.len(),
+            secs
+        );
+        println!("difference simulated − tch: {:+.2} points", ev.accuracy() - 100.0 * acc.top1);
+    }
     Ok(())
 }
 
@@ -350,6 +374,9 @@ fn main() {
         Command::Train(a) => train(a),
         Command::Distill(a) => distill(a),
         Command::Eval(a) => eval(a),
+        Command::Quantize(a) => fixedpoint::quantize(a),
+        Command::Sim(a) => fixedpoint::sim(a),
+        Command::BenchSim(a) => fixedpoint::bench_sim(a),
         Command::PlotSkips(a) => plot::run(a),
         Command::BenchTrain(a) => bench::run(a),
     };

@@ -11,6 +11,13 @@ use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::TensorSpec;
 
+/// Metadata keys of a run's `weights.safetensors` naming the QAT formats the weights were
+/// trained with (written by the trainer, read by the trainer and by `rfpga quantize`).
+pub const WEIGHT_FORMAT_KEY: &str = "weight_format";
+pub const ACT_FORMAT_KEY: &str = "act_format";
+pub const BIAS_FORMAT_KEY: &str = "bias_format";
+pub const INPUT_FORMAT_KEY: &str = "input_format";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedTensor {
     pub name: String,

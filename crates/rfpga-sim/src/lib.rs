@@ -85,6 +85,13 @@ impl Simulator {
     /// Builds the kernels; every raw weight and bias must lie in its format (`origin` names the
     /// weights file in errors).
     pub fn new(model: FrozenModel, weights: &IntTensorFile, origin: &Path) -> Result<Self> {
+        Self::with_fast_paths(model, weights, origin, true)
+    }
+
+    /// As [`Simulator::new`]; with `allow_fast` false every layer runs step by step through
+    /// the definitions in `rfpga_core::fixed` (slow; the reference the fast paths are tested
+    /// against).
+    pub fn with_fast_paths(model: FrozenModel, weights: &IntTensorFile, origin: &Path, allow_fast: bool) -> Result<Self> {
         let analysis = model.analyze(&origin.display().to_string())?;
         if model.input.mean != MEAN || model.input.std != STD {
             bail!("frozen model input normalization {:?}/{:?} differs from CIFAR-10's {:?}/{:?}", model.input.mean, model.input.std, MEAN, STD);
@@ -105,10 +112,11 @@ impl Simulator {
                     &ins[0],
                     get(&format!("{}.weight", l.name), &l.weight)?,
                     get(&format!("{}.bias", l.name), &l.bias)?,
+                    allow_fast,
                 )?),
-                Layer::Add(l) => Box::new(layers::add::AddKernel::new(l, &ins[0], &ins[1])),
+                Layer::Add(l) => Box::new(layers::add::AddKernel::new(l, &ins[0], &ins[1], allow_fast)),
                 Layer::PadShortcut(l) => Box::new(layers::pad::PadKernel::new(l, &ins[0])),
-                Layer::AvgPool(l) => Box::new(layers::pool::PoolKernel::new(l, &ins[0])),
+                Layer::AvgPool(l) => Box::new(layers::pool::PoolKernel::new(l, &ins[0], allow_fast)),
                 Layer::Dense(l) => Box::new(layers::dense::DenseKernel::new(
                     l,
                     &ins[0],

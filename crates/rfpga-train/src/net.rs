@@ -12,11 +12,7 @@ use tch::{Device, Kind, Tensor};
 use crate::quant::Quant;
 use crate::resnet::ResNet;
 
-/// Metadata keys of `weights.safetensors` naming the QAT formats the weights were trained with.
-pub const WEIGHT_FORMAT_KEY: &str = "weight_format";
-pub const ACT_FORMAT_KEY: &str = "act_format";
-pub const BIAS_FORMAT_KEY: &str = "bias_format";
-pub const INPUT_FORMAT_KEY: &str = "input_format";
+pub use rfpga_core::tensors::{ACT_FORMAT_KEY, BIAS_FORMAT_KEY, INPUT_FORMAT_KEY, WEIGHT_FORMAT_KEY};
 
 pub struct Net {
     pub spec: ModelSpec,

@@ -19,10 +19,10 @@ pub struct AddKernel {
 }
 
 impl AddKernel {
-    pub fn new(l: &Add, a: &Port, b: &Port) -> Self {
+    pub fn new(l: &Add, a: &Port, b: &Port, allow_fast: bool) -> Self {
         let (fa, fb) = (a.format, b.format);
         let (sa, sb) = (l.sum.frac() - fa.frac(), l.sum.frac() - fb.frac());
-        let exact = (sa >= 0 && sb >= 0 && sa < 62 && sb < 62 && l.sum.signed)
+        let exact = (allow_fast && sa >= 0 && sb >= 0 && sa < 62 && sb < 62 && l.sum.signed)
             .then(|| ((max_abs(&fa) << sa) + (max_abs(&fb) << sb) <= l.sum.max_raw() as i128).then_some((sa as u32, sb as u32)))
             .flatten();
         AddKernel {

@@ -53,7 +53,7 @@ pub struct ConvKernel {
 
 impl ConvKernel {
     /// `weight`: PyTorch order [co][ci][ky][kx]; raw values already checked against their formats.
-    pub fn new(l: &Conv, input: &Port, weight: &[i64], bias: &[i64]) -> Result<Self> {
+    pub fn new(l: &Conv, input: &Port, weight: &[i64], bias: &[i64], allow_fast: bool) -> Result<Self> {
         let [h, w, cin] = input.shape;
         let (k, cout) = (l.kernel, l.out_ch);
         ensure!(weight.len() == cout * cin * k * k && bias.len() == cout, "{}: weight/bias sizes", l.name);
@@ -83,7 +83,7 @@ impl ConvKernel {
         } else {
             (i128::MAX, true)
         };
-        let fast = exact_taps && (!may_overflow || l.accum.overflow == Overflow::Wrap) && acc_bound < 1 << 62 && (dot_bound << shift) < 1 << 62;
+        let fast = allow_fast && exact_taps && (!may_overflow || l.accum.overflow == Overflow::Wrap) && acc_bound < 1 << 62 && (dot_bound << shift) < 1 << 62;
         let engine = if !fast {
             Engine::Stepwise
         } else if fits_i16(&x) && fits_i16(&l.weight) && dot_bound < 1 << 31 {

@@ -18,12 +18,12 @@ pub struct PoolKernel {
 }
 
 impl PoolKernel {
-    pub fn new(l: &AvgPool, input: &Port) -> Self {
+    pub fn new(l: &AvgPool, input: &Port, allow_fast: bool) -> Self {
         let [h, w, c] = input.shape;
         let n = h * w;
         let log2n = n.trailing_zeros() as i32;
         let sh = l.sum.frac() - input.format.frac();
-        let exact = (sh >= 0 && sh < 62 && l.sum.signed && (max_abs(&input.format) * n as i128) << sh <= l.sum.max_raw() as i128)
+        let exact = (allow_fast && sh >= 0 && sh < 62 && l.sum.signed && (max_abs(&input.format) * n as i128) << sh <= l.sum.max_raw() as i128)
             .then_some(sh as u32);
         PoolKernel { pixels: n, channels: c, x_frac: input.format.frac(), sum: l.sum, exact, out: Conversion::new(l.sum.frac() + log2n, l.output) }
     }

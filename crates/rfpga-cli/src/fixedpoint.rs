@@ -1,0 +1,329 @@
+//! `rfpga quantize`, `rfpga sim` and `rfpga bench-sim`: the frozen integer model and its
+//! bit-exact simulator (no libtorch involved).
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rfpga_core::fixed::FixedFormat;
+use rfpga_core::frozen::Layer;
+use rfpga_core::io::write_atomic;
+use rfpga_data::{Dataset, Split, CLASS_NAMES};
+use rfpga_freeze::{Choice, Request};
+use rfpga_sim::{Evaluation, Simulator};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct QuantizeArgs {
+    /// Run folder (model.json + weights.safetensors).
+    run: PathBuf,
+    /// Weight format, e.g. 'ap_fixed<8,3,AP_RND,AP_SAT>' (default: the run's QAT format; required for float runs).
+    #[arg(long, value_parser = FixedFormat::parse)]
+    weights: Option<FixedFormat>,
+    /// Folded-bias format, or auto: the product's LSB, integer bits from the biases (default: the run's QAT format, else auto).
+    #[arg(long)]
+    bias: Option<Choice>,
+    /// Activation format: every ReLU output (default: the run's QAT format, else ap_fixed<16,6,AP_RND,AP_SAT>).
+    #[arg(long, value_parser = FixedFormat::parse)]
+    act: Option<FixedFormat>,
+    /// Input format: the normalized image (default: the run's QAT format, else ap_fixed<16,4,AP_RND,AP_SAT>).
+    #[arg(long, value_parser = FixedFormat::parse)]
+    input: Option<FixedFormat>,
+    /// Accumulator format of every convolution and the dense layer, or auto: exact (no tap rounds or overflows).
+    #[arg(long, default_value = "auto")]
+    accum: Choice,
+    /// Skip-sum format, or auto: the exact sum of its two inputs.
+    #[arg(long, default_value = "auto")]
+    sum: Choice,
+    /// Largest accumulator `auto` may choose (48: a DSP48's accumulator).
+    #[arg(long, default_value_t = 48)]
+    max_accum_width: u32,
+    /// Training images to calibrate the range report on (0: none).
+    #[arg(long, default_value_t = 1000)]
+    calib: usize,
+    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Frozen model folder to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn progress(n: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(n as u64);
+    bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}").expect("valid template").progress_chars("=> "));
+    bar.set_message(what.to_string());
+    bar
+}
+
+pub fn quantize(a: QuantizeArgs) -> Result<()> {
+    let req = Request { weights: a.weights, bias: a.bias, act: a.act, input: a.input, accum: a.accum, sum: a.sum, max_accum_width: a.max_accum_width };
+    let frozen = rfpga_freeze::freeze(&a.run, &req).with_context(|| format!("freezing {}", a.run.display()))?;
+    let sim = frozen.simulator()?;
+    let stats = if a.calib > 0 {
+        let mut ds = Dataset::load(&a.data_dir, Split::Train)?;
+        ds.truncate(a.calib);
+        let bar = progress(ds.len(), "calibrating");
+        let ev = sim.evaluate(&ds, ds.len(), &|n| bar.set_position(n as u64));
+        bar.finish_and_clear();
+        Some(ev)
+    } else {
+        None
+    };
+    let report = rfpga_freeze::report(&frozen, &sim, stats.as_ref().map(|e| (e.stats.as_slice(), e.labels.len())));
+    frozen.save(&a.out)?;
+    write_atomic(&a.out.join("report.txt"), report.as_bytes())?;
+    print!("{report}");
+    println!("\nWrote {} (frozen.json, weights.safetensors, report.txt)", a.out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct SimArgs {
+    /// Frozen model folder (frozen.json + weights.safetensors).
+    frozen: PathBuf,
+    /// Simulate the first N test images only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print this layer's outputs (raw integers, HWC order) for each simulated image.
+    #[arg(long)]
+    trace: Option<String>,
+    /// Write inputs, expected logits and labels for the C-sim testbench to this folder.
+    #[arg(long)]
+    export_vectors: Option<PathBuf>,
+    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(t) = threads {
+        if t == 0 {
+            bail!("--threads: expected ≥ 1, found 0");
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("starting the thread pool")?;
+    }
+    Ok(())
+}
+
+pub fn load_test(data_dir: &Path, limit: Option<usize>) -> Result<Dataset> {
+    let mut ds = Dataset::load(data_dir, Split::Test)?;
+    if let Some(n) = limit {
+        if n == 0 {
+            bail!("--limit: expected ≥ 1, found 0");
+        }
+        ds.truncate(n);
+    }
+    Ok(ds)
+}
+
+/// Simulates `ds` with a progress bar; returns the evaluation and seconds taken.
+pub fn simulate(sim: &Simulator, ds: &Dataset) -> (Evaluation, f64) {
+    let bar = progress(ds.len(), "simulating");
+    let t = Instant::now();
+    let ev = sim.evaluate(ds, ds.len(), &|n| bar.set_position(n as u64));
+    let secs = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    (ev, secs)
+}
+
+pub fn sim(a: SimArgs) -> Result<()> {
+    set_threads(a.threads)?;
+    let sim = Simulator::load(&a.frozen)?;
+    let ds = load_test(&a.data_dir, a.limit.or(a.trace.as_ref().map(|_| 1)))?;
+    if let Some(layer) = &a.trace {
+        return trace(&sim, &ds, layer);
+    }
+    let (ev, secs) = simulate(&sim, &ds);
+    let classes = sim.model.model.num_classes;
+    println!(
+        "{}: test top-1 {:.2}% ({} / {} images from {}), {:.1} s, {:.0} images/s",
+        a.frozen.display(),
+        ev.accuracy(),
+        ev.correct(),
+        ev.labels.len(),
+        a.data_dir.display(),
+        secs,
+        ev.labels.len() as f64 / secs
+    );
+    print!("{}", confusion_table(&ev.confusion(classes)));
+    let over: Vec<String> = sim
+        .model
+        .layers
+        .iter()
+        .zip(&ev.stats)
+        .filter(|(_, s)| s.overflows > 0)
+        .map(|(l, s)| format!("{} {} of {}", l.name(), s.overflows, s.values))
+        .collect();
+    if over.is_empty() {
+        println!("No value left its format's range.");
+    } else {
+        println!("Values out of their format's range (saturated or wrapped): {}", over.join(", "));
+    }
+    if let Some(dir) = &a.export_vectors {
+        export_vectors(&sim, &ds, &ev, dir)?;
+        println!("Wrote {} test vectors to {}", ev.labels.len(), dir.display());
+    }
+    Ok(())
+}
+
+fn confusion_table(m: &[Vec<usize>]) -> String {
+    let mut s = String::from("Confusion matrix (rows: true class, columns: predicted):\n           ");
+    for name in CLASS_NAMES.iter().take(m.len()) {
+        let _ = write!(s, "{:>6.5}", name);
+    }
+    s.push('\n');
+    for (i, row) in m.iter().enumerate() {
+        let _ = write!(s, "{:>10} ", CLASS_NAMES.get(i).unwrap_or(&"?"));
+        for v in row {
+            let _ = write!(s, "{v:>6}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn trace(sim: &Simulator, ds: &Dataset, layer: &str) -> Result<()> {
+    let Some(i) = sim.model.layers.iter().position(|l| l.name() == layer) else {
+        let names: Vec<&str> = sim.model.layers.iter().map(Layer::name).collect();
+        bail!("--trace: no layer `{layer}` in the frozen model; its layers are: {}", names.join(", "));
+    };
+    let port = sim.analysis.ports[i + 1];
+    let mut state = sim.new_state();
+    for img in 0..ds.len() {
+        let batch = rfpga_data::eval_batch(ds, &[img as u32]);
+        sim.input_raw(&batch.images, &mut state.ports[0]);
+        sim.run(&mut state);
+        let v: Vec<String> = state.ports[i + 1].iter().map(i64::to_string).collect();
+        println!("image {img} layer {layer} shape {:?} (HWC) format {} raw: {}", port.shape, port.format, v.join(" "));
+    }
+    Ok(())
+}
+
+/// The testbench's inputs: `vectors.json` (counts, shapes, formats), `inputs.txt` (one image per
+/// line, raw input integers in HWC order), `logits.txt` (raw logits per line), `labels.txt`.
+fn export_vectors(sim: &Simulator, ds: &Dataset, ev: &Evaluation, dir: &Path) -> Result<()> {
+    let mut inputs = String::new();
+    let mut raw = vec![0; sim.analysis.ports[0].len()];
+    for img in 0..ev.labels.len() {
+        let batch = rfpga_data::eval_batch(ds, &[img as u32]);
+        sim.input_raw(&batch.images, &mut raw);
+        let line: Vec<String> = raw.iter().map(i64::to_string).collect();
+        inputs.push_str(&line.join(" "));
+        inputs.push('\n');
+    }
+    let logits: String = ev.logits.iter().map(|l| l.iter().map(i64::to_string).collect::<Vec<_>>().join(" ") + "\n").collect();
+    let labels: String = ev.labels.iter().map(|l| format!("{l}\n")).collect();
+    let out = sim.analysis.ports.last().expect("layers");
+    let meta = serde_json::json!({
+        "format": "rfpga-vectors", "version": 1,
+        "images": ev.labels.len(),
+        "input_shape_hwc": sim.analysis.ports[0].shape, "input_format": sim.model.input.format.to_string(),
+        "logits": out.len(), "logit_format": out.format.to_string(),
+    });
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_atomic(&dir.join("inputs.txt"), inputs.as_bytes())?;
+    write_atomic(&dir.join("logits.txt"), logits.as_bytes())?;
+    write_atomic(&dir.join("labels.txt"), labels.as_bytes())?;
+    write_atomic(&dir.join("vectors.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchSimArgs {
+    /// Frozen model folder.
+    frozen: PathBuf,
+    /// Test images to simulate.
+    #[arg(long, default_value_t = 10_000)]
+    images: usize,
+    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// `rfpga bench-sim`: the simulator's images/s and MAC rate, next to a plain i32 GEMM baseline
+/// (naive loops, i32 accumulation) doing the same convolution and dense products on the same
+/// threads in the same command.
+pub fn bench_sim(a: BenchSimArgs) -> Result<()> {
+    set_threads(a.threads)?;
+    let sim = Simulator::load(&a.frozen)?;
+    let ds = load_test(&a.data_dir, Some(a.images))?;
+    let n = ds.len();
+    // (rows, k, cols) of every product of one image.
+    let shapes: Vec<(usize, usize, usize)> = sim
+        .model
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let out = sim.analysis.ports[i + 1].shape;
+            match l {
+                Layer::Conv(c) => Some((out[0] * out[1], c.kernel * c.kernel * c.in_ch, c.out_ch)),
+                Layer::Dense(d) => Some((1, d.in_features, d.out_features)),
+                _ => None,
+            }
+        })
+        .collect();
+    let macs: usize = shapes.iter().map(|(r, k, c)| r * k * c).sum();
+    let (ev, sim_secs) = simulate(&sim, &ds);
+    let t = Instant::now();
+    let checksum = baseline(&shapes, n);
+    let base_secs = t.elapsed().as_secs_f64();
+    let rate = |s: f64| (macs * n) as f64 / s / 1e9;
+    println!("{} on {n} test images, {} threads; {:.1} M MACs per image", a.frozen.display(), rayon::current_num_threads(), macs as f64 / 1e6);
+    println!("  rfpga sim:        {sim_secs:>7.2} s  {:>8.0} images/s  {:>6.2} GMAC/s  (top-1 {:.2}%)", n as f64 / sim_secs, rate(sim_secs), ev.accuracy());
+    println!("  plain i32 GEMM:   {base_secs:>7.2} s  {:>8.0} images/s  {:>6.2} GMAC/s  (checksum {checksum})", n as f64 / base_secs, rate(base_secs));
+    println!("  MAC-rate ratio sim / baseline: {:.2}", base_secs / sim_secs);
+    println!("  whole 10,000-image test set at this rate: {:.1} s", sim_secs / n as f64 * 10_000.0);
+    Ok(())
+}
+
+/// Naive i32 matrix products of the given shapes, once per image, threads over images; compiled
+/// for AVX2 where the CPU has it, as the simulator's kernel is.
+fn baseline(shapes: &[(usize, usize, usize)], images: usize) -> i64 {
+    use rayon::prelude::*;
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn image_avx2(shapes: &[(usize, usize, usize)], img: usize) -> i64 {
+        image(shapes, img)
+    }
+    (0..images)
+        .into_par_iter()
+        .map(|img| {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { image_avx2(shapes, img) };
+            }
+            image(shapes, img)
+        })
+        .reduce(|| 0, i64::wrapping_add)
+}
+
+#[inline(always)]
+fn image(shapes: &[(usize, usize, usize)], img: usize) -> i64 {
+    {
+        {
+            let mut check = 0i64;
+            for &(rows, k, cols) in shapes {
+                let a: Vec<i32> = (0..rows * k).map(|i| ((i * 7 + img) % 13) as i32 - 6).collect();
+                let b: Vec<i32> = (0..cols * k).map(|i| ((i * 5 + img) % 11) as i32 - 5).collect();
+                let mut out = vec![0i32; rows * cols];
+                for i in 0..rows {
+                    for j in 0..cols {
+                        let mut s = 0i32;
+                        for t in 0..k {
+                            s = s.wrapping_add(a[i * k + t].wrapping_mul(b[j * k + t]));
+                        }
+                        out[i * cols + j] = s;
+                    }
+                }
+                check = check.wrapping_add(out.iter().map(|&v| v as i64).sum::<i64>());
+            }
+            check
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! rfpga-freeze: a trained run (float weights + BatchNorm) → a frozen integer model
+//! (`rfpga_core::frozen`): BN folded into each convolution exactly as the QAT forward pass folds
+//! it (same f32 operations, so the same integers), every weight and bias converted to its
+//! `ap_fixed` format as `ap_fixed(double)` does, and every intermediate format chosen — `auto`
+//! meaning wide enough that nothing can round or overflow. Then a calibration pass through the
+//! simulator measures what each layer really produces against its format.
+
+use anyhow::{bail, Context, Result};
+use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
+use rfpga_core::frozen::{self, AvgPool, Conv, Dense, FrozenModel, InputLayer, Layer, PadShortcut, INPUT};
+use rfpga_core::tensors::{ACT_FORMAT_KEY, BIAS_FORMAT_KEY, INPUT_FORMAT_KEY, WEIGHT_FORMAT_KEY};
+use rfpga_core::{IntTensorFile, ModelSpec, Skip, TensorFile};
+use rfpga_sim::layers::{max_abs, LayerStats};
+use rfpga_sim::Simulator;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// BatchNorm's ε, as in PyTorch and the trainer.
+const BN_EPS: f32 = 1e-5;
+
+/// A format given explicitly or derived from the data (`auto`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Choice {
+    Auto,
+    Fixed(FixedFormat),
+}
+
+impl std::str::FromStr for Choice {
+    type Err = rfpga_core::fixed::FormatError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            Ok(Choice::Auto)
+        } else {
+            FixedFormat::parse(s).map(Choice::Fixed)
+        }
+    }
+}
+
+/// What the user asked for; `None` takes the run's QAT format, then the documented default.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub weights: Option<FixedFormat>,
+    pub bias: Option<Choice>,
+    pub act: Option<FixedFormat>,
+    pub input: Option<FixedFormat>,
+    pub accum: Choice,
+    pub sum: Choice,
+    /// `auto` accumulators wider than this are an error (48: a DSP48's accumulator).
+    pub max_accum_width: u32,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request { weights: None, bias: None, act: None, input: None, accum: Choice::Auto, sum: Choice::Auto, max_accum_width: 48 }
+    }
+}
+
+pub const DEFAULT_ACT: &str = "ap_fixed<16,6,AP_RND,AP_SAT>";
+pub const DEFAULT_INPUT: &str = "ap_fixed<16,4,AP_RND,AP_SAT>";
+
+/// How one weight or bias tensor fits its format.
+#[derive(Debug, Clone)]
+pub struct TensorReport {
+    pub name: String,
+    pub format: FixedFormat,
+    pub min: f32,
+    pub max: f32,
+    pub clipped: usize,
+    pub total: usize,
+}
+
+pub struct Frozen {
+    pub model: FrozenModel,
+    pub weights: IntTensorFile,
+    pub tensors: Vec<TensorReport>,
+    /// Where each global format came from ("weights ap_fixed<8,3> (run's QAT)").
+    pub origins: Vec<String>,
+}
+
+/// `ap_fixed(double)` of `x`, and whether it was clipped (out of the format's range).
+fn to_raw(f: &FixedFormat, x: f32) -> (i64, bool) {
+    let raw = f.from_f64(x as f64);
+    let wide = FixedFormat { signed: true, width: 64, int: 64 - f.frac(), rounding: f.rounding, overflow: Overflow::Sat };
+    (raw, wide.from_f64(x as f64) != raw)
+}
+
+/// Bits of a signed format holding every |v| ≤ bound.
+fn signed_bits(bound: i128) -> u32 {
+    (128 - bound.leading_zeros()).max(1) + 1
+}
+
+struct Builder<'a> {
+    run: &'a Path,
+    spec: &'a ModelSpec,
+    float: HashMap<&'a str, &'a [f32]>,
+    weight: FixedFormat,
+    bias: Choice,
+    act: FixedFormat,
+    req: &'a Request,
+    layers: Vec<Layer>,
+    ints: IntTensorFile,
+    reports: Vec<TensorReport>,
+    /// Output format of every layer so far (and of the input).
+    formats: HashMap<String, FixedFormat>,
+}
+
+impl Builder<'_> {
+    fn tensor(&self, name: &str) -> &[f32] {
+        self.float[name] // the file was checked strictly against the model's tensor list
+    }
+
+    fn quantize(&mut self, name: String, f: FixedFormat, shape: Vec<usize>, values: &[f32]) -> Vec<i64> {
+        let (mut clipped, mut min, mut max) = (0, f32::INFINITY, f32::NEG_INFINITY);
+        let raw: Vec<i64> = values
+            .iter()
+            .map(|&x| {
+                let (r, c) = to_raw(&f, x);
+                clipped += c as usize;
+                min = min.min(x);
+                max = max.max(x);
+                r
+            })
+            .collect();
+        self.reports.push(TensorReport { name: name.clone(), format: f, min, max, clipped, total: values.len() });
+        self.ints.push(name, shape, raw.clone());
+        raw
+    }
+
+    /// The bias format: explicit, or `auto` — the product's LSB (so it adds exactly) and
+    /// enough integer bits for the largest bias.
+    fn bias_format(&self, layer: &str, prod_frac: i32, values: &[f32]) -> Result<FixedFormat> {
+        match self.bias {
+            Choice::Fixed(f) => Ok(f),
+            Choice::Auto => {
+                let probe = FixedFormat { signed: true, width: 64, int: 64 - prod_frac, rounding: Rounding::Rnd, overflow: Overflow::Sat };
+                let bound = values.iter().map(|&b| (probe.from_f64(b as f64) as i128).abs()).max().unwrap_or(0);
+                let width = signed_bits(bound);
+                if width > 64 {
+                    bail!("{layer}: an `auto` bias needs {width} bits; give --bias explicitly");
+                }
+                Ok(FixedFormat { signed: true, width, int: width as i32 - prod_frac, rounding: Rounding::Rnd, overflow: Overflow::Sat })
+            }
+        }
+    }
+
+    /// The accumulator: explicit, or `auto` — no tap can round and no partial sum can
+    /// overflow, bounded with the actual weights and the input format's range.
+    fn accum_format(&self, layer: &str, x: &FixedFormat, w_raw: &[i64], taps: usize, bias: &FixedFormat, b_raw: &[i64]) -> Result<FixedFormat> {
+        if let Choice::Fixed(f) = self.req.accum {
+            return Ok(f);
+        }
+        let prod_frac = x.frac() + self.weight.frac();
+        let frac = prod_frac.max(bias.frac());
+        let bound = w_raw
+            .chunks(taps)
+            .zip(b_raw)
+            .map(|(w, &b)| {
+                let sum_w: i128 = w.iter().map(|&v| (v as i128).abs()).sum();
+                ((b as i128).abs() << (frac - bias.frac())) + ((sum_w * max_abs(x)) << (frac - prod_frac))
+            })
+            .max()
+            .unwrap_or(0);
+        let width = signed_bits(bound);
+        if width > self.req.max_accum_width {
+            bail!(
+                "{layer}: under --accum auto the accumulator must hold every partial sum of {taps} products of {x} × {} \
+                 (|sum| ≤ {bound}·2^-{frac}), which needs {width} bits, more than --max-accum-width {}; \
+                 use narrower formats, or give --accum explicitly",
+                self.weight,
+                self.req.max_accum_width
+            );
+        }
+        Ok(FixedFormat { signed: true, width, int: width as i32 - frac, rounding: Rounding::Trn, overflow: Overflow::Wrap })
+    }
+
+    /// A convolution with its BatchNorm folded in (f32, in the order the QAT forward uses).
+    fn conv(&mut self, name: &str, weights: &str, bn: &str, input: &str, stride: usize, relu: bool) -> Result<String> {
+        let spec = self.spec.tensors().into_iter().find(|t| t.name == format!("{weights}.weight")).expect("model tensor");
+        let [cout, cin, k, _] = spec.shape[..] else { unreachable!("conv weights are 4-d") };
+        let w = self.tensor(&format!("{weights}.weight")).to_vec();
+        let (g, beta) = (self.tensor(&format!("{bn}.weight")).to_vec(), self.tensor(&format!("{bn}.bias")).to_vec());
+        let (mean, var) = (self.tensor(&format!("{bn}.running_mean")).to_vec(), self.tensor(&format!("{bn}.running_var")).to_vec());
+        let scale: Vec<f32> = (0..cout).map(|c| g[c] / (var[c] + BN_EPS).sqrt()).collect();
+        let taps = cin * k * k;
+        let wf: Vec<f32> = w.iter().enumerate().map(|(i, &v)| v * scale[i / taps]).collect();
+        let bf: Vec<f32> = (0..cout).map(|c| beta[c] - mean[c] * scale[c]).collect();
+        let x = self.formats[input];
+        let w_raw = self.quantize(format!("{name}.weight"), self.weight, vec![cout, cin, k, k], &wf);
+        let bias = self.bias_format(name, x.frac() + self.weight.frac(), &bf)?;
+        let b_raw = self.quantize(format!("{name}.bias"), bias, vec![cout], &bf);
+        let accum = self.accum_format(name, &x, &w_raw, taps, &bias, &b_raw)?;
+        let output = if relu { self.act } else { accum };
+        self.push(Layer::Conv(Conv {
+            name: name.into(),
+            input: input.into(),
+            in_ch: cin,
+            out_ch: cout,
+            kernel: k,
+            stride,
+            weight: self.weight,
+            bias,
+            accum,
+            relu,
+            output,
+        }))
+    }
+
+    fn add(&mut self, name: &str, a: &str, b: &str) -> Result<String> {
+        let sum = match self.req.sum {
+            Choice::Fixed(f) => f,
+            Choice::Auto => self.formats[a].try_sum(&self.formats[b]).with_context(|| format!("{name}: the exact sum format"))?,
+        };
+        self.push(Layer::Add(frozen::Add { name: name.into(), inputs: [a.into(), b.into()], sum, relu: true, output: self.act }))
+    }
+
+    fn push(&mut self, layer: Layer) -> Result<String> {
+        let name = layer.name().to_string();
+        let out = match &layer {
+            Layer::Conv(l) => l.output,
+            Layer::Add(l) => l.output,
+            Layer::PadShortcut(l) => self.formats[&l.input],
+            Layer::AvgPool(l) => l.output,
+            Layer::Dense(l) => l.output,
+        };
+        self.formats.insert(name.clone(), out);
+        self.layers.push(layer);
+        Ok(name)
+    }
+
+    /// What the skip of block `p` carries: the input itself, option A, or the projection.
+    fn shortcut(&mut self, pos: &rfpga_core::BlockPos, x: &str) -> Result<String> {
+        let p = pos.prefix();
+        if self.spec.has_projection(pos) {
+            self.conv(&format!("{p}.shortcut"), &format!("{p}.shortcut.0"), &format!("{p}.shortcut.1"), x, pos.stride, false)
+        } else if pos.changes_shape() {
+            self.push(Layer::PadShortcut(PadShortcut { name: format!("{p}.shortcut"), input: x.into(), stride: pos.stride, out_ch: pos.out_ch }))
+        } else {
+            Ok(x.to_string())
+        }
+    }
+}
+
+/// Reads `run` (model.json + weights.safetensors, strictly) and freezes it.
+pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
+    let spec = ModelSpec::load(&run.join("model.json"))?;
+    let path = run.join("weights.safetensors");
+    let file = TensorFile::load_strict(&path, &spec.tensors())?;
+    let meta = |key: &str| -> Result<Option<FixedFormat>> {
+        file.metadata.get(key).map(|s| FixedFormat::parse(s).with_context(|| format!("{}: metadata `{key}`", path.display()))).transpose()
+    };
+    let mut origins = Vec::new();
+    let mut pick = |what: &str, given: Option<FixedFormat>, key: &str, default: Option<&str>| -> Result<FixedFormat> {
+        let (f, from) = match (given, meta(key)?, default) {
+            (Some(f), _, _) => (f, "given"),
+            (None, Some(f), _) => (f, "the run's QAT format"),
+            (None, None, Some(d)) => (FixedFormat::parse(d).expect("valid default"), "default"),
+            (None, None, None) => bail!(
+                "--{what} is required: {} holds float weights (no `{key}` in its metadata); e.g. --{what} 'ap_fixed<8,3,AP_RND,AP_SAT>'",
+                path.display()
+            ),
+        };
+        origins.push(format!("{what} {f} ({from})"));
+        Ok(f)
+    };
+    let weight = pick("weights", req.weights, WEIGHT_FORMAT_KEY, None)?;
+    let act = pick("act", req.act, ACT_FORMAT_KEY, Some(DEFAULT_ACT))?;
+    let input = pick("input", req.input, INPUT_FORMAT_KEY, Some(DEFAULT_INPUT))?;
+    let bias = match (req.bias, meta(BIAS_FORMAT_KEY)?) {
+        (Some(b), _) => b,
+        (None, Some(f)) => Choice::Fixed(f),
+        (None, None) => Choice::Auto,
+    };
+    origins.push(match bias {
+        Choice::Auto => "bias auto (each layer: the product's LSB, integer bits from its biases)".into(),
+        Choice::Fixed(f) => format!("bias {f}"),
+    });
+    origins.push(match req.accum {
+        Choice::Auto => format!("accum auto (exact; at most {} bits)", req.max_accum_width),
+        Choice::Fixed(f) => format!("accum {f}"),
+    });
+    origins.push(match req.sum {
+        Choice::Auto => "sum auto (exact)".into(),
+        Choice::Fixed(f) => format!("sum {f}"),
+    });
+
+    let mut b = Builder {
+        run,
+        spec: &spec,
+        float: file.tensors.iter().map(|t| (t.name.as_str(), t.data.as_slice())).collect(),
+        weight,
+        bias,
+        act,
+        req,
+        layers: Vec::new(),
+        ints: IntTensorFile::default(),
+        reports: Vec::new(),
+        formats: HashMap::from([(INPUT.to_string(), input)]),
+    };
+    let mut x = b.conv("conv1", "conv1", "bn1", INPUT, 1, true)?;
+    for pos in spec.block_positions() {
+        let p = pos.prefix();
+        let (c1, bn1, c2, bn2) = (format!("{p}.conv1"), format!("{p}.bn1"), format!("{p}.conv2"), format!("{p}.bn2"));
+        x = match spec.blocks[pos.index].skip {
+            Skip::Long => {
+                let sc = b.shortcut(&pos, &x)?;
+                let h = b.conv(&c1, &c1, &bn1, &x, pos.stride, true)?;
+                let r = b.conv(&c2, &c2, &bn2, &h, 1, false)?;
+                b.add(&format!("{p}.add"), &r, &sc)?
+            }
+            Skip::Short => {
+                let sc = b.shortcut(&pos, &x)?;
+                let r1 = b.conv(&c1, &c1, &bn1, &x, pos.stride, false)?;
+                let h = b.add(&format!("{p}.add1"), &r1, &sc)?;
+                let r2 = b.conv(&c2, &c2, &bn2, &h, 1, false)?;
+                b.add(&format!("{p}.add2"), &r2, &h)?
+            }
+            Skip::None => {
+                let h = b.conv(&c1, &c1, &bn1, &x, pos.stride, true)?;
+                b.conv(&c2, &c2, &bn2, &h, 1, true)?
+            }
+        };
+    }
+    // Global average pooling, exact: log2(n) more integer bits for the sum, then the same bits
+    // read with log2(n) more fraction bits for the mean.
+    let xf = b.formats[&x];
+    let n = spec.input.height / 4 * (spec.input.width / 4);
+    let log2n = n.trailing_zeros();
+    if !n.is_power_of_two() {
+        bail!("{}: global pooling over {n} pixels; only powers of two are supported", run.display());
+    }
+    let u = !xf.signed as u32;
+    let sum = FixedFormat { signed: true, width: xf.width + log2n + u, int: xf.int + (log2n + u) as i32, rounding: Rounding::Trn, overflow: Overflow::Wrap };
+    let mean = FixedFormat { int: xf.int + u as i32, ..sum };
+    let pool = b.push(Layer::AvgPool(AvgPool { name: "pool".into(), input: x, sum, output: mean }))?;
+    let (classes, features) = (spec.num_classes, spec.widths[2]);
+    let w = b.tensor("fc.weight").to_vec();
+    let bf = b.tensor("fc.bias").to_vec();
+    let w_raw = b.quantize("fc.weight".into(), weight, vec![classes, features], &w);
+    let bias = b.bias_format("fc", mean.frac() + weight.frac(), &bf)?;
+    let b_raw = b.quantize("fc.bias".into(), bias, vec![classes], &bf);
+    let accum = b.accum_format("fc", &mean, &w_raw, features, &bias, &b_raw)?;
+    b.push(Layer::Dense(Dense { name: "fc".into(), input: pool, in_features: features, out_features: classes, weight, bias, accum, output: accum }))?;
+
+    let model = FrozenModel {
+        format: frozen::FROZEN_FORMAT.into(),
+        version: frozen::FROZEN_VERSION,
+        model: spec.clone(),
+        source: b.run.display().to_string(),
+        input: InputLayer { shape: [spec.input.height, spec.input.width, spec.input.channels], format: input, mean: rfpga_data::MEAN.to_vec(), std: rfpga_data::STD.to_vec() },
+        layers: b.layers,
+    };
+    model.analyze("frozen model")?;
+    Ok(Frozen { model, weights: b.ints, tensors: b.reports, origins })
+}
+
+impl Frozen {
+    /// Writes `dir/frozen.json` and `dir/weights.safetensors` (atomically each).
+    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        self.weights.save(&dir.join(frozen::FROZEN_WEIGHTS))?;
+        self.model.save(dir)?;
+        Ok(dir.to_path_buf())
+    }
+
+    pub fn simulator(&self) -> Result<Simulator> {
+        Simulator::new(self.model.clone(), &self.weights, Path::new("frozen model"))
+    }
+}
+
+fn pct(part: u64, total: u64) -> f64 {
+    100.0 * part as f64 / total.max(1) as f64
+}
+
+/// The per-layer report: weights against their formats, and (after calibration) the values
+/// each layer converted into its output format against that format's range.
+pub fn report(frozen: &Frozen, sim: &Simulator, stats: Option<(&[LayerStats], usize)>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Frozen from {}: {}", frozen.model.source, frozen.model.model.name());
+    for o in &frozen.origins {
+        let _ = writeln!(s, "  {o}");
+    }
+    let _ = writeln!(s, "\nWeights and biases (float value range after BN folding, against the format's range):");
+    let _ = writeln!(s, "  {:<24} {:<32} {:>22} {:>22} {:>10}", "tensor", "format", "values", "format range", "clipped");
+    for t in &frozen.tensors {
+        let f = t.format;
+        let _ = writeln!(
+            s,
+            "  {:<24} {:<32} {:>22} {:>22} {:>9.3}%",
+            t.name,
+            f.to_string(),
+            format!("[{:.4}, {:.4}]", t.min, t.max),
+            format!("[{}, {}]", f.to_f64(f.min_raw()), f.to_f64(f.max_raw())),
+            pct(t.clipped as u64, t.total as u64)
+        );
+    }
+    let Some((stats, images)) = stats else { return s };
+    let _ = writeln!(s, "\nLayers, calibrated on {images} training images (values converted into each output format):");
+    let _ = writeln!(s, "  {:<22} {:<12} {:<16} {:<32} {:>24} {:>22} {:>10}", "layer", "kind", "engine", "output", "seen", "format range", "overflow");
+    for ((name, kind, engine), (st, layer)) in sim.engines().into_iter().zip(stats.iter().zip(&frozen.model.layers)) {
+        let out = sim.analysis.ports[frozen.model.layers.iter().position(|l| std::ptr::eq(l, layer)).expect("own layer") + 1].format;
+        let seen = st.range().map_or("-".into(), |(a, b)| format!("[{a:.4}, {b:.4}]"));
+        let over = if kind == "pad_shortcut" { "-".into() } else { format!("{:.4}%", pct(st.overflows, st.values)) };
+        let _ = writeln!(
+            s,
+            "  {:<22} {:<12} {:<16} {:<32} {:>24} {:>22} {:>10}",
+            name,
+            kind,
+            engine,
+            out.to_string(),
+            seen,
+            format!("[{}, {}]", out.to_f64(out.min_raw()), out.to_f64(out.max_raw())),
+            over
+        );
+    }
+    let total: u64 = stats.iter().map(|s| s.overflows).sum();
+    let _ = writeln!(s, "\nPredicted overflow: {total} values out of their format's range over {images} images.");
+    s
+}
