@@ -24,7 +24,8 @@ DEVICE      ?= cpu
 RUN         ?= runs/resnet$(DEPTH)-$(SHORTCUT)-e$(EPOCHS)-n$(LIMIT_TRAIN)-s$(SEED)
 TRAIN_FLAGS ?=
 
-.PHONY: setup setup-torch setup-data build test demo train eval bench-train bench-skip skip-experiment skip-plots clean
+.PHONY: setup setup-torch setup-data build test demo train eval quantize sim sim-check bench-sim sim-agreement \
+        bench-train bench-skip skip-experiment skip-plots clean
 
 setup: setup-torch setup-data
 
@@ -43,8 +44,9 @@ test: setup
 	@$(MAKE) --no-print-directory check-ap-vectors
 
 # The main job on a small default: ResNet-20 on 10,000 training images for 4 epochs
-# (about 3 minutes on 2 cores), then its test accuracy on all 10,000 test images.
-demo: train eval
+# (about 3 minutes on 2 cores), its test accuracy on all 10,000 test images, then frozen to
+# ap_fixed and simulated bit-exactly on the same images.
+demo: train eval quantize sim
 
 train: build setup-data
 	@if [ -f $(RUN)/summary.json ]; then echo "$(RUN) is complete (remove it to train again)"; \
@@ -55,6 +57,30 @@ train: build setup-data
 
 eval: build setup-data
 	$(RFPGA) eval $(RUN) --data-dir $(DATA_DIR) --device $(DEVICE)
+
+# Freeze RUN into FROZEN and simulate it. WFORMAT=run takes the run's QAT weight format; the
+# other formats default to the run's QAT formats (QUANT_FLAGS: --act, --input, --bias, --accum…).
+WFORMAT     ?= ap_fixed<16,6,AP_RND,AP_SAT>
+FROZEN      ?= $(RUN)-frozen
+QUANT_FLAGS ?=
+quantize: build setup-data
+	$(RFPGA) quantize $(RUN) $(if $(filter run,$(WFORMAT)),,--weights '$(WFORMAT)') --data-dir $(DATA_DIR) \
+	  --out $(FROZEN) $(QUANT_FLAGS)
+
+sim: build setup-data
+	$(RFPGA) sim $(FROZEN) --data-dir $(DATA_DIR)
+
+# The QAT model in tch and its frozen form in the simulator, side by side.
+sim-check: build setup-data
+	$(RFPGA) eval $(RUN) --frozen $(FROZEN) --data-dir $(DATA_DIR) --device $(DEVICE)
+
+# Simulator images/s and MAC rate against a plain i32 GEMM in the same command.
+bench-sim: build setup-data
+	$(RFPGA) bench-sim $(FROZEN) --images 10000 --data-dir $(DATA_DIR)
+
+# QAT fine-tunes at <8,3> and <16,4> with long/no/short skips, frozen and compared (README).
+sim-agreement: build setup-data
+	@bash scripts/sim-agreement.sh
 
 # tch against PyTorch eager (installs a full PyTorch 2.13.0 venv, ~4.7 GB, once).
 bench-train: build
