@@ -149,24 +149,36 @@ pub fn sim(a: SimArgs) -> Result<()> {
         ev.labels.len() as f64 / secs
     );
     print!("{}", confusion_table(&ev.confusion(classes)));
-    let over: Vec<String> = sim
-        .model
-        .layers
-        .iter()
-        .zip(&ev.stats)
-        .filter(|(_, s)| s.overflows > 0)
-        .map(|(l, s)| format!("{} {} of {}", l.name(), s.overflows, s.values))
-        .collect();
-    if over.is_empty() {
-        println!("No value left its format's range.");
-    } else {
-        println!("Values out of their format's range (saturated or wrapped): {}", over.join(", "));
-    }
+    print!("{}", overflow_summary(&sim, &ev));
     if let Some(dir) = &a.export_vectors {
         export_vectors(&sim, &ds, &ev, dir)?;
         println!("Wrote {} test vectors to {}", ev.labels.len(), dir.display());
     }
     Ok(())
+}
+
+/// How many values left their format's range, in all and in the three layers with the most.
+fn overflow_summary(sim: &Simulator, ev: &Evaluation) -> String {
+    let (over, total): (u64, u64) = ev.stats.iter().fold((0, 0), |(o, t), s| (o + s.overflows, t + s.values));
+    if over == 0 {
+        return "No value left its format's range.\n".into();
+    }
+    let mut layers: Vec<(f64, &str, u64)> = sim
+        .model
+        .layers
+        .iter()
+        .zip(&ev.stats)
+        .filter(|(_, s)| s.overflows > 0)
+        .map(|(l, s)| (s.overflows as f64 / s.values as f64, l.name(), s.overflows))
+        .collect();
+    layers.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let top: Vec<String> = layers.iter().take(3).map(|(share, name, n)| format!("{name} {n} ({:.2}%)", 100.0 * share)).collect();
+    format!(
+        "Values out of their format's range (saturated or wrapped): {over} of {total} ({:.3}%) in {} layers; most in {}\n",
+        100.0 * over as f64 / total as f64,
+        layers.len(),
+        top.join(", ")
+    )
 }
 
 fn confusion_table(m: &[Vec<usize>]) -> String {

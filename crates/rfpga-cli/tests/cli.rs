@@ -91,3 +91,53 @@ fn eval_with_mismatched_weights_lists_the_tensors() {
     assert_eq!(code, 1);
     assert!(text.contains("weights.safetensors") && text.contains("unexpected layer2.0.shortcut.0.weight"), "{text}");
 }
+
+/// A ResNet-20 run with made-up float weights (no training needed to test the fixed-point tools).
+fn write_run(dir: &std::path::Path) {
+    let spec = rfpga_core::ModelSpec::cifar_resnet(20, rfpga_core::Shortcut::A).unwrap();
+    let mut f = rfpga_core::TensorFile::default();
+    for t in spec.tensors() {
+        let v = if t.name.ends_with("running_var") || t.name.contains("bn1.weight") { 1.0 } else { 0.01 };
+        f.push(t.name.clone(), t.shape.clone(), vec![v; t.numel()]);
+    }
+    spec.save(&dir.join("model.json")).unwrap();
+    f.save(&dir.join("weights.safetensors")).unwrap();
+}
+
+#[test]
+fn quantize_and_sim_reject_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_run(&run);
+    let frozen = dir.path().join("frozen");
+    let (r, f) = (run.to_str().unwrap(), frozen.to_str().unwrap());
+
+    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixd<8,3>", "--out", f]);
+    assert_eq!(code, 2);
+    assert!(text.contains("--weights") && text.contains("ap_fixd<8,3>"), "{text}");
+    let (code, text) = rfpga(&["quantize", r, "--accum", "ap_fixed<8,9,AP_RND,AP_SATT>", "--weights", "ap_fixed<8,3>", "--out", f]);
+    assert_eq!(code, 2);
+    assert!(text.contains("--accum") && text.contains("AP_SATT"), "{text}");
+    let (code, text) = rfpga(&["quantize", r, "--calib", "0", "--out", f]);
+    assert_eq!(code, 1);
+    assert!(text.contains("--weights is required") && text.contains("weights.safetensors"), "{text}");
+
+    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+    assert_eq!(code, 0, "{text}");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_records(&data.join("test_batch.bin"), 3, 2);
+    let (code, text) = rfpga(&["sim", f, "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("(0 / 3 images") || text.contains("/ 3 images"), "{text}");
+    let (code, text) = rfpga(&["sim", f, "--trace", "layer9.9.conv1", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("no layer `layer9.9.conv1`") && text.contains("layer1.0.conv1"), "{text}");
+
+    let json = frozen.join("frozen.json");
+    let good = std::fs::read_to_string(&json).unwrap();
+    std::fs::write(&json, good.replacen("\"kind\": \"add\"", "\"kind\": \"mul\"", 1)).unwrap();
+    let (code, text) = rfpga(&["sim", f, "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("frozen.json") && text.contains("layers[") && text.contains("found `mul`"), "{text}");
+}
