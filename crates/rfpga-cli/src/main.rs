@@ -369,6 +369,13 @@ fn eval(a: EvalArgs) -> Result<()> {
 }
 
 fn main() {
+    // `rfpga sim … | head` should end quietly, as other command-line tools do, not panic on
+    // a closed pipe (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train(a),
