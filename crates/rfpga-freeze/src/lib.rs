@@ -397,8 +397,8 @@ pub fn report(frozen: &Frozen, sim: &Simulator, stats: Option<(&[LayerStats], us
     let Some((stats, images)) = stats else { return s };
     let _ = writeln!(s, "\nLayers, calibrated on {images} training images (values converted into each output format):");
     let _ = writeln!(s, "  {:<22} {:<12} {:<16} {:<32} {:>24} {:>22} {:>10}", "layer", "kind", "engine", "output", "seen", "format range", "overflow");
-    for ((name, kind, engine), (st, layer)) in sim.engines().into_iter().zip(stats.iter().zip(&frozen.model.layers)) {
-        let out = sim.analysis.ports[frozen.model.layers.iter().position(|l| std::ptr::eq(l, layer)).expect("own layer") + 1].format;
+    for (i, ((name, kind, engine), st)) in sim.engines().into_iter().zip(stats).enumerate() {
+        let out = sim.analysis.ports[i + 1].format;
         let seen = st.range().map_or("-".into(), |(a, b)| format!("[{a:.4}, {b:.4}]"));
         let over = if kind == "pad_shortcut" { "-".into() } else { format!("{:.4}%", pct(st.overflows, st.values)) };
         let _ = writeln!(

@@ -135,11 +135,11 @@ impl Simulator {
     }
 
     pub fn new_state(&self) -> State {
-        State {
-            ports: self.analysis.ports.iter().map(|p| vec![0; p.len()]).collect(),
-            scratch: Scratch::default(),
-            stats: self.kernels.iter().map(|k| LayerStats::new(k.stats_frac())).collect(),
-        }
+        State { ports: self.analysis.ports.iter().map(|p| vec![0; p.len()]).collect(), scratch: Scratch::default(), stats: self.empty_stats() }
+    }
+
+    fn empty_stats(&self) -> Vec<LayerStats> {
+        self.kernels.iter().map(|k| LayerStats::new(k.stats_frac())).collect()
     }
 
     /// The raw input of one normalized image (HWC f32, as `rfpga_data::make_batch` gives it).
@@ -181,14 +181,14 @@ impl Simulator {
                         state.ports[0] = input;
                         logits.push(self.run(state).to_vec());
                     }
-                    let stats = std::mem::replace(&mut state.stats, self.new_state().stats);
+                    let stats = std::mem::replace(&mut state.stats, self.empty_stats());
                     let so_far = done.fetch_add(idx.len(), std::sync::atomic::Ordering::Relaxed) + idx.len();
                     progress(so_far);
                     (logits, stats)
                 },
             )
             .collect();
-        let mut stats: Vec<LayerStats> = self.kernels.iter().map(|k| LayerStats::new(k.stats_frac())).collect();
+        let mut stats = self.empty_stats();
         let mut logits = Vec::with_capacity(n);
         for (l, s) in chunks {
             logits.extend(l);
