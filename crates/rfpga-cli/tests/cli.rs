@@ -130,6 +130,24 @@ fn quantize_and_sim_reject_bad_input() {
     let (code, text) = rfpga(&["sim", f, "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("(0 / 3 images") || text.contains("/ 3 images"), "{text}");
+    // Test vectors: one line per image, as many numbers as the input and the logits have.
+    let vectors = dir.path().join("vectors");
+    let (code, text) = rfpga(&["sim", f, "--data-dir", data.to_str().unwrap(), "--export-vectors", vectors.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let lines = |name: &str| std::fs::read_to_string(vectors.join(name)).unwrap().lines().map(|l| l.split(' ').count()).collect::<Vec<_>>();
+    assert_eq!(lines("inputs.txt"), vec![32 * 32 * 3; 3]);
+    assert_eq!(lines("logits.txt"), vec![10; 3]);
+    assert_eq!(std::fs::read_to_string(vectors.join("labels.txt")).unwrap(), "2\n2\n2\n");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(vectors.join("vectors.json")).unwrap()).unwrap();
+    assert_eq!(meta["images"], 3);
+    // Grey images (128) normalize to one value per channel; its raw input appears in the vectors.
+    let first: Vec<i64> = std::fs::read_to_string(vectors.join("inputs.txt")).unwrap().lines().next().unwrap().split(' ').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(&first[..3], &first[3..6]);
+    // A layer trace: the stem's 32×32×16 outputs for one image.
+    let (code, text) = rfpga(&["sim", f, "--trace", "conv1", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let line = text.lines().find(|l| l.starts_with("image 0 layer conv1 shape [32, 32, 16]")).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(line.split("raw: ").nth(1).unwrap().split(' ').count(), 32 * 32 * 16);
     let (code, text) = rfpga(&["sim", f, "--trace", "layer9.9.conv1", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(text.contains("no layer `layer9.9.conv1`") && text.contains("layer1.0.conv1"), "{text}");
