@@ -216,7 +216,7 @@ fn trace(sim: &Simulator, ds: &Dataset, layer: &str) -> Result<()> {
 
 /// The testbench's inputs: `vectors.json` (counts, shapes, formats), `inputs.txt` (one image per
 /// line, raw input integers in HWC order), `logits.txt` (raw logits per line), `labels.txt`.
-fn export_vectors(sim: &Simulator, ds: &Dataset, ev: &Evaluation, dir: &Path) -> Result<()> {
+pub fn export_vectors(sim: &Simulator, ds: &Dataset, ev: &Evaluation, dir: &Path) -> Result<()> {
     let mut inputs = String::new();
     let mut raw = vec![0; sim.analysis.ports[0].len()];
     for img in 0..ev.labels.len() {

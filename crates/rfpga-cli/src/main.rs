@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 mod bench;
 mod fixedpoint;
+mod hls;
 mod plot;
 
 #[derive(Parser)]
@@ -35,6 +36,10 @@ enum Command {
     Sim(fixedpoint::SimArgs),
     /// Simulator images/s and MAC rate against a plain i32 GEMM baseline in the same run.
     BenchSim(fixedpoint::BenchSimArgs),
+    /// Generate a Vitis HLS project (C++ from templates, build.tcl, test vectors) from a frozen model.
+    Codegen(hls::CodegenArgs),
+    /// C-simulate a generated project with g++ against the ap_types headers; compare with the simulator bit for bit.
+    Csim(hls::CsimArgs),
     /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
     PlotSkips(plot::PlotArgs),
     /// Training throughput (images/s) of this build, for `make bench-train`.
@@ -384,6 +389,8 @@ fn main() {
         Command::Quantize(a) => fixedpoint::quantize(a),
         Command::Sim(a) => fixedpoint::sim(a),
         Command::BenchSim(a) => fixedpoint::bench_sim(a),
+        Command::Codegen(a) => hls::codegen(a),
+        Command::Csim(a) => hls::csim(a),
         Command::PlotSkips(a) => plot::run(a),
         Command::BenchTrain(a) => bench::run(a),
     };

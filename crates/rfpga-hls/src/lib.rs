@@ -1,0 +1,413 @@
+//! rfpga-hls: a frozen model → a Vitis HLS project (askama templates in `templates/hls/`, the
+//! hand-written layer library `hls/rfpga_layers.h`), and C simulation of that project with g++
+//! against the real ap_types headers (`rfpga csim`). No libtorch.
+//!
+//! The generated top function is a DATAFLOW region with one stage per layer and an
+//! `hls::stream` of pixels between stages. Each layer kind maps to one template function of the
+//! layer library, which computes in the order `rfpga_core::frozen` defines — the order the
+//! simulator follows — so C simulation and `rfpga sim` agree bit for bit.
+
+use anyhow::{bail, ensure, Context, Result};
+use askama::Template;
+use rfpga_core::fixed::FixedFormat;
+use rfpga_core::frozen::{FrozenModel, Layer, Port, FROZEN_WEIGHTS};
+use rfpga_core::io::write_atomic;
+use rfpga_core::IntTensorFile;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The hand-written layer library and the simulation-only stream header, embedded so a
+/// generated project is complete wherever the binary runs.
+const LAYERS_H: &str = include_str!("../../../hls/rfpga_layers.h");
+const SIM_STREAM_H: &str = include_str!("../../../hls/sim/hls_stream.h");
+const TESTBENCH_CPP: &str = include_str!("../../../testbench/testbench.cpp");
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub part: String,
+    pub clock_ns: f64,
+    /// Output channels computed in parallel by each convolution (the unroll factor of its
+    /// output-channel loop), by layer name; `default_parallelism` elsewhere.
+    pub parallelism: BTreeMap<String, usize>,
+    pub default_parallelism: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { part: "xc7z020clg400-1".into(), clock_ns: 10.0, parallelism: BTreeMap::new(), default_parallelism: 1 }
+    }
+}
+
+/// A C identifier for a layer name (`layer1.0.conv1` → `layer1_0_conv1`).
+fn ident(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+/// The smallest C integer type holding every raw value of `f`.
+fn raw_ctype(f: &FixedFormat) -> &'static str {
+    match f.width + (!f.signed) as u32 {
+        0..=8 => "int8_t",
+        9..=16 => "int16_t",
+        17..=32 => "int32_t",
+        _ => "int64_t",
+    }
+}
+
+fn literals(values: &[i64], ctype: &str) -> String {
+    let suffix = if ctype == "int64_t" { "LL" } else { "" };
+    let mut s = String::with_capacity(values.len() * 5);
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push_str(if i % 32 == 0 { ",\n    " } else { ", " });
+        }
+        s.push_str(&v.to_string());
+        s.push_str(suffix);
+    }
+    s
+}
+
+pub struct TypeDef {
+    pub name: String,
+    pub cpp: String,
+}
+
+pub struct ConvCfg {
+    pub id: String,
+    pub h: usize,
+    pub w: usize,
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub relu: bool,
+    pub unroll: usize,
+    pub in_t: String,
+    pub w_raw: &'static str,
+    pub b_raw: &'static str,
+}
+
+pub struct DenseCfg {
+    pub id: String,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub in_t: String,
+    pub w_raw: &'static str,
+    pub b_raw: &'static str,
+}
+
+pub struct RawArray {
+    pub name: String,
+    pub ctype: &'static str,
+    pub len: usize,
+    pub values: String,
+}
+
+pub struct StreamDecl {
+    pub name: String,
+    pub ty: String,
+    pub depth: usize,
+}
+
+#[derive(Template)]
+#[template(path = "hls/parameters.h", escape = "none")]
+struct ParametersH<'a> {
+    source: &'a str,
+    types: &'a [TypeDef],
+    convs: &'a [ConvCfg],
+    denses: &'a [DenseCfg],
+}
+
+#[derive(Template)]
+#[template(path = "hls/weights.h", escape = "none")]
+struct WeightsH<'a> {
+    arrays: &'a [RawArray],
+}
+
+#[derive(Template)]
+#[template(path = "hls/rfpga_top.h", escape = "none")]
+struct TopH<'a> {
+    input_px: &'a str,
+    output_px: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "hls/rfpga_top.cpp", escape = "none")]
+struct TopCpp<'a> {
+    streams: &'a [StreamDecl],
+    calls: &'a [String],
+}
+
+#[derive(Template)]
+#[template(path = "hls/build.tcl", escape = "none")]
+struct BuildTcl<'a> {
+    part: &'a str,
+    clock_ns: f64,
+}
+
+#[derive(Template)]
+#[template(path = "hls/README.md", escape = "none")]
+struct ProjectReadme<'a> {
+    source: &'a str,
+    model: &'a str,
+    part: &'a str,
+    clock_ns: f64,
+    layers: usize,
+}
+
+/// Writes a complete Vitis HLS project for the frozen model in `frozen` into `out`.
+pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
+    let model = FrozenModel::load(frozen)?;
+    let wpath = frozen.join(FROZEN_WEIGHTS);
+    let weights = IntTensorFile::load_strict(&wpath, &model.tensors())?;
+    let a = model.analyze(&frozen.display().to_string())?;
+    for name in opts.parallelism.keys() {
+        if !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
+            bail!("--parallelism: `{name}` is not a convolution of {}", frozen.display());
+        }
+    }
+    ensure!(opts.default_parallelism >= 1, "--parallelism: expected ≥ 1");
+
+    // Port 0 is the input, port i+1 layer i's output.
+    let port_id = |p: usize| if p == 0 { "input".to_string() } else { ident(model.layers[p - 1].name()) };
+    let mut types = Vec::new();
+    let mut ty = |name: String, f: &FixedFormat| {
+        types.push(TypeDef { name: name.clone(), cpp: f.to_string() });
+        name
+    };
+    let mut port_t = Vec::new();
+    for (p, port) in a.ports.iter().enumerate() {
+        port_t.push(ty(format!("{}_t", port_id(p)), &port.format));
+    }
+    let px = |p: usize| format!("rfpga::pixel<{}, {}>", port_t[p], a.ports[p].shape[2]);
+
+    // Who reads each port, in layer order; two readers → a split into two streams.
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); a.ports.len()];
+    for (i, ins) in a.inputs.iter().enumerate() {
+        for &p in ins {
+            readers[p].push(i);
+        }
+    }
+    let mut streams = Vec::new();
+    let mut calls = Vec::new();
+    // The stream layer `i` reads port `p` from.
+    let mut stream_of: BTreeMap<(usize, usize), String> = BTreeMap::new();
+    let last = a.ports.len() - 1;
+    let stream_name = |p: usize| if p == 0 { "in".to_string() } else if p == last { "out".to_string() } else { format!("s_{}", port_id(p)) };
+    for (p, rs) in readers.iter().enumerate() {
+        match rs.len() {
+            0 if p == last => {}
+            0 => bail!("{}: the output of `{}` is never used", frozen.display(), port_id(p)),
+            1 => {
+                stream_of.insert((rs[0], p), stream_name(p));
+            }
+            2 => {
+                let pixels = a.ports[p].shape[0] * a.ports[p].shape[1];
+                let (sa, sb) = (format!("{}_a", stream_name(p)), format!("{}_b", stream_name(p)));
+                calls.push(((p, 1), format!("rfpga::split<{}, {pixels}>({}, {sa}, {sb});", px(p), stream_name(p))));
+                for (s, &r) in [&sa, &sb].into_iter().zip(rs) {
+                    streams.push(StreamDecl { name: s.clone(), ty: px(p), depth: 0 });
+                    stream_of.insert((r, p), s.clone());
+                }
+            }
+            n => bail!("{}: `{}` feeds {n} layers; at most 2 are supported", frozen.display(), port_id(p)),
+        }
+        if p != 0 && p != last {
+            streams.push(StreamDecl { name: stream_name(p), ty: px(p), depth: 0 });
+        }
+    }
+
+    let mut convs = Vec::new();
+    let mut denses = Vec::new();
+    let mut arrays = Vec::new();
+    let raw = |name: &str, f: &FixedFormat, id: String| -> RawArray {
+        let values = weights.get(name).expect("checked strictly");
+        let ctype = raw_ctype(f);
+        RawArray { name: id, ctype, len: values.len(), values: literals(values, ctype) }
+    };
+    for (i, layer) in model.layers.iter().enumerate() {
+        let id = ident(layer.name());
+        let p_out = i + 1;
+        let ins: Vec<usize> = a.inputs[i].clone();
+        let input = |k: usize| stream_of[&(i, ins[k])].clone();
+        let output = stream_name(p_out);
+        let in_port: &Port = &a.ports[ins[0]];
+        let call = match layer {
+            Layer::Conv(c) => {
+                ty(format!("{id}_weight_t"), &c.weight);
+                ty(format!("{id}_bias_t"), &c.bias);
+                ty(format!("{id}_accum_t"), &c.accum);
+                let [h, w, cin] = in_port.shape;
+                let [oh, ow, _] = a.ports[p_out].shape;
+                convs.push(ConvCfg {
+                    id: id.clone(),
+                    h,
+                    w,
+                    cin,
+                    cout: c.out_ch,
+                    k: c.kernel,
+                    stride: c.stride,
+                    pad: c.kernel / 2,
+                    oh,
+                    ow,
+                    relu: c.relu,
+                    unroll: *opts.parallelism.get(&c.name).unwrap_or(&opts.default_parallelism),
+                    in_t: port_t[ins[0]].clone(),
+                    w_raw: raw_ctype(&c.weight),
+                    b_raw: raw_ctype(&c.bias),
+                });
+                // Weights in the order the kernel reads them: [co][ky][kx][ci].
+                let src = weights.get(&format!("{}.weight", c.name)).expect("checked strictly");
+                let (k, co_n) = (c.kernel, c.out_ch);
+                let mut t = vec![0i64; src.len()];
+                for co in 0..co_n {
+                    for ci in 0..cin {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                t[((co * k + ky) * k + kx) * cin + ci] = src[((co * cin + ci) * k + ky) * k + kx];
+                            }
+                        }
+                    }
+                }
+                let ctype = raw_ctype(&c.weight);
+                arrays.push(RawArray { name: format!("w_{id}"), ctype, len: t.len(), values: literals(&t, ctype) });
+                arrays.push(raw(&format!("{}.bias", c.name), &c.bias, format!("b_{id}")));
+                format!("rfpga::conv2d<{id}_cfg>({}, {output}, w_{id}, b_{id});", input(0))
+            }
+            Layer::Add(l) => {
+                let sum = ty(format!("{id}_sum_t"), &l.sum);
+                let [h, w, c] = in_port.shape;
+                // The skip branch waits for the convolution branch: room for 2k rows (k = 3) on
+                // both inputs (conservative; co-simulation in Vitis checks it, not done here).
+                for &q in &ins {
+                    let name = &stream_of[&(i, q)];
+                    if let Some(s) = streams.iter_mut().find(|s| &s.name == name) {
+                        s.depth = 6 * w + 16;
+                    }
+                }
+                format!(
+                    "rfpga::add<{}, {c}, {}, {}, {}, {sum}, {}>({}, {}, {output});",
+                    h * w,
+                    l.relu,
+                    port_t[ins[0]],
+                    port_t[ins[1]],
+                    port_t[p_out],
+                    input(0),
+                    input(1)
+                )
+            }
+            Layer::PadShortcut(l) => {
+                let [h, w, c] = in_port.shape;
+                format!("rfpga::pad_shortcut<{h}, {w}, {c}, {}, {}, {}>({}, {output});", l.out_ch, l.stride, port_t[ins[0]], input(0))
+            }
+            Layer::AvgPool(l) => {
+                let [h, w, c] = in_port.shape;
+                let n = h * w;
+                let sum = ty(format!("{id}_sum_t"), &l.sum);
+                let mean = ty(format!("{id}_mean_t"), &FixedFormat { int: l.sum.int - n.trailing_zeros() as i32, ..l.sum });
+                format!("rfpga::avg_pool<{n}, {c}, {}, {sum}, {mean}, {}>({}, {output});", port_t[ins[0]], port_t[p_out], input(0))
+            }
+            Layer::Dense(d) => {
+                ty(format!("{id}_weight_t"), &d.weight);
+                ty(format!("{id}_bias_t"), &d.bias);
+                ty(format!("{id}_accum_t"), &d.accum);
+                denses.push(DenseCfg {
+                    id: id.clone(),
+                    inputs: d.in_features,
+                    outputs: d.out_features,
+                    in_t: port_t[ins[0]].clone(),
+                    w_raw: raw_ctype(&d.weight),
+                    b_raw: raw_ctype(&d.bias),
+                });
+                arrays.push(raw(&format!("{}.weight", d.name), &d.weight, format!("w_{id}")));
+                arrays.push(raw(&format!("{}.bias", d.name), &d.bias, format!("b_{id}")));
+                format!("rfpga::dense<{id}_cfg>({}, {output}, w_{id}, b_{id});", input(0))
+            }
+        };
+        calls.push(((p_out, 0), call));
+    }
+    // A split runs right after the layer producing its port.
+    calls.sort_by_key(|(p, _)| *p);
+    let calls: Vec<String> = calls.into_iter().map(|(_, c)| c).collect();
+
+    let source = frozen.display().to_string();
+    let fw = out.join("firmware");
+    let files: Vec<(PathBuf, String)> = vec![
+        (fw.join("parameters.h"), ParametersH { source: &source, types: &types, convs: &convs, denses: &denses }.render()?),
+        (fw.join("weights.h"), WeightsH { arrays: &arrays }.render()?),
+        (fw.join("rfpga_top.h"), TopH { input_px: &px(0), output_px: &px(last) }.render()?),
+        (fw.join("rfpga_top.cpp"), TopCpp { streams: &streams, calls: &calls }.render()?),
+        (fw.join("rfpga_layers.h"), LAYERS_H.to_string()),
+        (out.join("csim").join("hls_stream.h"), SIM_STREAM_H.to_string()),
+        (out.join("tb").join("testbench.cpp"), TESTBENCH_CPP.to_string()),
+        (out.join("build.tcl"), BuildTcl { part: &opts.part, clock_ns: opts.clock_ns }.render()?),
+        (
+            out.join("README.md"),
+            ProjectReadme { source: &source, model: &model.model.name(), part: &opts.part, clock_ns: opts.clock_ns, layers: model.layers.len() }.render()?,
+        ),
+    ];
+    for (path, text) in files {
+        write_atomic(&path, text.as_bytes())?;
+    }
+    let meta = serde_json::json!({
+        "format": "rfpga-hls-project", "version": 1,
+        "frozen": source, "part": opts.part, "clock_ns": opts.clock_ns,
+        "parallelism": convs.iter().map(|c| (c.id.clone(), c.unroll)).collect::<BTreeMap<_, _>>(),
+    });
+    write_atomic(&out.join("rfpga.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
+    Ok(())
+}
+
+/// What `rfpga csim` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsimResult {
+    pub passed: usize,
+    pub failed: usize,
+    pub output: String,
+}
+
+/// Builds `project` with g++ -O2 against the ap_types headers in `ap_types` (the sources Vitis
+/// would compile, plus the simulation `hls_stream.h`), then runs its testbench on `vectors`
+/// (`rfpga sim --export-vectors`), at most `limit` images.
+pub fn csim(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize>) -> Result<CsimResult> {
+    ensure!(ap_types.join("ap_fixed.h").exists(), "{}: no ap_fixed.h (run `make setup-ap-types`)", ap_types.display());
+    ensure!(project.join("firmware/rfpga_top.cpp").exists(), "{}: not a generated project (no firmware/rfpga_top.cpp)", project.display());
+    ensure!(vectors.join("vectors.json").exists(), "{}: no vectors.json (write it with `rfpga sim FROZEN --export-vectors DIR`)", vectors.display());
+    let exe = project.join("csim").join("rfpga_csim");
+    let status = Command::new("g++")
+        // -Wno-maybe-uninitialized: a false positive inside the headers, inlined into our code.
+        .args(["-O2", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-maybe-uninitialized"])
+        .arg("-I")
+        .arg(project.join("csim"))
+        .arg("-I")
+        .arg(project.join("firmware"))
+        // The vendor headers' own warnings are not ours to fix.
+        .arg("-isystem")
+        .arg(ap_types)
+        .arg(project.join("tb/testbench.cpp"))
+        .arg(project.join("firmware/rfpga_top.cpp"))
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .context("running g++")?;
+    ensure!(status.success(), "g++ failed on {}", project.display());
+    let mut cmd = Command::new(&exe);
+    cmd.arg(vectors);
+    if let Some(n) = limit {
+        cmd.arg(n.to_string());
+    }
+    let out = cmd.output().with_context(|| format!("running {}", exe.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let summary = text.lines().rev().find_map(|l| {
+        let mut w = l.split_whitespace();
+        let p = w.next()?.parse().ok()?;
+        (w.next()? == "passed,").then_some(())?;
+        let f = w.next()?.parse().ok()?;
+        Some((p, f))
+    });
+    let Some((passed, failed)) = summary else { bail!("the testbench printed no `N passed, M failed` line:\n{text}") };
+    Ok(CsimResult { passed, failed, output: text })
+}
