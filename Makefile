@@ -21,13 +21,18 @@ SMOOTHING   ?= 0.1
 SEED        ?= 0
 LIMIT_TRAIN ?= 10000
 DEVICE      ?= cpu
+SKIPS       ?= long
 RUN         ?= runs/resnet$(DEPTH)-$(SHORTCUT)-e$(EPOCHS)-n$(LIMIT_TRAIN)-s$(SEED)
 TRAIN_FLAGS ?=
 
-.PHONY: setup setup-torch setup-data build test demo train eval quantize sim sim-check bench-sim sim-agreement \
+.PHONY: setup setup-torch setup-data setup-tools build test demo train eval quantize sim sim-check bench-sim sim-agreement \
+        codegen csim csim-check \
         bench-train bench-skip skip-experiment skip-plots clean
 
-setup: setup-torch setup-data
+setup: setup-torch setup-data setup-tools setup-ap-types
+
+setup-tools:
+	@bash scripts/setup-tools.sh
 
 setup-torch:
 	@bash scripts/setup-torch.sh $(TORCH_VENV)
@@ -43,17 +48,18 @@ test: setup
 	$(CARGO) test --release --workspace
 	@$(MAKE) --no-print-directory check-ap-vectors
 
-# The main job on a small default: ResNet-20 on 10,000 training images for 4 epochs
-# (about 3 minutes on 2 cores), its test accuracy on all 10,000 test images, then frozen to
-# ap_fixed and simulated bit-exactly on the same images.
-demo: train eval quantize sim
+# The main job on a small default, the whole pipeline: ResNet-20 on 10,000 training images for
+# 4 epochs (about 2 minutes on 2 cores), its test accuracy on all 10,000 test images, frozen to
+# ap_fixed and simulated bit-exactly on the same images, then the Vitis HLS project, compiled
+# with g++ and C-simulated on CSIM_IMAGES images against the simulator, bit for bit.
+demo: train eval quantize sim codegen csim
 
 train: build setup-data
 	@if [ -f $(RUN)/summary.json ]; then echo "$(RUN) is complete (remove it to train again)"; \
 	elif [ -f $(RUN)/checkpoint.safetensors ]; then $(RFPGA) train --resume $(RUN) --device $(DEVICE); \
 	else $(RFPGA) train --depth $(DEPTH) --shortcut $(SHORTCUT) --epochs $(EPOCHS) --batch-size $(BATCH) \
 	  --lr $(LR) --schedule $(SCHEDULE) --weight-decay $(WD) --label-smoothing $(SMOOTHING) --seed $(SEED) \
-	  --limit-train $(LIMIT_TRAIN) --data-dir $(DATA_DIR) --device $(DEVICE) --out $(RUN) $(TRAIN_FLAGS); fi
+	  --skips $(SKIPS) --limit-train $(LIMIT_TRAIN) --data-dir $(DATA_DIR) --device $(DEVICE) --out $(RUN) $(TRAIN_FLAGS); fi
 
 eval: build setup-data
 	$(RFPGA) eval $(RUN) --data-dir $(DATA_DIR) --device $(DEVICE)
@@ -81,6 +87,24 @@ bench-sim: build setup-data
 # QAT fine-tunes at <8,3> and <16,4> with long/no/short skips, frozen and compared (README).
 sim-agreement: build setup-data
 	@bash scripts/sim-agreement.sh
+
+# The Vitis HLS project of FROZEN, with CSIM_IMAGES test vectors from the simulator, and its
+# C simulation with g++ against the ap_types headers (non-zero exit on any mismatch).
+PROJECT     ?= $(FROZEN)-hls
+PART        ?= xc7z020clg400-1
+CLOCK_NS    ?= 10
+PARALLELISM ?= 1
+CSIM_IMAGES ?= 20
+codegen: build setup-data
+	$(RFPGA) codegen $(FROZEN) --out $(PROJECT) --part $(PART) --clock-ns $(CLOCK_NS) \
+	  --parallelism $(PARALLELISM) --vectors $(CSIM_IMAGES) --data-dir $(DATA_DIR)
+
+csim: build setup-ap-types setup-tools
+	$(RFPGA) csim $(PROJECT) --ap-types third_party/ap_types
+
+# C-sim against the simulator on 100 images for the frozen models of sim-agreement (README).
+csim-check: build setup-ap-types setup-tools
+	@bash scripts/csim-check.sh
 
 # tch against PyTorch eager (installs a full PyTorch 2.13.0 venv, ~4.7 GB, once).
 bench-train: build

@@ -214,32 +214,12 @@ fn trace(sim: &Simulator, ds: &Dataset, layer: &str) -> Result<()> {
     Ok(())
 }
 
-/// The testbench's inputs: `vectors.json` (counts, shapes, formats), `inputs.txt` (one image per
-/// line, raw input integers in HWC order), `logits.txt` (raw logits per line), `labels.txt`.
+/// The testbench's inputs and expected outputs (docs/formats.md), checked against the
+/// evaluation they come from.
 pub fn export_vectors(sim: &Simulator, ds: &Dataset, ev: &Evaluation, dir: &Path) -> Result<()> {
-    let mut inputs = String::new();
-    let mut raw = vec![0; sim.analysis.ports[0].len()];
-    for img in 0..ev.labels.len() {
-        let batch = rfpga_data::eval_batch(ds, &[img as u32]);
-        sim.input_raw(&batch.images, &mut raw);
-        let line: Vec<String> = raw.iter().map(i64::to_string).collect();
-        inputs.push_str(&line.join(" "));
-        inputs.push('\n');
-    }
-    let logits: String = ev.logits.iter().map(|l| l.iter().map(i64::to_string).collect::<Vec<_>>().join(" ") + "\n").collect();
-    let labels: String = ev.labels.iter().map(|l| format!("{l}\n")).collect();
-    let out = sim.analysis.ports.last().expect("layers");
-    let meta = serde_json::json!({
-        "format": "rfpga-vectors", "version": 1,
-        "images": ev.labels.len(),
-        "input_shape_hwc": sim.analysis.ports[0].shape, "input_format": sim.model.input.format.to_string(),
-        "logits": out.len(), "logit_format": out.format.to_string(),
-    });
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    write_atomic(&dir.join("inputs.txt"), inputs.as_bytes())?;
-    write_atomic(&dir.join("logits.txt"), logits.as_bytes())?;
-    write_atomic(&dir.join("labels.txt"), labels.as_bytes())?;
-    write_atomic(&dir.join("vectors.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
+    let inputs = sim.inputs(ds, ev.labels.len());
+    let logits = rfpga_sim::vectors::write(sim, &inputs, &ev.labels, dir)?;
+    anyhow::ensure!(logits == ev.logits, "the simulator gave different logits on a second run");
     Ok(())
 }
 

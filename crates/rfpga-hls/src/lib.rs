@@ -378,8 +378,8 @@ pub fn csim(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize
     ensure!(vectors.join("vectors.json").exists(), "{}: no vectors.json (write it with `rfpga sim FROZEN --export-vectors DIR`)", vectors.display());
     let exe = project.join("csim").join("rfpga_csim");
     let status = Command::new("g++")
-        // -Wno-maybe-uninitialized: a false positive inside the headers, inlined into our code.
-        .args(["-O2", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-maybe-uninitialized"])
+        // -Wno-(maybe-)uninitialized: false positives inside the headers, inlined into our code.
+        .args(["-O2", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-maybe-uninitialized", "-Wno-uninitialized"])
         .arg("-I")
         .arg(project.join("csim"))
         .arg("-I")

@@ -6,6 +6,7 @@
 pub mod convert;
 pub mod gemm;
 pub mod layers;
+pub mod vectors;
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -158,6 +159,17 @@ impl Simulator {
             k.run(&ins, &mut rest[0], &mut state.scratch, &mut state.stats[i]);
         }
         state.ports.last().expect("at least one layer")
+    }
+
+    /// The raw inputs of images `0..n` of `ds`.
+    pub fn inputs(&self, ds: &Dataset, n: usize) -> Vec<Vec<i64>> {
+        (0..n.min(ds.len()))
+            .map(|i| {
+                let mut raw = vec![0; self.analysis.ports[0].len()];
+                self.input_raw(&eval_batch(ds, &[i as u32]).images, &mut raw);
+                raw
+            })
+            .collect()
     }
 
     /// Simulates test images `0..limit` of `ds` on all threads. `progress` is called with the

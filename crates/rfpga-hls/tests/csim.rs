@@ -1,0 +1,164 @@
+//! Generated projects compiled with g++ against the real ap_types headers and run on test
+//! vectors from the simulator: every logit must agree bit for bit. Networks with made-up
+//! weights cover long, short and no skips, both shortcut kinds, saturating and wrapping
+//! activations and an unsigned activation type. Also: build.tcl under tclsh with stubbed Vitis
+//! commands, and bad inputs.
+
+use rfpga_core::fixed::FixedFormat;
+use rfpga_core::{ModelSpec, Shortcut, Skip, TensorFile};
+use rfpga_freeze::{freeze, Request};
+use rfpga_hls::{csim, generate, Options};
+use rfpga_sim::Simulator;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn ap_types() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../third_party/ap_types");
+    assert!(dir.join("ap_fixed.h").exists(), "{}: run `make setup-ap-types` first", dir.display());
+    dir
+}
+
+fn write_run(dir: &Path, spec: &ModelSpec, seed: u64) {
+    let mut f = TensorFile::default();
+    let mut s = seed;
+    for t in spec.tensors() {
+        let data = (0..t.numel())
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let u = (s >> 40) as f32 / (1u64 << 24) as f32;
+                if t.name.ends_with("running_var") {
+                    0.5 + u
+                } else if t.name.ends_with("weight") {
+                    (u - 0.5) * 0.5 + if t.name.contains("bn") || t.name.contains("shortcut.1") { 1.0 } else { 0.0 }
+                } else {
+                    (u - 0.5) * 0.4
+                }
+            })
+            .collect();
+        f.push(t.name.clone(), t.shape.clone(), data);
+    }
+    spec.save(&dir.join("model.json")).unwrap();
+    f.save(&dir.join("weights.safetensors")).unwrap();
+}
+
+fn frozen_model(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str) -> PathBuf {
+    let mut spec = ModelSpec::cifar_resnet(20, shortcut).unwrap();
+    for (i, b) in spec.blocks.iter_mut().enumerate() {
+        b.skip = skips[i % 3];
+    }
+    let run = dir.join("run");
+    write_run(&run, &spec, 99);
+    let p = |s: &str| FixedFormat::parse(s).unwrap();
+    let req = Request {
+        weights: Some(p("ap_fixed<8,3,AP_RND,AP_SAT>")),
+        act: Some(p(act)),
+        input: Some(p("ap_fixed<8,3,AP_RND,AP_SAT>")),
+        ..Default::default()
+    };
+    let frozen = dir.join("frozen");
+    freeze(&run, &req).unwrap().save(&frozen).unwrap();
+    frozen
+}
+
+/// Freezes a made-up run, writes vectors for `images` random inputs, generates and C-simulates.
+/// Returns the images that passed and how many values left their format's range.
+fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize) -> (usize, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = frozen_model(dir.path(), shortcut, skips, act);
+    let sim = Simulator::load(&frozen).unwrap();
+    let fmt = sim.model.input.format;
+    let mut s = 7u64;
+    let inputs: Vec<Vec<i64>> = (0..images)
+        .map(|_| {
+            (0..sim.analysis.ports[0].len())
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    fmt.min_raw() + ((s >> 20) % (fmt.max_raw() - fmt.min_raw() + 1) as u64) as i64
+                })
+                .collect()
+        })
+        .collect();
+    let vectors = dir.path().join("vectors");
+    rfpga_sim::vectors::write(&sim, &inputs, &vec![0; images], &vectors).unwrap();
+    let mut state = sim.new_state();
+    for x in &inputs {
+        state.ports[0].copy_from_slice(x);
+        sim.run(&mut state);
+    }
+    let overflows = state.stats.iter().map(|s| s.overflows).sum();
+    let project = dir.path().join("project");
+    generate(&frozen, &project, &Options::default()).unwrap();
+    let r = csim(&project, &vectors, &ap_types(), None).unwrap();
+    assert_eq!(r.failed, 0, "{shortcut:?} {skips:?} {act}:\n{}", r.output);
+    (r.passed, overflows)
+}
+
+#[test]
+fn csim_equals_the_simulator_long_skips_saturating() {
+    assert_eq!(check(Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>", 3).0, 3);
+}
+
+#[test]
+fn csim_equals_the_simulator_short_and_no_skips_wrapping() {
+    let (passed, overflows) = check(Shortcut::A, [Skip::Short, Skip::None, Skip::Short], "ap_fixed<8,3,AP_RND,AP_WRAP>", 3);
+    assert_eq!(passed, 3);
+    assert!(overflows > 0, "the wrapping case must really wrap");
+}
+
+#[test]
+fn csim_equals_the_simulator_projection_shortcuts_unsigned_acts() {
+    assert_eq!(check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None], "ap_ufixed<10,4,AP_TRN,AP_SAT>", 3).0, 3);
+}
+
+/// build.tcl under tclsh, every Vitis command stubbed to print its name and arguments.
+#[test]
+fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = frozen_model(dir.path(), Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>");
+    let project = dir.path().join("project");
+    let opts = Options { part: "xczu7ev-ffvc1156-2-e".into(), clock_ns: 5.0, ..Default::default() };
+    generate(&frozen, &project, &opts).unwrap();
+    let stubs = "foreach cmd {open_project set_top add_files open_solution set_part create_clock \
+                 csim_design csynth_design cosim_design export_design} {\n\
+                 proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}\nsource build.tcl\n";
+    let script = dir.path().join("stubs.tcl");
+    std::fs::write(&script, stubs).unwrap();
+    let tcl = |steps: Option<&str>| {
+        let mut c = Command::new("tclsh");
+        c.arg(&script).current_dir(&project);
+        if let Some(s) = steps {
+            c.env("RFPGA_STEPS", s);
+        }
+        let out = c.output().expect("tclsh is installed (make setup-tools)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let default = tcl(None);
+    let names: Vec<&str> = default.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["open_project", "set_top", "add_files", "add_files", "open_solution", "set_part", "create_clock", "csim_design", "csynth_design"]
+    );
+    assert!(default.contains("set_part xczu7ev-ffvc1156-2-e") && default.contains("create_clock -period 5 -name default"), "{default}");
+    assert!(default.contains("set_top rfpga_top"), "{default}");
+    let all = tcl(Some("csim csynth cosim export"));
+    assert!(all.contains("cosim_design") && all.contains("export_design -format ip_catalog"), "{all}");
+    // The top function follows Vitis conventions: AXI-stream ports and a DATAFLOW region.
+    let top = std::fs::read_to_string(project.join("firmware/rfpga_top.cpp")).unwrap();
+    for pragma in ["#pragma HLS DATAFLOW", "#pragma HLS INTERFACE mode = axis port = in", "#pragma HLS INTERFACE mode = axis port = out"] {
+        assert!(top.contains(pragma), "{pragma}");
+    }
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = csim(dir.path(), dir.path(), &ap_types(), None).unwrap_err().to_string();
+    assert!(e.contains("not a generated project"), "{e}");
+    let e = csim(dir.path(), dir.path(), dir.path(), None).unwrap_err().to_string();
+    assert!(e.contains("no ap_fixed.h"), "{e}");
+    let frozen = frozen_model(dir.path(), Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>");
+    let opts = Options { parallelism: [("layer9.conv1".to_string(), 2)].into(), ..Default::default() };
+    let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
+    assert!(e.contains("`layer9.conv1` is not a convolution"), "{e}");
+}
