@@ -19,7 +19,16 @@ use std::process::Command;
 
 /// The hand-written layer library and the simulation-only stream header, embedded so a
 /// generated project is complete wherever the binary runs.
-const LAYERS_H: &str = include_str!("../../../hls/rfpga_layers.h");
+/// One header per layer kind (named like its simulator kernel), plus what they share.
+const LIBRARY: [(&str, &str); 7] = [
+    ("rfpga_layers.h", include_str!("../../../hls/rfpga_layers.h")),
+    ("rfpga_common.h", include_str!("../../../hls/rfpga_common.h")),
+    ("rfpga_conv.h", include_str!("../../../hls/rfpga_conv.h")),
+    ("rfpga_add.h", include_str!("../../../hls/rfpga_add.h")),
+    ("rfpga_pad.h", include_str!("../../../hls/rfpga_pad.h")),
+    ("rfpga_pool.h", include_str!("../../../hls/rfpga_pool.h")),
+    ("rfpga_dense.h", include_str!("../../../hls/rfpga_dense.h")),
+];
 const SIM_STREAM_H: &str = include_str!("../../../hls/sim/hls_stream.h");
 const TESTBENCH_CPP: &str = include_str!("../../../testbench/testbench.cpp");
 
@@ -335,12 +344,12 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
 
     let source = frozen.display().to_string();
     let fw = out.join("firmware");
-    let files: Vec<(PathBuf, String)> = vec![
+    let mut files: Vec<(PathBuf, String)> = LIBRARY.iter().map(|(name, text)| (fw.join(name), text.to_string())).collect();
+    files.extend([
         (fw.join("parameters.h"), ParametersH { source: &source, types: &types, convs: &convs, denses: &denses }.render()?),
         (fw.join("weights.h"), WeightsH { arrays: &arrays }.render()?),
         (fw.join("rfpga_top.h"), TopH { input_px: &px(0), output_px: &px(last) }.render()?),
         (fw.join("rfpga_top.cpp"), TopCpp { streams: &streams, calls: &calls }.render()?),
-        (fw.join("rfpga_layers.h"), LAYERS_H.to_string()),
         (out.join("csim").join("hls_stream.h"), SIM_STREAM_H.to_string()),
         (out.join("tb").join("testbench.cpp"), TESTBENCH_CPP.to_string()),
         (out.join("build.tcl"), BuildTcl { part: &opts.part, clock_ns: opts.clock_ns }.render()?),
@@ -348,7 +357,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
             out.join("README.md"),
             ProjectReadme { source: &source, model: &model.model.name(), part: &opts.part, clock_ns: opts.clock_ns, layers: model.layers.len() }.render()?,
         ),
-    ];
+    ]);
     for (path, text) in files {
         write_atomic(&path, text.as_bytes())?;
     }
