@@ -10,7 +10,7 @@
 use anyhow::{bail, ensure, Context, Result};
 use askama::Template;
 use rfpga_core::fixed::FixedFormat;
-use rfpga_core::frozen::{FrozenModel, Layer, Port, FROZEN_WEIGHTS};
+use rfpga_core::frozen::{Analysis, FrozenModel, Layer, Port, FROZEN_WEIGHTS};
 use rfpga_core::io::write_atomic;
 use rfpga_core::IntTensorFile;
 use std::collections::BTreeMap;
@@ -289,12 +289,11 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
             Layer::Add(l) => {
                 let sum = ty(format!("{id}_sum_t"), &l.sum);
                 let [h, w, c] = in_port.shape;
-                // The skip branch waits for the convolution branch: room for 2k rows (k = 3) on
-                // both inputs (conservative; co-simulation in Vitis checks it, not done here).
-                for &q in &ins {
+                // The input that arrives first waits in its stream for the other branch.
+                if let Some((q, depth)) = skip_fifo(&model, &a, &readers, &ins) {
                     let name = &stream_of[&(i, q)];
                     if let Some(s) = streams.iter_mut().find(|s| &s.name == name) {
-                        s.depth = 6 * w + 16;
+                        s.depth = depth;
                     }
                 }
                 format!(
@@ -368,6 +367,45 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     });
     write_atomic(&out.join("rfpga.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
     Ok(())
+}
+
+/// Rows of port `target` that must have arrived before row `r` of port `p` can be produced,
+/// following the layers between them (a k×k convolution with stride s needs input rows up to
+/// r·s + k/2; it emits an output row once they are in its line buffer). None when `target` is
+/// not upstream of `p` on a streaming path.
+fn rows_needed(m: &FrozenModel, a: &Analysis, p: usize, r: usize, target: usize) -> Option<usize> {
+    if p == target {
+        return Some(r);
+    }
+    if p == 0 {
+        return None;
+    }
+    let ins = &a.inputs[p - 1];
+    let h_in = a.ports[ins[0]].shape[0];
+    let r_in = match &m.layers[p - 1] {
+        Layer::Conv(c) => (r * c.stride + c.kernel / 2).min(h_in - 1),
+        Layer::PadShortcut(l) => r * l.stride,
+        Layer::Add(_) => r,
+        Layer::AvgPool(_) | Layer::Dense(_) => return None,
+    };
+    ins.iter().filter_map(|&q| rows_needed(m, a, q, r_in, target)).max()
+}
+
+/// The skip FIFO of an `add` with inputs `ins`: which input waits for the other, and a depth
+/// (in pixels) that holds everything it receives while the other branch fills its line
+/// buffers — from the split both branches start at, the rows the slower branch needs before
+/// its first output, scaled by the faster branch's stride — plus one row of slack, since a
+/// convolution emits its rows in bursts.
+fn skip_fifo(m: &FrozenModel, a: &Analysis, readers: &[Vec<usize>], ins: &[usize]) -> Option<(usize, usize)> {
+    let split = (0..ins[0].min(ins[1]) + 1)
+        .rev()
+        .find(|&t| readers[t].len() == 2 && ins.iter().all(|&q| rows_needed(m, a, q, 0, t).is_some()))?;
+    let need: Vec<usize> = ins.iter().map(|&q| rows_needed(m, a, q, 0, split).expect("checked")).collect();
+    let (fast, slow) = if need[0] <= need[1] { (0, 1) } else { (1, 0) };
+    let q = ins[fast];
+    let ratio = (a.ports[split].shape[0] / a.ports[q].shape[0]).max(1);
+    let width = a.ports[q].shape[1];
+    Some((q, ((need[slow] + 1).div_ceil(ratio) + 1) * width))
 }
 
 /// What `rfpga csim` found.

@@ -148,6 +148,18 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     for pragma in ["#pragma HLS DATAFLOW", "#pragma HLS INTERFACE mode = axis port = in", "#pragma HLS INTERFACE mode = axis port = out"] {
         assert!(top.contains(pragma), "{pragma}");
     }
+    // Skip FIFOs, by hand: an identity skip around two 3×3 convolutions waits for input rows
+    // 0..2 (the second convolution's first row needs rows 0..1 of the first, which needs rows
+    // 0..2), plus a row of slack: 4 rows of 32 pixels. Across a stride-2 block, the first
+    // convolution needs input rows 0..3 before the second emits; the option-A shortcut halves
+    // that: (4/2 + 1) rows of 16 pixels. In the last stage: 4 rows of 8.
+    let depth = |stream: &str| {
+        top.lines()
+            .find_map(|l| l.strip_prefix(&format!("#pragma HLS STREAM variable = {stream} depth = ")).map(|d| d.trim().parse::<usize>().unwrap()))
+    };
+    assert_eq!(depth("s_conv1_b"), Some(128), "{top}");
+    assert_eq!(depth("s_layer2_0_shortcut"), Some(48), "{top}");
+    assert_eq!(depth("s_layer3_1_add_b"), Some(32), "{top}");
 }
 
 #[test]
