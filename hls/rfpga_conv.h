@@ -8,32 +8,42 @@
 namespace rfpga {
 
 // One output row of a k×k convolution from the K input rows held in `lines`.
+// Hardware: per output pixel, the tap loop (ky, kx, ci) is pipelined at II = COUT / UNROLL and
+// UNROLL multiply-accumulate lanes serve the COUT output channels, so each channel still sums
+// its taps in (ky, kx, ci) order — the order the simulator uses.
 template <class CFG>
 void conv_row(int oy, typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN],
               hls::stream<pixel<typename CFG::out_t, CFG::COUT> > &out,
-              const typename CFG::weight_raw_t w[CFG::COUT * CFG::K * CFG::K * CFG::CIN],
+              const typename CFG::weight_raw_t w[CFG::COUT][CFG::K * CFG::K * CFG::CIN],
               const typename CFG::bias_raw_t b[CFG::COUT]) {
+#pragma HLS ARRAY_PARTITION variable = w cyclic factor = CFG::UNROLL dim = 1
     typedef typename CFG::accum_t acc_t;
     for (int ox = 0; ox < CFG::OW; ox++) {
-        pixel<typename CFG::out_t, CFG::COUT> px;
-        for (int co = 0; co < CFG::COUT; co++) {
-#pragma HLS UNROLL factor = CFG::UNROLL
-            acc_t acc = from_raw<typename CFG::bias_t>(b[co]);
-            for (int ky = 0; ky < CFG::K; ky++) {
-                const int iy = oy * CFG::STRIDE + ky - CFG::PAD;
-                if (iy < 0 || iy >= CFG::H) continue;  // zero padding adds nothing
-                for (int kx = 0; kx < CFG::K; kx++) {
-                    const int ix = ox * CFG::STRIDE + kx - CFG::PAD;
-                    if (ix < 0 || ix >= CFG::W) continue;
-                    for (int ci = 0; ci < CFG::CIN; ci++) {
-                        const typename CFG::weight_t wv =
-                            from_raw<typename CFG::weight_t>(w[((co * CFG::K + ky) * CFG::K + kx) * CFG::CIN + ci]);
-                        acc += lines[iy % CFG::K][ix][ci] * wv;
+        acc_t acc[CFG::COUT];
+#pragma HLS ARRAY_PARTITION variable = acc cyclic factor = CFG::UNROLL
+        for (int co = 0; co < CFG::COUT; co++) acc[co] = from_raw<typename CFG::bias_t>(b[co]);
+        for (int ky = 0; ky < CFG::K; ky++) {
+            const int iy = oy * CFG::STRIDE + ky - CFG::PAD;
+            if (iy < 0 || iy >= CFG::H) continue;  // zero padding adds nothing
+            for (int kx = 0; kx < CFG::K; kx++) {
+                const int ix = ox * CFG::STRIDE + kx - CFG::PAD;
+                if (ix < 0 || ix >= CFG::W) continue;
+                for (int ci = 0; ci < CFG::CIN; ci++) {
+#pragma HLS PIPELINE II = CFG::II
+#pragma HLS ALLOCATION operation instances = mul limit = CFG::UNROLL
+                    const typename CFG::in_t x = lines[iy % CFG::K][ix][ci];
+                    const int tap = (ky * CFG::K + kx) * CFG::CIN + ci;
+                    for (int co = 0; co < CFG::COUT; co++) {
+                        acc[co] += x * from_raw<typename CFG::weight_t>(w[co][tap]);
                     }
                 }
             }
-            if (CFG::RELU && acc < 0) acc = 0;
-            px.v[co] = acc;
+        }
+        pixel<typename CFG::out_t, CFG::COUT> px;
+        for (int co = 0; co < CFG::COUT; co++) {
+            acc_t a = acc[co];
+            if (CFG::RELU && a < 0) a = 0;
+            px.v[co] = a;
         }
         out.write(px);
     }
@@ -44,7 +54,7 @@ void conv_row(int oy, typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN],
 template <class CFG>
 void conv2d(hls::stream<pixel<typename CFG::in_t, CFG::CIN> > &in,
             hls::stream<pixel<typename CFG::out_t, CFG::COUT> > &out,
-            const typename CFG::weight_raw_t w[CFG::COUT * CFG::K * CFG::K * CFG::CIN],
+            const typename CFG::weight_raw_t w[CFG::COUT][CFG::K * CFG::K * CFG::CIN],
             const typename CFG::bias_raw_t b[CFG::COUT]) {
     static typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN];
     int oy = 0;

@@ -14,8 +14,9 @@ struct {{ c.id }}_cfg {
     static const int H = {{ c.h }}, W = {{ c.w }}, CIN = {{ c.cin }}, COUT = {{ c.cout }};
     static const int K = {{ c.k }}, STRIDE = {{ c.stride }}, PAD = {{ c.pad }}, OH = {{ c.oh }}, OW = {{ c.ow }};
     static const bool RELU = {{ c.relu }};
-    // Output channels computed in parallel.
-    static const int UNROLL = {{ c.unroll }};
+    // Multiply-accumulate lanes (output channels computed in parallel), and the initiation
+    // interval of the tap loop that follows: COUT / UNROLL.
+    static const int UNROLL = {{ c.unroll }}, II = {{ c.ii }};
     typedef {{ c.in_t }} in_t;
     typedef {{ c.id }}_t out_t;
     typedef {{ c.id }}_weight_t weight_t;

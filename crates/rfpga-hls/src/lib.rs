@@ -94,6 +94,7 @@ pub struct ConvCfg {
     pub ow: usize,
     pub relu: bool,
     pub unroll: usize,
+    pub ii: usize,
     pub in_t: String,
     pub w_raw: &'static str,
     pub b_raw: &'static str,
@@ -111,7 +112,8 @@ pub struct DenseCfg {
 pub struct RawArray {
     pub name: String,
     pub ctype: &'static str,
-    pub len: usize,
+    /// C array dimensions, e.g. `[16][144]`.
+    pub dims: String,
     pub values: String,
 }
 
@@ -235,7 +237,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     let raw = |name: &str, f: &FixedFormat, id: String| -> RawArray {
         let values = weights.get(name).expect("checked strictly");
         let ctype = raw_ctype(f);
-        RawArray { name: id, ctype, len: values.len(), values: literals(values, ctype) }
+        RawArray { name: id, ctype, dims: format!("[{}]", values.len()), values: literals(values, ctype) }
     };
     for (i, layer) in model.layers.iter().enumerate() {
         let id = ident(layer.name());
@@ -251,6 +253,10 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                 ty(format!("{id}_accum_t"), &c.accum);
                 let [h, w, cin] = in_port.shape;
                 let [oh, ow, _] = a.ports[p_out].shape;
+                let unroll = *opts.parallelism.get(&c.name).unwrap_or(&opts.default_parallelism);
+                if c.out_ch % unroll != 0 {
+                    bail!("--parallelism {unroll} for `{}`: must divide its {} output channels", c.name, c.out_ch);
+                }
                 convs.push(ConvCfg {
                     id: id.clone(),
                     h,
@@ -263,7 +269,8 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                     oh,
                     ow,
                     relu: c.relu,
-                    unroll: *opts.parallelism.get(&c.name).unwrap_or(&opts.default_parallelism),
+                    unroll,
+                    ii: c.out_ch / unroll,
                     in_t: port_t[ins[0]].clone(),
                     w_raw: raw_ctype(&c.weight),
                     b_raw: raw_ctype(&c.bias),
@@ -282,7 +289,8 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                     }
                 }
                 let ctype = raw_ctype(&c.weight);
-                arrays.push(RawArray { name: format!("w_{id}"), ctype, len: t.len(), values: literals(&t, ctype) });
+                let dims = format!("[{co_n}][{}]", k * k * cin);
+                arrays.push(RawArray { name: format!("w_{id}"), ctype, dims, values: literals(&t, ctype) });
                 arrays.push(raw(&format!("{}.bias", c.name), &c.bias, format!("b_{id}")));
                 format!("rfpga::conv2d<{id}_cfg>({}, {output}, w_{id}, b_{id});", input(0))
             }

@@ -173,4 +173,7 @@ fn bad_inputs_are_clear_errors() {
     let opts = Options { parallelism: [("layer9.conv1".to_string(), 2)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
     assert!(e.contains("`layer9.conv1` is not a convolution"), "{e}");
+    let opts = Options { parallelism: [("layer1.0.conv1".to_string(), 3)].into(), ..Default::default() };
+    let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
+    assert!(e.contains("--parallelism 3 for `layer1.0.conv1`: must divide its 16 output channels"), "{e}");
 }
