@@ -33,7 +33,12 @@ pub struct CodegenArgs {
     data_dir: PathBuf,
 }
 
-fn parse_parallelism(s: &str) -> Result<(usize, BTreeMap<String, usize>)> {
+/// `N`, `LAYER=N,…`, or `@FILE` holding either (as `rfpga fit --out` writes it).
+pub fn parse_parallelism(s: &str) -> Result<(usize, BTreeMap<String, usize>)> {
+    if let Some(path) = s.strip_prefix('@') {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--parallelism: reading {path}"))?;
+        return parse_parallelism(text.trim());
+    }
     let bad = |x: &str| anyhow::anyhow!("--parallelism: expected N or LAYER=N,… with N ≥ 1, found `{x}`");
     if let Ok(n) = s.parse::<usize>() {
         return if n >= 1 { Ok((n, BTreeMap::new())) } else { Err(bad(s)) };

@@ -11,6 +11,7 @@ use rfpga_train::{parse_device, tch, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
 
 mod bench;
+mod estimate;
 mod fixedpoint;
 mod hls;
 mod plot;
@@ -40,6 +41,10 @@ enum Command {
     Codegen(hls::CodegenArgs),
     /// C-simulate a generated project with g++ against the ap_types headers; compare with the simulator bit for bit.
     Csim(hls::CsimArgs),
+    /// Resources (BRAM_18K, DSP, FF, LUT, URAM) and images/s of the generated design on a part, before synthesis.
+    Estimate(estimate::EstimateArgs),
+    /// Search per-layer parallelism for the fastest design that fits a part.
+    Fit(estimate::FitArgs),
     /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
     PlotSkips(plot::PlotArgs),
     /// Training throughput (images/s) of this build, for `make bench-train`.
@@ -391,6 +396,8 @@ fn main() {
         Command::BenchSim(a) => fixedpoint::bench_sim(a),
         Command::Codegen(a) => hls::codegen(a),
         Command::Csim(a) => hls::csim(a),
+        Command::Estimate(a) => estimate::estimate(a),
+        Command::Fit(a) => estimate::fit(a),
         Command::PlotSkips(a) => plot::run(a),
         Command::BenchTrain(a) => bench::run(a),
     };

@@ -196,12 +196,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     let px = |p: usize| format!("rfpga::pixel<{}, {}>", port_t[p], a.ports[p].shape[2]);
 
     // Who reads each port, in layer order; two readers → a split into two streams.
-    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); a.ports.len()];
-    for (i, ins) in a.inputs.iter().enumerate() {
-        for &p in ins {
-            readers[p].push(i);
-        }
-    }
+    let readers = readers(&a);
     let mut streams = Vec::new();
     let mut calls = Vec::new();
     // The stream layer `i` reads port `p` from.
@@ -370,18 +365,32 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     }
     let meta = serde_json::json!({
         "format": "rfpga-hls-project", "version": 1,
-        "frozen": source, "part": opts.part, "clock_ns": opts.clock_ns,
-        "parallelism": convs.iter().map(|c| (c.id.clone(), c.unroll)).collect::<BTreeMap<_, _>>(),
+        "frozen": source, "frozen_fingerprint": fingerprint(frozen)?, "part": opts.part, "clock_ns": opts.clock_ns,
+        "parallelism": model.layers.iter().zip(&a.ports[1..]).filter_map(|(l, _)| match l {
+            Layer::Conv(c) => Some((c.name.clone(), *opts.parallelism.get(&c.name).unwrap_or(&opts.default_parallelism))),
+            _ => None,
+        }).collect::<BTreeMap<_, _>>(),
     });
     write_atomic(&out.join("rfpga.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
     Ok(())
+}
+
+/// The layers reading each port (port 0: the input; port i+1: layer i's output), in order.
+pub fn readers(a: &Analysis) -> Vec<Vec<usize>> {
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); a.ports.len()];
+    for (i, ins) in a.inputs.iter().enumerate() {
+        for &p in ins {
+            readers[p].push(i);
+        }
+    }
+    readers
 }
 
 /// Rows of port `target` that must have arrived before row `r` of port `p` can be produced,
 /// following the layers between them (a k×k convolution with stride s needs input rows up to
 /// r·s + k/2; it emits an output row once they are in its line buffer). None when `target` is
 /// not upstream of `p` on a streaming path.
-fn rows_needed(m: &FrozenModel, a: &Analysis, p: usize, r: usize, target: usize) -> Option<usize> {
+pub fn rows_needed(m: &FrozenModel, a: &Analysis, p: usize, r: usize, target: usize) -> Option<usize> {
     if p == target {
         return Some(r);
     }
@@ -404,7 +413,7 @@ fn rows_needed(m: &FrozenModel, a: &Analysis, p: usize, r: usize, target: usize)
 /// buffers — from the split both branches start at, the rows the slower branch needs before
 /// its first output, scaled by the faster branch's stride — plus one row of slack, since a
 /// convolution emits its rows in bursts.
-fn skip_fifo(m: &FrozenModel, a: &Analysis, readers: &[Vec<usize>], ins: &[usize]) -> Option<(usize, usize)> {
+pub fn skip_fifo(m: &FrozenModel, a: &Analysis, readers: &[Vec<usize>], ins: &[usize]) -> Option<(usize, usize)> {
     let split = (0..ins[0].min(ins[1]) + 1)
         .rev()
         .find(|&t| readers[t].len() == 2 && ins.iter().all(|&q| rows_needed(m, a, q, 0, t).is_some()))?;
@@ -414,6 +423,45 @@ fn skip_fifo(m: &FrozenModel, a: &Analysis, readers: &[Vec<usize>], ins: &[usize
     let ratio = (a.ports[split].shape[0] / a.ports[q].shape[0]).max(1);
     let width = a.ports[q].shape[1];
     Some((q, ((need[slow] + 1).div_ceil(ratio) + 1) * width))
+}
+
+/// FNV-1a (64-bit) of a frozen model's two files: whether a project still matches the frozen
+/// model it was generated from.
+pub fn fingerprint(frozen: &Path) -> Result<String> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in [rfpga_core::frozen::FROZEN_JSON, FROZEN_WEIGHTS] {
+        let path = frozen.join(name);
+        for b in std::fs::read(&path).with_context(|| format!("reading {}", path.display()))? {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    Ok(format!("{h:016x}"))
+}
+
+/// A generated project's `rfpga.json`: the frozen model, part, clock and parallelism it was
+/// generated with. Fails when the frozen model changed since.
+#[derive(Debug, Clone)]
+pub struct ProjectInfo {
+    pub frozen: PathBuf,
+    pub part: String,
+    pub clock_ns: f64,
+    pub parallelism: BTreeMap<String, usize>,
+}
+
+pub fn project_info(project: &Path) -> Result<ProjectInfo> {
+    let path = project.join("rfpga.json");
+    let v: serde_json::Value = rfpga_core::io::read_json(&path)?;
+    let field = |k: &str| v.get(k).with_context(|| format!("{}: field `{k}` is missing", path.display()));
+    let text = |k: &str| -> Result<String> { field(k)?.as_str().map(str::to_string).with_context(|| format!("{}: field `{k}`: expected a string", path.display())) };
+    let frozen = PathBuf::from(text("frozen")?);
+    let recorded = text("frozen_fingerprint")?;
+    let now = fingerprint(&frozen).with_context(|| format!("{}: the frozen model it was generated from", path.display()))?;
+    if now != recorded {
+        bail!("{}: generated from a frozen model that has changed since (fingerprint {recorded}, now {now} in {}); run rfpga codegen again", path.display(), frozen.display());
+    }
+    let clock_ns = field("clock_ns")?.as_f64().with_context(|| format!("{}: field `clock_ns`: expected a number", path.display()))?;
+    let parallelism = serde_json::from_value(field("parallelism")?.clone()).with_context(|| format!("{}: field `parallelism`", path.display()))?;
+    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism })
 }
 
 /// What `rfpga csim` found.

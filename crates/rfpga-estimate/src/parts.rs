@@ -1,0 +1,79 @@
+//! The FPGA part catalog (`parts.json`, from shared/notes/fpga-parts.md), selectable by device
+//! (`xc7z020`), full part name (`xc7z020clg400-1`) or board (`pynq-z2`).
+
+use anyhow::{bail, Result};
+use serde::Deserialize;
+
+use crate::resources::{DspKind, Resources};
+
+const CATALOG: &str = include_str!("../parts.json");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    pub device: String,
+    /// The full part name `rfpga codegen --part` takes by default for this device.
+    pub part: String,
+    pub boards: Vec<String>,
+    pub dsp_kind: String,
+    pub bram_18k: u64,
+    pub dsp: u64,
+    pub ff: u64,
+    pub lut: u64,
+    pub uram: u64,
+}
+
+#[derive(Deserialize)]
+struct Catalog {
+    parts: Vec<Part>,
+}
+
+impl Part {
+    pub fn available(&self) -> Resources {
+        Resources { bram_18k: self.bram_18k, dsp: self.dsp, ff: self.ff, lut: self.lut, uram: self.uram }
+    }
+
+    pub fn dsp(&self) -> DspKind {
+        if self.dsp_kind == "DSP48E1" {
+            DspKind::Dsp48E1
+        } else {
+            DspKind::Dsp48E2
+        }
+    }
+}
+
+pub fn catalog() -> Vec<Part> {
+    serde_json::from_str::<Catalog>(CATALOG).expect("parts.json is valid (tested)").parts
+}
+
+/// A part by device, full part name (any package/speed suffix of a known device) or board.
+pub fn find(name: &str) -> Result<Part> {
+    let n = name.to_ascii_lowercase();
+    let parts = catalog();
+    if let Some(p) = parts.iter().find(|p| p.device == n || p.part.to_ascii_lowercase() == n || p.boards.iter().any(|b| *b == n)) {
+        return Ok(p.clone());
+    }
+    // A full part name with another package or speed grade: the longest device prefix.
+    if let Some(p) = parts.iter().filter(|p| n.starts_with(&p.device)).max_by_key(|p| p.device.len()) {
+        return Ok(p.clone());
+    }
+    let known: Vec<String> = parts.iter().map(|p| format!("{} ({})", p.device, p.boards.join(", "))).collect();
+    bail!("--part: unknown part or board `{name}`; known: {}", known.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_by_device_part_and_board() {
+        assert_eq!(find("xc7z020").unwrap().lut, 53_200);
+        assert_eq!(find("xc7z020clg400-1").unwrap().bram_18k, 280);
+        assert_eq!(find("xc7z020clg484-2").unwrap().dsp, 220);
+        assert_eq!(find("PYNQ-Z2").unwrap().device, "xc7z020");
+        assert_eq!(find("zcu104").unwrap().uram, 96);
+        assert_eq!(find("xczu7ev-ffvc1156-2-e").unwrap().dsp_kind, "DSP48E2");
+        let e = find("xc7a35t").unwrap_err().to_string();
+        assert!(e.contains("unknown part or board `xc7a35t`") && e.contains("xc7z020 (pynq-z1, pynq-z2)") && e.contains("xczu7ev (zcu104)"), "{e}");
+    }
+}
