@@ -125,23 +125,41 @@ pub fn fit(a: FitArgs) -> Result<()> {
             c.estimate.bottleneck
         );
     }
-    let Some(best) = candidates.iter().rev().find(|c| c.fits) else {
+    // The fastest design that fits; of equally fast ones, the first (cheapest) visited.
+    let best = candidates.iter().filter(|c| c.fits).fold(None::<&rfpga_estimate::Candidate>, |b, c| match b {
+        Some(b) if b.estimate.images_per_s() >= c.estimate.images_per_s() => Some(b),
+        _ => Some(c),
+    });
+    let Some(best) = best else {
         let first = &candidates[0];
         let (u, _) = first.estimate.utilization(&part);
         let over: Vec<String> = first.estimate.total.named().iter().zip(u).filter(|(_, p)| *p > 100.0).map(|((n, _), p)| format!("{n} {p:.0} %")).collect();
+        // The largest users of the first resource over budget.
+        let k = u.iter().position(|&p| p > 100.0).unwrap_or(0);
+        let what = first.estimate.total.named()[k].0;
         let heavy: Vec<String> = {
             let mut rows: Vec<_> = first.estimate.rows.iter().collect();
-            rows.sort_by_key(|r| std::cmp::Reverse(r.resources.bram_18k));
-            rows.iter().take(3).map(|r| format!("{} ({} BRAM_18K)", r.name, r.resources.bram_18k)).collect()
+            rows.sort_by_key(|r| std::cmp::Reverse(r.resources.named()[k].1));
+            rows.iter().take(4).map(|r| format!("{} {} {what}", r.name, r.resources.named()[k].1)).collect()
         };
         bail!(
-            "no configuration fits {}: even with one lane per convolution the design needs {} (largest BRAM users: {}). Narrower weights or activations, or removing skips, shrink it; or choose a larger part.",
+            "no configuration fits {}: even with one lane per convolution the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it; or choose a larger part.",
             part.device,
             over.join(", "),
             heavy.join(", ")
         );
     };
-    println!("\nChosen (fastest that fits): {:.1} images/s; rfpga codegen {} --parallelism {}", best.estimate.images_per_s(), a.frozen.display(), best.argument());
+    let (u, _) = best.estimate.utilization(&part);
+    println!(
+        "\nChosen (the cheapest of the fastest that fit): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %; rfpga codegen {} --parallelism {}",
+        best.estimate.images_per_s(),
+        u[0],
+        u[1],
+        u[2],
+        u[3],
+        a.frozen.display(),
+        best.argument()
+    );
     if let Some(out) = &a.out {
         write_atomic(out, (best.argument() + "\n").as_bytes())?;
         println!("Wrote {}", out.display());
