@@ -14,3 +14,8 @@ for s in long none short; do
   $R fit $Q/r20-q83-$s-frozen --part xc7z020 > docs/estimates/r20-q83-$s-fit-xc7z020.md 2>&1 || true
   echo "docs/estimates/r20-q83-$s-fit-xc7z020.md: $(tail -1 docs/estimates/r20-q83-$s-fit-xc7z020.md | cut -c1-120)"
 done
+$R estimate $Q/r20-q83-long-frozen $Q/r20-q83-none-frozen $Q/r20-q83-short-frozen --part xc7z020 \
+   --plot docs/estimates/r20-q83-skips-xc7z020.svg > /dev/null
+$R estimate $Q/r20-q83-long-frozen $Q/r20-q83-none-frozen $Q/r20-q83-short-frozen --part xczu7ev \
+   --plot docs/estimates/r20-q83-skips-xczu7ev.svg > /dev/null
+echo "docs/estimates/r20-q83-skips-{xc7z020,xczu7ev}.svg"

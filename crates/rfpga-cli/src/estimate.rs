@@ -11,9 +11,11 @@ use crate::hls::parse_parallelism;
 
 #[derive(Args)]
 pub struct EstimateArgs {
-    /// A frozen model folder, or a generated HLS project (its frozen model, part, clock and
-    /// parallelism are read from its rfpga.json).
-    path: PathBuf,
+    /// Frozen model folders or generated HLS projects (a project's frozen model, part, clock and
+    /// parallelism are read from its rfpga.json); several are estimated one after another and
+    /// drawn side by side by --plot.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
     /// Part or board (xc7z020, xczu7ev-ffvc1156-2-e, pynq-z2, zcu104, …); default: the project's, else xc7z020.
     #[arg(long)]
     part: Option<String>,
@@ -26,6 +28,9 @@ pub struct EstimateArgs {
     /// Also write the table (Markdown) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Draw utilization per resource against the part's capacity (SVG).
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 /// The frozen model and the design settings of a frozen folder or a project.
@@ -59,23 +64,78 @@ fn design(path: &PathBuf, part: Option<String>, parallelism: Option<String>, clo
 }
 
 pub fn estimate(a: EstimateArgs) -> Result<()> {
-    let (model, frozen, part_name, par, clock) = design(&a.path, a.part, a.parallelism, a.clock_ns)?;
-    let part = parts::find(&part_name)?;
-    let analysis = model.analyze(&frozen.display().to_string())?;
-    let e = rfpga_estimate::estimate(&model, &analysis, &par, &part, clock)?;
-    let text = format!(
-        "Estimate of {} ({}) on {} ({}), {clock} ns clock, parallelism {}:\n\n{}",
-        frozen.display(),
-        model.model.name(),
-        part.device,
-        part.boards.join(", "),
-        if par.map.is_empty() { par.default.to_string() } else { par.map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",") },
-        rfpga_estimate::table(&e, &part)
-    );
+    let mut text = String::new();
+    let mut bars = Vec::new();
+    let mut device = String::new();
+    for path in &a.paths {
+        let (model, frozen, part_name, par, clock) = design(path, a.part.clone(), a.parallelism.clone(), a.clock_ns)?;
+        let part = parts::find(&part_name)?;
+        let analysis = model.analyze(&frozen.display().to_string())?;
+        let e = rfpga_estimate::estimate(&model, &analysis, &par, &part, clock)?;
+        text += &format!(
+            "Estimate of {} ({}) on {} ({}), {clock} ns clock, parallelism {}:\n\n{}\n",
+            frozen.display(),
+            model.model.name(),
+            part.device,
+            part.boards.join(", "),
+            if par.map.is_empty() { par.default.to_string() } else { par.map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",") },
+            rfpga_estimate::table(&e, &part)
+        );
+        let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        bars.push((label, e.utilization(&part).0));
+        device = part.device.clone();
+    }
     print!("{text}");
     if let Some(out) = &a.out {
         write_atomic(out, text.as_bytes())?;
     }
+    if let Some(svg) = &a.plot {
+        crate::plot::plot_utilization(&bars, &device, svg)?;
+        println!("Wrote {}", svg.display());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// A generated HLS project after `vitis_hls -f build.tcl` (csynth).
+    project: PathBuf,
+    /// The csynth report (default: PROJECT/rfpga_prj/solution1/syn/report/rfpga_top_csynth.xml).
+    #[arg(long)]
+    csynth: Option<PathBuf>,
+}
+
+/// `rfpga report`: the synthesis report next to the estimate, with the error per resource.
+pub fn report(a: ReportArgs) -> Result<()> {
+    let file = a.csynth.unwrap_or_else(|| a.project.join("rfpga_prj/solution1/syn/report/rfpga_top_csynth.xml"));
+    let r = rfpga_estimate::report::read_csynth(&file)?;
+    let (model, frozen, part_name, par, clock) = design(&a.project, None, None, None)?;
+    let part = parts::find(&part_name)?;
+    let synth_part = parts::find(&r.part).with_context(|| format!("{}: UserAssignments/Part", file.display()))?;
+    if synth_part.device != part.device || r.top != "rfpga_top" {
+        bail!(
+            "{}: synthesized `{}` for {}, but {} is `rfpga_top` for {}: not this project's report",
+            file.display(),
+            r.top,
+            r.part,
+            a.project.display(),
+            part_name
+        );
+    }
+    let analysis = model.analyze(&frozen.display().to_string())?;
+    let e = rfpga_estimate::estimate(&model, &analysis, &par, &part, clock)?;
+    println!("{}: synthesis report {} against rfpga's estimate ({} on {}):
+", a.project.display(), file.display(), model.model.name(), part.device);
+    println!("| resource | estimate | synthesis (HLS) | estimate error | available |");
+    println!("|---|---:|---:|---:|---:|");
+    for ((name, est), ((_, syn), (_, avail))) in e.total.named().iter().zip(r.resources.named().iter().zip(r.available.named())) {
+        let err = if *syn == 0 { if *est == 0 { "0 %".to_string() } else { "-".to_string() } } else { format!("{:+.0} %", 100.0 * (*est as f64 - *syn as f64) / *syn as f64) };
+        println!("| {name} | {est} | {syn} | {err} | {avail} |");
+    }
+    let ie = 100.0 * (e.interval as f64 - r.interval_max as f64) / r.interval_max.max(1) as f64;
+    println!("| interval (cycles) | {} | {} | {ie:+.0} % | |", e.interval, r.interval_max);
+    println!("
+Clock: target {} ns, HLS estimate {} ns. HLS estimates are not place-and-route results (LUTs most of all).", r.target_clock_ns, r.estimated_clock_ns);
     Ok(())
 }
 

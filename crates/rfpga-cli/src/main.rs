@@ -43,6 +43,8 @@ enum Command {
     Csim(hls::CsimArgs),
     /// Resources (BRAM_18K, DSP, FF, LUT, URAM) and images/s of the generated design on a part, before synthesis.
     Estimate(estimate::EstimateArgs),
+    /// A Vitis HLS synthesis report (csynth.xml) next to the estimate, with the error per resource.
+    Report(estimate::ReportArgs),
     /// Search per-layer parallelism for the fastest design that fits a part.
     Fit(estimate::FitArgs),
     /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
@@ -398,6 +400,7 @@ fn main() {
         Command::Csim(a) => hls::csim(a),
         Command::Estimate(a) => estimate::estimate(a),
         Command::Fit(a) => estimate::fit(a),
+        Command::Report(a) => estimate::report(a),
         Command::PlotSkips(a) => plot::run(a),
         Command::BenchTrain(a) => bench::run(a),
     };

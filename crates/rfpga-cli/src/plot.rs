@@ -137,3 +137,58 @@ pub fn plot_skip_runs(runs: &[PathBuf], out: &Path, teacher_acc: Option<f64>) ->
     rfpga_core::io::write_atomic(out, svg.as_bytes())?;
     Ok(())
 }
+
+/// Utilization per resource against the part's capacity: one bar per resource (% of the part),
+/// one group per design, the 100 % line marked. `designs`: (label, [BRAM, DSP, FF, LUT, URAM] %).
+pub fn plot_utilization(designs: &[(String, [f64; 5])], part: &str, out: &Path) -> Result<()> {
+    const NAMES: [&str; 5] = ["BRAM_18K", "DSP", "FF", "LUT", "URAM"];
+    let top = designs.iter().flat_map(|d| d.1).filter(|v| v.is_finite()).fold(100.0f64, f64::max) * 1.15;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 480)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let groups = NAMES.len() as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Estimated utilization of {part} (% of the part)"), ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..groups, 0f64..top)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(NAMES.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 && i < NAMES.len() { NAMES[i].to_string() } else { String::new() }
+            })
+            .y_desc("% of the part")
+            .draw()
+            .map_err(|e| err(&e))?;
+        let n = designs.len().max(1) as f64;
+        let width = 0.8 / n;
+        for (d, (label, values)) in designs.iter().enumerate() {
+            let color = Palette99::pick(d).to_rgba();
+            chart
+                .draw_series(values.iter().enumerate().map(|(i, v)| {
+                    let x0 = i as f64 + 0.1 + d as f64 * width;
+                    let v = if v.is_finite() { *v } else { top };
+                    Rectangle::new([(x0, 0.0), (x0 + width * 0.9, v)], color.filled())
+                }))
+                .map_err(|e| err(&e))?
+                .label(label.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        }
+        chart
+            .draw_series(LineSeries::new([(0.0, 100.0), (groups, 100.0)], RED.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label("capacity (100 %)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
+        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw().map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    rfpga_core::io::write_atomic(out, svg.as_bytes())?;
+    Ok(())
+}

@@ -159,3 +159,43 @@ fn quantize_and_sim_reject_bad_input() {
     assert_eq!(code, 1);
     assert!(text.contains("frozen.json") && text.contains("layers[") && text.contains("found `mul`"), "{text}");
 }
+
+#[test]
+fn estimate_fit_and_report_reject_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_run(&run);
+    let frozen = dir.path().join("frozen");
+    let project = dir.path().join("project");
+    let (r, f, p) = (run.to_str().unwrap(), frozen.to_str().unwrap(), project.to_str().unwrap());
+    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+    assert_eq!(code, 0, "{text}");
+
+    let (code, text) = rfpga(&["estimate", f, "--part", "xc7a35t"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("unknown part or board `xc7a35t`") && text.contains("xc7z020 (pynq-z1, pynq-z2)"), "{text}");
+    let (code, text) = rfpga(&["estimate", f, "--part", "pynq-z2"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("| **total** |") && text.contains("Verdict:"), "{text}");
+    let (code, text) = rfpga(&["fit", f, "--part", "zcu104"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Chosen"), "{text}");
+
+    // A project for xczu7ev against a report synthesized for xc7z020.
+    let (code, text) = rfpga(&["codegen", f, "--out", p, "--part", "xczu7ev-ffvc1156-2-e", "--vectors", "0"]);
+    assert_eq!(code, 0, "{text}");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../rfpga-estimate/tests/fixtures/csynth_xc7z020.xml");
+    let (code, text) = rfpga(&["report", p, "--csynth", fixture]);
+    assert_eq!(code, 1);
+    assert!(text.contains("not this project's report"), "{text}");
+    // No report yet: the default path is named.
+    let (code, text) = rfpga(&["report", p]);
+    assert_eq!(code, 1);
+    assert!(text.contains("rfpga_top_csynth.xml"), "{text}");
+    // The frozen model changed after codegen: the project no longer matches it.
+    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<6,2>", "--calib", "0", "--out", f]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = rfpga(&["estimate", p]);
+    assert_eq!(code, 1);
+    assert!(text.contains("rfpga.json") && text.contains("changed since"), "{text}");
+}

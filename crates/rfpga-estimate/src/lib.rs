@@ -10,6 +10,7 @@
 
 pub mod layers;
 pub mod parts;
+pub mod report;
 pub mod resources;
 
 use anyhow::Result;

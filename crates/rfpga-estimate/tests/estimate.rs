@@ -1,0 +1,112 @@
+//! The estimate against hand-derived counts, skip FIFOs by skip kind, the fit search, and
+//! csynth.xml reading (fixtures in the documented layout; their numbers are made up).
+
+use rfpga_core::fixed::FixedFormat;
+use rfpga_core::frozen::FrozenModel;
+use rfpga_core::{ModelSpec, Shortcut, Skip, TensorFile};
+use rfpga_estimate::report::read_csynth;
+use rfpga_estimate::{estimate, fit, parts, Parallelism};
+use rfpga_freeze::{freeze, Request};
+use std::path::{Path, PathBuf};
+
+fn frozen(dir: &Path, skip: Skip) -> FrozenModel {
+    let mut spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
+    spec.blocks.iter_mut().for_each(|b| b.skip = skip);
+    let mut f = TensorFile::default();
+    for t in spec.tensors() {
+        let v = if t.name.ends_with("running_var") || t.name.contains("bn") && t.name.ends_with("weight") { 1.0 } else { 0.05 };
+        f.push(t.name.clone(), t.shape.clone(), vec![v; t.numel()]);
+    }
+    let run = dir.join("run");
+    spec.save(&run.join("model.json")).unwrap();
+    f.save(&run.join("weights.safetensors")).unwrap();
+    let p = |s: &str| Some(FixedFormat::parse(s).unwrap());
+    let req = Request { weights: p("ap_fixed<8,3,AP_RND,AP_SAT>"), act: p("ap_fixed<8,3,AP_RND,AP_SAT>"), input: p("ap_fixed<8,3,AP_RND,AP_SAT>"), ..Default::default() };
+    freeze(&run, &req).unwrap().model
+}
+
+fn one_lane() -> Parallelism {
+    Parallelism { default: 1, map: Default::default() }
+}
+
+#[test]
+fn a_16_channel_convolution_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = frozen(dir.path(), Skip::Long);
+    let a = m.analyze("test").unwrap();
+    let part = parts::find("xc7z020").unwrap();
+    let e = estimate(&m, &a, &one_lane(), &part, 10.0).unwrap();
+    let row = e.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap();
+    // Weights 16×144 words of 8 bits: 9-wide BRAM shape, ⌈2304/2048⌉ = 2; line buffer
+    // 3×32×16 = 1,536 words: 1.
+    assert_eq!(row.resources.bram_18k, 3, "{}", row.detail);
+    // Taps inside a 32-wide image, per dimension: 32·3 − 2 = 94; 94² taps × 16 input channels,
+    // each at II 16, plus 1,024 cycles reading the rows.
+    assert_eq!(row.cycles, 94 * 94 * 16 * 16 + 1024);
+    // 8×8 products go to LUTs: no DSP in any convolution.
+    assert_eq!(row.resources.dsp, 0);
+    // One image per slowest stage: 100 MHz / 2,263,040 cycles.
+    assert!((e.images_per_s() - 1e8 / 2_263_040.0).abs() < 1e-6);
+    // Doubling a layer's lanes halves its tap-loop cycles.
+    let two = Parallelism { default: 1, map: [("layer1.0.conv1".to_string(), 2)].into() };
+    let e2 = estimate(&m, &a, &two, &part, 10.0).unwrap();
+    assert_eq!(e2.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap().cycles, 94 * 94 * 16 * 8 + 1024);
+    let bad = Parallelism { default: 3, map: Default::default() };
+    let err = estimate(&m, &a, &bad, &part, 10.0).unwrap_err().to_string();
+    assert!(err.contains("must divide"), "{err}");
+}
+
+#[test]
+fn skip_fifos_follow_the_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = parts::find("zcu104").unwrap();
+    let mut fifo = Vec::new();
+    for skip in [Skip::Long, Skip::None, Skip::Short] {
+        let d = dir.path().join(format!("{skip:?}"));
+        let m = frozen(&d, skip);
+        let e = estimate(&m, &m.analyze("t").unwrap(), &one_lane(), &part, 10.0).unwrap();
+        fifo.push(e.skip_fifos);
+    }
+    assert!(fifo[0].bram_18k > 0, "long skips hold activations");
+    assert_eq!(fifo[1], Default::default(), "no skips, no skip FIFOs");
+    assert!(fifo[2].bram_18k > fifo[0].bram_18k, "two short skips per block hold more");
+}
+
+#[test]
+fn fit_finds_faster_designs_that_fit_or_stops_at_the_first_that_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = frozen(dir.path(), Skip::None);
+    let a = m.analyze("t").unwrap();
+    let part = parts::find("xc7z020").unwrap();
+    let c = fit(&m, &a, &part, 10.0).unwrap();
+    assert!(c.len() > 1 && c[0].fits);
+    let rates: Vec<f64> = c.iter().map(|c| c.estimate.images_per_s()).collect();
+    assert!(rates.windows(2).all(|w| w[1] >= w[0]), "{rates:?}");
+    assert!(c[..c.len() - 1].iter().all(|c| c.fits), "only the last may not fit");
+    assert!(rates.last().unwrap() > &(2.0 * rates[0]));
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+#[test]
+fn csynth_reports_are_read_and_bad_ones_named() {
+    let r = read_csynth(&fixture("csynth_xc7z020.xml")).unwrap();
+    assert_eq!((r.part.as_str(), r.top.as_str()), ("xc7z020-clg400-1", "rfpga_top"));
+    assert_eq!((r.resources.bram_18k, r.resources.dsp, r.resources.ff, r.resources.lut), (210, 4, 45000, 41000));
+    assert_eq!((r.available.lut, r.interval_max, r.latency_worst), (53200, 2_300_000, 2_500_000));
+    assert_eq!((r.target_clock_ns, r.estimated_clock_ns), (10.0, 7.3));
+    assert_eq!(parts::find(&r.part).unwrap().device, "xc7z020");
+    // Older reports name DSPs DSP48E and have no URAM.
+    let old = read_csynth(&fixture("csynth_old_dsp48e.xml")).unwrap();
+    assert_eq!((old.resources.dsp, old.resources.uram, old.available.dsp), (4, 0, 220));
+    let e = read_csynth(&fixture("csynth_missing_lut.xml")).unwrap_err().to_string();
+    assert!(e.contains("csynth_missing_lut.xml") && e.contains("element `AreaEstimates/Resources/LUT` is missing"), "{e}");
+    let e = read_csynth(&fixture("csynth_bad_number.xml")).unwrap_err().to_string();
+    assert!(e.contains("`AreaEstimates/Resources/FF`: expected a number, found `lots`"), "{e}");
+    let e = read_csynth(&fixture("csynth_truncated.xml")).unwrap_err().to_string();
+    assert!(e.contains("csynth_truncated.xml: not well-formed XML"), "{e}");
+    let e = read_csynth(&fixture("nope.xml")).unwrap_err().to_string();
+    assert!(e.contains("nope.xml"), "{e}");
+}
