@@ -7,7 +7,8 @@ void rfpga_top(hls::stream<input_px_t> &in, hls::stream<output_px_t> &out) {
 #pragma HLS INTERFACE mode = axis port = out
 #pragma HLS INTERFACE mode = ap_ctrl_chain port = return
 #pragma HLS DATAFLOW
-{% for s in streams %}    hls::stream<{{ s.ty }} > {{ s.name }}("{{ s.name }}");
+{% for b in bindings %}#pragma HLS BIND_STORAGE variable = {{ b.0 }} type = rom_1p impl = {{ b.1 }}
+{% endfor %}{% for s in streams %}    hls::stream<{{ s.ty }} > {{ s.name }}("{{ s.name }}");
 {% if s.depth > 0 %}#pragma HLS STREAM variable = {{ s.name }} depth = {{ s.depth }}
 {% endif %}{% endfor %}
 {% for c in calls %}    {{ c }}

@@ -7,7 +7,7 @@ use rfpga_core::io::write_atomic;
 use rfpga_estimate::{parts, Parallelism};
 use std::path::PathBuf;
 
-use crate::hls::parse_parallelism;
+use crate::hls::{parse_parallelism, parse_storage, read_design, storage_map};
 
 #[derive(Args)]
 pub struct EstimateArgs {
@@ -22,6 +22,12 @@ pub struct EstimateArgs {
     /// Multiply-accumulate lanes per convolution: N or LAYER=N,… (default: the project's, else 1).
     #[arg(long)]
     parallelism: Option<String>,
+    /// Where convolution weights live: auto, bram, lutram, uram, or LAYER=KIND,… (default: the project's, else auto).
+    #[arg(long)]
+    weight_storage: Option<String>,
+    /// A design file of `rfpga fit --out` (overrides --parallelism and --weight-storage).
+    #[arg(long)]
+    design: Option<PathBuf>,
     /// Clock period (default: the project's, else 10).
     #[arg(long)]
     clock_ns: Option<f64>,
@@ -33,31 +39,40 @@ pub struct EstimateArgs {
     plot: Option<PathBuf>,
 }
 
-/// The frozen model and the design settings of a frozen folder or a project.
-fn design(path: &PathBuf, part: Option<String>, parallelism: Option<String>, clock_ns: Option<f64>) -> Result<(FrozenModel, PathBuf, String, Parallelism, f64)> {
+/// The frozen model and the design settings of a frozen folder or a project, with the
+/// command line's overrides.
+fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, String, Parallelism, f64)> {
     let (frozen, mut part_name, mut par, mut clock) = if path.join("rfpga.json").exists() {
         let info = rfpga_hls::project_info(path)?;
-        (info.frozen, info.part, Parallelism { default: 1, map: info.parallelism }, info.clock_ns)
+        (info.frozen, info.part, Parallelism { default: 1, map: info.parallelism, storage: info.storage }, info.clock_ns)
     } else {
-        (path.clone(), "xc7z020".to_string(), Parallelism { default: 1, map: Default::default() }, 10.0)
+        (path.clone(), "xc7z020".to_string(), Parallelism::default(), 10.0)
     };
-    if let Some(p) = part {
-        part_name = p;
+    let model = FrozenModel::load(&frozen).with_context(|| format!("loading the frozen model of {}", path.display()))?;
+    if let Some(p) = &a.part {
+        part_name = p.clone();
     }
-    if let Some(s) = parallelism {
-        let (default, map) = parse_parallelism(&s)?;
-        par = Parallelism { default, map };
+    if let Some(s) = &a.parallelism {
+        let (default, map) = parse_parallelism(s)?;
+        par.default = default;
+        par.map = map;
     }
-    if let Some(c) = clock_ns {
+    if let Some(s) = &a.weight_storage {
+        let (default, map) = parse_storage(s)?;
+        par.storage = storage_map(&model, default, map);
+    }
+    if let Some(d) = &a.design {
+        (par.map, par.storage) = read_design(d)?;
+    }
+    if let Some(c) = a.clock_ns {
         clock = c;
     }
     if !(clock > 0.0) {
         bail!("--clock-ns: expected a positive period, found {clock}");
     }
-    let model = FrozenModel::load(&frozen).with_context(|| format!("loading the frozen model of {}", path.display()))?;
-    for name in par.map.keys() {
+    for name in par.map.keys().chain(par.storage.keys()) {
         if !model.layers.iter().any(|l| l.kind() == "conv" && l.name() == name) {
-            bail!("--parallelism: `{name}` is not a convolution of {}", frozen.display());
+            bail!("`{name}` (in --parallelism, --weight-storage or --design) is not a convolution of {}", frozen.display());
         }
     }
     Ok((model, frozen, part_name, par, clock))
@@ -68,7 +83,7 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
     let mut bars = Vec::new();
     let mut device = String::new();
     for path in &a.paths {
-        let (model, frozen, part_name, par, clock) = design(path, a.part.clone(), a.parallelism.clone(), a.clock_ns)?;
+        let (model, frozen, part_name, par, clock) = design(&a, path)?;
         let part = parts::find(&part_name)?;
         let analysis = model.analyze(&frozen.display().to_string())?;
         let e = rfpga_estimate::estimate(&model, &analysis, &par, &part, clock)?;
@@ -109,7 +124,8 @@ pub struct ReportArgs {
 pub fn report(a: ReportArgs) -> Result<()> {
     let file = a.csynth.unwrap_or_else(|| a.project.join("rfpga_prj/solution1/syn/report/rfpga_top_csynth.xml"));
     let r = rfpga_estimate::report::read_csynth(&file)?;
-    let (model, frozen, part_name, par, clock) = design(&a.project, None, None, None)?;
+    let args = EstimateArgs { paths: vec![], part: None, parallelism: None, weight_storage: None, design: None, clock_ns: None, out: None, plot: None };
+    let (model, frozen, part_name, par, clock) = design(&args, &a.project)?;
     let part = parts::find(&part_name)?;
     let synth_part = parts::find(&r.part).with_context(|| format!("{}: UserAssignments/Part", file.display()))?;
     if synth_part.device != part.device || r.top != "rfpga_top" {
@@ -147,7 +163,8 @@ pub struct FitArgs {
     part: String,
     #[arg(long, default_value_t = 10.0)]
     clock_ns: f64,
-    /// Write the chosen configuration's --parallelism argument to this file (for codegen: --parallelism @FILE).
+    /// Write the chosen design (parallelism and weight storage per layer) to this file, for
+    /// `rfpga codegen --design FILE` and `rfpga estimate --design FILE`.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -220,9 +237,18 @@ pub fn fit(a: FitArgs) -> Result<()> {
         a.frozen.display(),
         best.argument()
     );
+    if !best.config.storage.is_empty() {
+        println!("  and --weight-storage {}", best.storage_argument());
+    }
     if let Some(out) = &a.out {
-        write_atomic(out, (best.argument() + "\n").as_bytes())?;
-        println!("Wrote {}", out.display());
+        let design = serde_json::json!({
+            "format": "rfpga-design", "version": 1,
+            "frozen": a.frozen.display().to_string(), "part": part.device,
+            "parallelism": best.config.map, "weight_storage": best.config.storage,
+            "images_per_s": best.estimate.images_per_s(),
+        });
+        write_atomic(out, (serde_json::to_string_pretty(&design)? + "\n").as_bytes())?;
+        println!("Wrote {} (rfpga codegen {} --design {0})", out.display(), a.frozen.display());
     }
     Ok(())
 }

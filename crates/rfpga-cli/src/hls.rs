@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use rfpga_hls::Options;
+use rfpga_hls::{Options, Storage};
 use rfpga_sim::Simulator;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +26,13 @@ pub struct CodegenArgs {
     /// (e.g. `4` or `conv1=2,layer3.0.conv1=8`).
     #[arg(long, default_value = "1")]
     parallelism: String,
+    /// Where convolution weights live: auto (Vitis decides), bram, lutram, uram, or LAYER=KIND,….
+    #[arg(long, default_value = "auto")]
+    weight_storage: String,
+    /// A design file written by `rfpga fit --out` (parallelism and weight storage per layer);
+    /// overrides --parallelism and --weight-storage.
+    #[arg(long)]
+    design: Option<PathBuf>,
     /// Test images whose inputs and expected logits (from the simulator) go into PROJECT/vectors.
     #[arg(long, default_value_t = 100)]
     vectors: usize,
@@ -52,12 +59,56 @@ pub fn parse_parallelism(s: &str) -> Result<(usize, BTreeMap<String, usize>)> {
     Ok((1, map))
 }
 
+/// `auto|bram|lutram|uram` for every convolution (an empty map plus that default), or
+/// `LAYER=KIND,…`.
+pub fn parse_storage(s: &str) -> Result<(Storage, BTreeMap<String, Storage>)> {
+    if !s.contains('=') {
+        return Ok((s.parse().context("--weight-storage")?, BTreeMap::new()));
+    }
+    let mut map = BTreeMap::new();
+    for part in s.split(',') {
+        let (layer, kind) = part.split_once('=').with_context(|| format!("--weight-storage: expected LAYER=KIND, found `{part}`"))?;
+        map.insert(layer.to_string(), kind.parse().context("--weight-storage")?);
+    }
+    Ok((Storage::Auto, map))
+}
+
+/// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism` and `weight_storage`
+/// by layer.
+pub fn read_design(path: &std::path::Path) -> Result<(BTreeMap<String, usize>, BTreeMap<String, Storage>)> {
+    let v: serde_json::Value = rfpga_core::io::read_json(path)?;
+    if v.get("format").and_then(|f| f.as_str()) != Some("rfpga-design") {
+        bail!("{}: field `format`: expected rfpga-design", path.display());
+    }
+    let par = serde_json::from_value(v.get("parallelism").cloned().unwrap_or_default()).with_context(|| format!("{}: field `parallelism`", path.display()))?;
+    let storage = serde_json::from_value(v.get("weight_storage").cloned().unwrap_or_default()).with_context(|| format!("{}: field `weight_storage`", path.display()))?;
+    Ok((par, storage))
+}
+
+/// Every convolution's storage: explicit ones, and `default` for the rest.
+pub fn storage_map(model: &rfpga_core::frozen::FrozenModel, default: Storage, mut map: BTreeMap<String, Storage>) -> BTreeMap<String, Storage> {
+    if default != Storage::Auto {
+        for l in &model.layers {
+            if l.kind() == "conv" {
+                map.entry(l.name().to_string()).or_insert(default);
+            }
+        }
+    }
+    map
+}
+
 pub fn codegen(a: CodegenArgs) -> Result<()> {
-    let (default_parallelism, parallelism) = parse_parallelism(&a.parallelism)?;
+    let (default_parallelism, mut parallelism) = parse_parallelism(&a.parallelism)?;
+    let (default_storage, storage) = parse_storage(&a.weight_storage)?;
+    let model = rfpga_core::frozen::FrozenModel::load(&a.frozen)?;
+    let mut storage = storage_map(&model, default_storage, storage);
+    if let Some(d) = &a.design {
+        (parallelism, storage) = read_design(d)?;
+    }
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
     }
-    let opts = Options { part: a.part, clock_ns: a.clock_ns, parallelism, default_parallelism };
+    let opts = Options { part: a.part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage };
     rfpga_hls::generate(&a.frozen, &a.out, &opts).with_context(|| format!("generating {}", a.out.display()))?;
     println!("Wrote the Vitis HLS project {} (vitis_hls -f build.tcl)", a.out.display());
     if a.vectors > 0 {

@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 
 pub use parts::Part;
 pub use resources::Resources;
+pub use rfpga_hls::Storage;
 
 /// One row of the estimate.
 #[derive(Debug, Clone)]
@@ -63,16 +64,27 @@ impl Estimate {
     }
 }
 
-/// Per-layer parallelism: `map[layer]`, else `default`.
+/// The per-layer design choices the code generator takes: lanes (`map[layer]`, else
+/// `default`) and weight storage (`storage[layer]`, else `Auto`).
 #[derive(Debug, Clone)]
 pub struct Parallelism {
     pub default: usize,
     pub map: BTreeMap<String, usize>,
+    pub storage: BTreeMap<String, Storage>,
+}
+
+impl Default for Parallelism {
+    fn default() -> Self {
+        Parallelism { default: 1, map: BTreeMap::new(), storage: BTreeMap::new() }
+    }
 }
 
 impl Parallelism {
     pub fn of(&self, layer: &str) -> usize {
         *self.map.get(layer).unwrap_or(&self.default)
+    }
+    pub fn storage_of(&self, layer: &str) -> Storage {
+        *self.storage.get(layer).unwrap_or(&Storage::Auto)
     }
 }
 
@@ -86,7 +98,7 @@ pub fn estimate(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, c
             Layer::Conv(c) => {
                 let p = par.of(&c.name);
                 anyhow::ensure!(p >= 1 && c.out_ch % p == 0, "parallelism {p} for `{}`: must divide its {} output channels", c.name, c.out_ch);
-                layers::conv::estimate(c, input, out, p, dsp)
+                layers::conv::estimate(c, input, out, p, par.storage_of(&c.name), dsp)
             }
             Layer::Add(l) => layers::add::estimate(l, input),
             Layer::PadShortcut(_) => layers::pad::estimate(input),
@@ -179,7 +191,7 @@ pub fn table(e: &Estimate, part: &Part) -> String {
 /// One point of the fit search.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    pub parallelism: BTreeMap<String, usize>,
+    pub config: Parallelism,
     pub estimate: Estimate,
     pub fits: bool,
 }
@@ -187,32 +199,64 @@ pub struct Candidate {
 impl Candidate {
     /// The `--parallelism` argument of `rfpga codegen` for this configuration.
     pub fn argument(&self) -> String {
-        self.parallelism.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+        self.config.map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    }
+    /// The `--weight-storage` argument (empty when every layer is `auto`).
+    pub fn storage_argument(&self) -> String {
+        self.config.storage.iter().map(|(k, v)| format!("{k}={}", format!("{v:?}").to_lowercase())).collect::<Vec<_>>().join(",")
     }
 }
 
-/// Searches per-layer parallelism for designs that fit `part`: from one lane everywhere, the
-/// slowest convolution's lanes double while the design still fits. Returns every design
-/// visited, in order (throughput rising); the last that fits is the fastest found.
+/// Searches per-layer parallelism and weight storage for designs that fit `part`: from one lane
+/// everywhere, the slowest convolution's lanes double while the design fits. When a doubling
+/// overflows BRAM_18K, the largest BRAM weight memory moves to URAM (where the part has room)
+/// or LUTRAM (where LUTs have room) and the doubling is retried. Returns every design visited,
+/// in order; the fastest that fits is the answer.
 pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<Vec<Candidate>> {
     let convs: Vec<(String, usize)> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.out_ch)) } else { None }).collect();
-    let mut map: BTreeMap<String, usize> = convs.iter().map(|(n, _)| (n.clone(), 1)).collect();
-    let mut out = Vec::new();
-    loop {
-        let e = estimate(m, a, &Parallelism { default: 1, map: map.clone() }, part, clock_ns)?;
+    let mut config = Parallelism { map: convs.iter().map(|(n, _)| (n.clone(), 1)).collect(), ..Default::default() };
+    let mut out: Vec<Candidate> = Vec::new();
+    let eval = |c: &Parallelism| -> Result<Candidate> {
+        let e = estimate(m, a, c, part, clock_ns)?;
         let fits = e.utilization(part).1;
-        let bottleneck = e.bottleneck.clone();
-        out.push(Candidate { parallelism: map.clone(), estimate: e, fits });
-        if !fits {
-            break;
-        }
-        // Double the lanes of the slowest convolution, if it can take more.
+        Ok(Candidate { config: c.clone(), estimate: e, fits })
+    };
+    let mut current = eval(&config)?;
+    out.push(current.clone());
+    if !current.fits {
+        return Ok(out);
+    }
+    loop {
+        let bottleneck = current.estimate.bottleneck.clone();
         let Some((_, cout)) = convs.iter().find(|(n, _)| *n == bottleneck) else { break };
-        let p = map[&bottleneck];
+        let p = config.map[&bottleneck];
         if p * 2 > *cout || cout % (p * 2) != 0 {
             break;
         }
-        map.insert(bottleneck, p * 2);
+        let mut next = config.clone();
+        next.map.insert(bottleneck, p * 2);
+        let mut cand = eval(&next)?;
+        // Over BRAM: move weight memories out of BRAM, largest first, while that helps.
+        while !cand.fits && cand.estimate.utilization(part).0[0] > 100.0 {
+            let moved = cand
+                .estimate
+                .rows
+                .iter()
+                .filter(|r| r.kind == "conv" && next.storage_of(&r.name) == Storage::Auto && r.resources.bram_18k > 1)
+                .max_by_key(|r| r.resources.bram_18k)
+                .map(|r| r.name.clone());
+            let Some(layer) = moved else { break };
+            let (u, _) = cand.estimate.utilization(part);
+            let to = if part.uram > 0 && u[4] < 90.0 { Storage::Uram } else if u[3] < 90.0 { Storage::Lutram } else { break };
+            next.storage.insert(layer, to);
+            cand = eval(&next)?;
+        }
+        out.push(cand.clone());
+        if !cand.fits {
+            break;
+        }
+        config = next;
+        current = cand;
     }
     Ok(out)
 }

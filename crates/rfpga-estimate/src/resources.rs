@@ -63,6 +63,26 @@ pub fn memory(entries: u64, width: u64, banks: u64) -> Resources {
     Resources { bram_18k: banks * blocks, ..Default::default() }
 }
 
+/// A memory bound to a given kind (`#pragma HLS BIND_STORAGE`); `Auto` is [`memory`].
+/// URAM: 4K×72 bits per block.
+pub fn memory_as(storage: rfpga_hls::Storage, entries: u64, width: u64, banks: u64) -> Resources {
+    use rfpga_hls::Storage;
+    if entries == 0 || width == 0 {
+        return Resources::default();
+    }
+    let banks = banks.max(1);
+    let per_bank = entries.div_ceil(banks);
+    match storage {
+        Storage::Auto => memory(entries, width, banks),
+        Storage::Lutram => Resources::lut(banks * width * per_bank.div_ceil(64)),
+        Storage::Uram => Resources { uram: banks * width.div_ceil(72) * per_bank.div_ceil(4096), ..Default::default() },
+        Storage::Bram => {
+            let blocks = BRAM_SHAPES.iter().map(|&(w, d)| width.div_ceil(w) * per_bank.div_ceil(d)).min().expect("shapes");
+            Resources { bram_18k: banks * blocks, ..Default::default() }
+        }
+    }
+}
+
 /// The DSP slice of a part family: its multiplier's port widths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DspKind {
@@ -128,6 +148,18 @@ mod tests {
         assert_eq!(memory(16, 16, 1), Resources::lut(16));
         // A skip FIFO of 128 pixels of 16×8 bits: 36-wide shape, ⌈128/36⌉ = 4 blocks.
         assert_eq!(memory(128, 128, 1).bram_18k, 4);
+    }
+
+    #[test]
+    fn bound_memories_by_hand() {
+        use rfpga_hls::Storage;
+        // 16×144 8-bit weights in URAM: 1 × ⌈2304/4096⌉ = 1 block; in 4 banks, 4.
+        assert_eq!(memory_as(Storage::Uram, 2304, 8, 1).uram, 1);
+        assert_eq!(memory_as(Storage::Uram, 2304, 8, 4).uram, 4);
+        // In LUTRAM: 8 bits × ⌈2304/64⌉ = 288 LUTs.
+        assert_eq!(memory_as(Storage::Lutram, 2304, 8, 1), Resources::lut(288));
+        // Forced to BRAM even when small.
+        assert_eq!(memory_as(Storage::Bram, 16, 16, 1).bram_18k, 1);
     }
 
     #[test]

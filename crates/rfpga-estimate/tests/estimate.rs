@@ -26,7 +26,7 @@ fn frozen(dir: &Path, skip: Skip) -> FrozenModel {
 }
 
 fn one_lane() -> Parallelism {
-    Parallelism { default: 1, map: Default::default() }
+    Parallelism::default()
 }
 
 #[test]
@@ -48,12 +48,29 @@ fn a_16_channel_convolution_by_hand() {
     // One image per slowest stage: 100 MHz / 2,263,040 cycles.
     assert!((e.images_per_s() - 1e8 / 2_263_040.0).abs() < 1e-6);
     // Doubling a layer's lanes halves its tap-loop cycles.
-    let two = Parallelism { default: 1, map: [("layer1.0.conv1".to_string(), 2)].into() };
+    let two = Parallelism { map: [("layer1.0.conv1".to_string(), 2)].into(), ..Default::default() };
     let e2 = estimate(&m, &a, &two, &part, 10.0).unwrap();
     assert_eq!(e2.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap().cycles, 94 * 94 * 16 * 8 + 1024);
-    let bad = Parallelism { default: 3, map: Default::default() };
+    let bad = Parallelism { default: 3, ..Default::default() };
     let err = estimate(&m, &a, &bad, &part, 10.0).unwrap_err().to_string();
     assert!(err.contains("must divide"), "{err}");
+}
+
+#[test]
+fn weight_storage_moves_memory_between_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = frozen(dir.path(), Skip::Long);
+    let a = m.analyze("t").unwrap();
+    let part = parts::find("zcu104").unwrap();
+    let auto = estimate(&m, &a, &Parallelism::default(), &part, 10.0).unwrap();
+    let layer = "layer3.0.conv2"; // 64×576 8-bit weights: 18 BRAM_18K
+    let row = |e: &rfpga_estimate::Estimate| e.rows.iter().find(|r| r.name == layer).unwrap().resources;
+    assert_eq!(row(&auto).bram_18k, 18 + 1);
+    let uram = Parallelism { storage: [(layer.to_string(), rfpga_estimate::Storage::Uram)].into(), ..Default::default() };
+    let e = estimate(&m, &a, &uram, &part, 10.0).unwrap();
+    // 36,864 words of 8 bits: ⌈36864/4096⌉ = 9 URAM blocks; only the line buffer stays in BRAM.
+    assert_eq!((row(&e).uram, row(&e).bram_18k), (9, 1));
+    assert_eq!(e.total.bram_18k, auto.total.bram_18k - 18);
 }
 
 #[test]

@@ -36,15 +36,52 @@ const TESTBENCH_CPP: &str = include_str!("../../../testbench/testbench.cpp");
 pub struct Options {
     pub part: String,
     pub clock_ns: f64,
-    /// Output channels computed in parallel by each convolution (the unroll factor of its
-    /// output-channel loop), by layer name; `default_parallelism` elsewhere.
+    /// Multiply-accumulate lanes of each convolution, by layer name; `default_parallelism`
+    /// elsewhere.
     pub parallelism: BTreeMap<String, usize>,
     pub default_parallelism: usize,
+    /// Where each convolution's weights live, by layer name; `Auto` (Vitis decides) elsewhere.
+    pub storage: BTreeMap<String, Storage>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { part: "xc7z020clg400-1".into(), clock_ns: 10.0, parallelism: BTreeMap::new(), default_parallelism: 1 }
+        Options { part: "xc7z020clg400-1".into(), clock_ns: 10.0, parallelism: BTreeMap::new(), default_parallelism: 1, storage: BTreeMap::new() }
+    }
+}
+
+/// The memory a convolution's weight ROM is bound to (`#pragma HLS BIND_STORAGE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// No pragma: Vitis chooses (small arrays LUTRAM, larger BRAM).
+    Auto,
+    Bram,
+    Lutram,
+    Uram,
+}
+
+impl std::str::FromStr for Storage {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Storage::Auto),
+            "bram" => Ok(Storage::Bram),
+            "lutram" => Ok(Storage::Lutram),
+            "uram" => Ok(Storage::Uram),
+            _ => bail!("weight storage: expected auto, bram, lutram or uram, found `{s}`"),
+        }
+    }
+}
+
+impl Storage {
+    fn pragma_impl(self) -> Option<&'static str> {
+        match self {
+            Storage::Auto => None,
+            Storage::Bram => Some("bram"),
+            Storage::Lutram => Some("lutram"),
+            Storage::Uram => Some("uram"),
+        }
     }
 }
 
@@ -150,6 +187,8 @@ struct TopH<'a> {
 struct TopCpp<'a> {
     streams: &'a [StreamDecl],
     calls: &'a [String],
+    /// (array, impl) of `#pragma HLS BIND_STORAGE`.
+    bindings: &'a [(String, &'static str)],
 }
 
 #[derive(Template)]
@@ -175,9 +214,11 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     let wpath = frozen.join(FROZEN_WEIGHTS);
     let weights = IntTensorFile::load_strict(&wpath, &model.tensors())?;
     let a = model.analyze(&frozen.display().to_string())?;
-    for name in opts.parallelism.keys() {
-        if !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
-            bail!("--parallelism: `{name}` is not a convolution of {}", frozen.display());
+    for (option, names) in [("--parallelism", opts.parallelism.keys().collect::<Vec<_>>()), ("--weight-storage", opts.storage.keys().collect())] {
+        for name in names {
+            if !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
+                bail!("{option}: `{name}` is not a convolution of {}", frozen.display());
+            }
         }
     }
     ensure!(opts.default_parallelism >= 1, "--parallelism: expected ≥ 1");
@@ -228,6 +269,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
 
     let mut convs = Vec::new();
     let mut denses = Vec::new();
+    let mut bindings = Vec::new();
     let mut arrays = Vec::new();
     let raw = |name: &str, f: &FixedFormat, id: String| -> RawArray {
         let values = weights.get(name).expect("checked strictly");
@@ -285,6 +327,9 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                 }
                 let ctype = raw_ctype(&c.weight);
                 let dims = format!("[{co_n}][{}]", k * k * cin);
+                if let Some(imp) = opts.storage.get(&c.name).and_then(|s| s.pragma_impl()) {
+                    bindings.push((format!("w_{id}"), imp));
+                }
                 arrays.push(RawArray { name: format!("w_{id}"), ctype, dims, values: literals(&t, ctype) });
                 arrays.push(raw(&format!("{}.bias", c.name), &c.bias, format!("b_{id}")));
                 format!("rfpga::conv2d<{id}_cfg>({}, {output}, w_{id}, b_{id});", input(0))
@@ -351,7 +396,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
         (fw.join("parameters.h"), ParametersH { source: &source, types: &types, convs: &convs, denses: &denses }.render()?),
         (fw.join("weights.h"), WeightsH { arrays: &arrays }.render()?),
         (fw.join("rfpga_top.h"), TopH { input_px: &px(0), output_px: &px(last) }.render()?),
-        (fw.join("rfpga_top.cpp"), TopCpp { streams: &streams, calls: &calls }.render()?),
+        (fw.join("rfpga_top.cpp"), TopCpp { streams: &streams, calls: &calls, bindings: &bindings }.render()?),
         (out.join("csim").join("hls_stream.h"), SIM_STREAM_H.to_string()),
         (out.join("tb").join("testbench.cpp"), TESTBENCH_CPP.to_string()),
         (out.join("build.tcl"), BuildTcl { part: &opts.part, clock_ns: opts.clock_ns }.render()?),
@@ -370,6 +415,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
             Layer::Conv(c) => Some((c.name.clone(), *opts.parallelism.get(&c.name).unwrap_or(&opts.default_parallelism))),
             _ => None,
         }).collect::<BTreeMap<_, _>>(),
+        "weight_storage": opts.storage,
     });
     write_atomic(&out.join("rfpga.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
     Ok(())
@@ -446,6 +492,7 @@ pub struct ProjectInfo {
     pub part: String,
     pub clock_ns: f64,
     pub parallelism: BTreeMap<String, usize>,
+    pub storage: BTreeMap<String, Storage>,
 }
 
 pub fn project_info(project: &Path) -> Result<ProjectInfo> {
@@ -461,7 +508,11 @@ pub fn project_info(project: &Path) -> Result<ProjectInfo> {
     }
     let clock_ns = field("clock_ns")?.as_f64().with_context(|| format!("{}: field `clock_ns`: expected a number", path.display()))?;
     let parallelism = serde_json::from_value(field("parallelism")?.clone()).with_context(|| format!("{}: field `parallelism`", path.display()))?;
-    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism })
+    let storage = match v.get("weight_storage") {
+        Some(x) => serde_json::from_value(x.clone()).with_context(|| format!("{}: field `weight_storage`", path.display()))?,
+        None => BTreeMap::new(),
+    };
+    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism, storage })
 }
 
 /// What `rfpga csim` found.

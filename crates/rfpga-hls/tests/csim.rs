@@ -116,7 +116,12 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model(dir.path(), Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>");
     let project = dir.path().join("project");
-    let opts = Options { part: "xczu7ev-ffvc1156-2-e".into(), clock_ns: 5.0, ..Default::default() };
+    let opts = Options {
+        part: "xczu7ev-ffvc1156-2-e".into(),
+        clock_ns: 5.0,
+        storage: [("layer3.0.conv2".to_string(), rfpga_hls::Storage::Uram)].into(),
+        ..Default::default()
+    };
     generate(&frozen, &project, &opts).unwrap();
     let stubs = "foreach cmd {open_project set_top add_files open_solution set_part create_clock \
                  csim_design csynth_design cosim_design export_design} {\n\
@@ -148,6 +153,8 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     for pragma in ["#pragma HLS DATAFLOW", "#pragma HLS INTERFACE mode = axis port = in", "#pragma HLS INTERFACE mode = axis port = out"] {
         assert!(top.contains(pragma), "{pragma}");
     }
+    assert!(top.contains("#pragma HLS BIND_STORAGE variable = w_layer3_0_conv2 type = rom_1p impl = uram"), "{top}");
+    assert_eq!(top.matches("BIND_STORAGE").count(), 1);
     // Skip FIFOs, by hand: an identity skip around two 3×3 convolutions waits for input rows
     // 0..2 (the second convolution's first row needs rows 0..1 of the first, which needs rows
     // 0..2), plus a row of slack: 4 rows of 32 pixels. Across a stride-2 block, the first

@@ -6,7 +6,7 @@
 use rfpga_core::frozen::{Conv, Port};
 
 use super::Cost;
-use crate::resources::{accumulator, memory, multiplier, stage_control, DspKind, Resources};
+use crate::resources::{accumulator, memory, memory_as, multiplier, stage_control, DspKind, Resources};
 
 /// Taps inside the image, summed over all output pixels (zero padding is skipped).
 fn valid_taps(l: &Conv, input: &Port, out: &Port) -> u64 {
@@ -29,12 +29,12 @@ fn valid_taps(l: &Conv, input: &Port, out: &Port) -> u64 {
     n * l.in_ch as u64
 }
 
-pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, dsp: DspKind) -> Cost {
+pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, storage: rfpga_hls::Storage, dsp: DspKind) -> Cost {
     let [h, w, cin] = input.shape;
     let (k, cout, p) = (l.kernel as u64, l.out_ch as u64, unroll as u64);
     let taps = k * k * cin as u64;
     let in_w = input.format.width;
-    let weights = memory(cout * taps, l.weight.width as u64, p);
+    let weights = memory_as(storage, cout * taps, l.weight.width as u64, p);
     let line_buffer = memory(k * w as u64 * cin as u64, in_w as u64, 1);
     let biases = memory(cout, l.bias.width as u64, 1);
     let mut lane = multiplier(in_w, l.weight.width, dsp) + accumulator(l.accum.width);
@@ -49,8 +49,8 @@ pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, dsp: DspKind)
     let m = multiplier(in_w, l.weight.width, dsp);
     let mult = if m.dsp > 0 { format!("{} DSP", m.dsp) } else { format!("{} LUT", m.lut) };
     let detail = format!(
-        "{p} lanes ({in_w}×{} mult: {mult} each), II {ii}; weights {} BRAM {} LUT; line buffer {} BRAM {} LUT",
-        l.weight.width, weights.bram_18k, weights.lut, line_buffer.bram_18k, line_buffer.lut
+        "{p} lanes ({in_w}×{} mult: {mult} each), II {ii}; weights ({storage:?}) {} BRAM {} URAM {} LUT; line buffer {} BRAM {} LUT",
+        l.weight.width, weights.bram_18k, weights.uram, weights.lut, line_buffer.bram_18k, line_buffer.lut
     );
     Cost { resources: res, cycles, detail }
 }
