@@ -8,9 +8,10 @@
 namespace rfpga {
 
 // One output row of a k×k convolution from the K input rows held in `lines`.
-// Hardware: per output pixel, the tap loop (ky, kx, ci) is pipelined at II = COUT / UNROLL and
-// UNROLL multiply-accumulate lanes serve the COUT output channels, so each channel still sums
-// its taps in (ky, kx, ci) order — the order the simulator uses.
+// Hardware: per output pixel one pipelined loop over all K·K·CIN taps at II = COUT / UNROLL,
+// UNROLL multiply-accumulate lanes serving the COUT output channels; taps in the zero padding
+// take their cycle but add nothing. Each channel sums its taps in (ky, kx, ci) order — the
+// simulator's order.
 template <class CFG>
 void conv_row(int oy, typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN],
               hls::stream<pixel<typename CFG::out_t, CFG::COUT> > &out,
@@ -21,26 +22,27 @@ void conv_row(int oy, typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN],
     for (int ox = 0; ox < CFG::OW; ox++) {
         acc_t acc[CFG::COUT];
 #pragma HLS ARRAY_PARTITION variable = acc cyclic factor = CFG::UNROLL
-        for (int co = 0; co < CFG::COUT; co++) acc[co] = from_raw<typename CFG::bias_t>(b[co]);
-        for (int ky = 0; ky < CFG::K; ky++) {
-            const int iy = oy * CFG::STRIDE + ky - CFG::PAD;
-            if (iy < 0 || iy >= CFG::H) continue;  // zero padding adds nothing
-            for (int kx = 0; kx < CFG::K; kx++) {
-                const int ix = ox * CFG::STRIDE + kx - CFG::PAD;
-                if (ix < 0 || ix >= CFG::W) continue;
-                for (int ci = 0; ci < CFG::CIN; ci++) {
+        for (int co = 0; co < CFG::COUT; co++) {
+#pragma HLS PIPELINE II = CFG::II
+#pragma HLS UNROLL factor = CFG::UNROLL
+            acc[co] = from_raw<typename CFG::bias_t>(b[co]);
+        }
+        for (int tap = 0; tap < CFG::K * CFG::K * CFG::CIN; tap++) {
 #pragma HLS PIPELINE II = CFG::II
 #pragma HLS ALLOCATION operation instances = mul limit = CFG::UNROLL
-                    const typename CFG::in_t x = lines[iy % CFG::K][ix][ci];
-                    const int tap = (ky * CFG::K + kx) * CFG::CIN + ci;
-                    for (int co = 0; co < CFG::COUT; co++) {
-                        acc[co] += x * from_raw<typename CFG::weight_t>(w[co][tap]);
-                    }
-                }
+            const int ky = tap / (CFG::K * CFG::CIN), kx = tap / CFG::CIN % CFG::K, ci = tap % CFG::CIN;
+            const int iy = oy * CFG::STRIDE + ky - CFG::PAD;
+            const int ix = ox * CFG::STRIDE + kx - CFG::PAD;
+            if (iy < 0 || iy >= CFG::H || ix < 0 || ix >= CFG::W) continue;  // zero padding adds nothing
+            const typename CFG::in_t x = lines[iy % CFG::K][ix][ci];
+            for (int co = 0; co < CFG::COUT; co++) {
+                acc[co] += x * from_raw<typename CFG::weight_t>(w[co][tap]);
             }
         }
         pixel<typename CFG::out_t, CFG::COUT> px;
         for (int co = 0; co < CFG::COUT; co++) {
+#pragma HLS PIPELINE II = CFG::II
+#pragma HLS UNROLL factor = CFG::UNROLL
             acc_t a = acc[co];
             if (CFG::RELU && a < 0) a = 0;
             px.v[co] = a;
@@ -57,6 +59,8 @@ void conv2d(hls::stream<pixel<typename CFG::in_t, CFG::CIN> > &in,
             const typename CFG::weight_raw_t w[CFG::COUT][CFG::K * CFG::K * CFG::CIN],
             const typename CFG::bias_raw_t b[CFG::COUT]) {
     static typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN];
+    // One pixel (all channels) is written per cycle.
+#pragma HLS ARRAY_PARTITION variable = lines complete dim = 3
     int oy = 0;
     for (int r = 0; r < CFG::H; r++) {
         for (int x = 0; x < CFG::W; x++) {

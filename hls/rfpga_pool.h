@@ -12,6 +12,7 @@ namespace rfpga {
 template <int PIXELS, int C, typename in_t, typename sum_t, typename mean_t, typename out_t>
 void avg_pool(hls::stream<pixel<in_t, C> > &in, hls::stream<pixel<out_t, C> > &out) {
     sum_t s[C];
+#pragma HLS ARRAY_PARTITION variable = s complete
     for (int c = 0; c < C; c++) s[c] = 0;
     for (int p = 0; p < PIXELS; p++) {
 #pragma HLS PIPELINE II = 1

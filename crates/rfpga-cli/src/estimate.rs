@@ -7,7 +7,7 @@ use rfpga_core::io::write_atomic;
 use rfpga_estimate::{parts, Parallelism};
 use std::path::PathBuf;
 
-use crate::hls::{parse_parallelism, parse_storage, read_design, storage_map};
+use crate::hls::{design_part, parse_parallelism, parse_storage, read_design, storage_map};
 
 #[derive(Args)]
 pub struct EstimateArgs {
@@ -62,7 +62,9 @@ fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, Str
         par.storage = storage_map(&model, default, map);
     }
     if let Some(d) = &a.design {
-        (par.map, par.storage) = read_design(d)?;
+        let design = read_design(d)?;
+        part_name = design_part(&design, a.part.as_deref(), d)?;
+        (par.map, par.storage) = (design.parallelism, design.storage);
     }
     if let Some(c) = a.clock_ns {
         clock = c;
@@ -170,6 +172,9 @@ pub struct FitArgs {
 }
 
 pub fn fit(a: FitArgs) -> Result<()> {
+    if !(a.clock_ns > 0.0) {
+        bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
+    }
     let part = parts::find(&a.part)?;
     let model = FrozenModel::load(&a.frozen)?;
     let analysis = model.analyze(&a.frozen.display().to_string())?;
@@ -228,13 +233,14 @@ pub fn fit(a: FitArgs) -> Result<()> {
     };
     let (u, _) = best.estimate.utilization(&part);
     println!(
-        "\nChosen (the cheapest of the fastest that fit): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %; rfpga codegen {} --parallelism {}",
+        "\nChosen (the cheapest of the fastest that fit): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %; rfpga codegen {} --part {} --parallelism {}",
         best.estimate.images_per_s(),
         u[0],
         u[1],
         u[2],
         u[3],
         a.frozen.display(),
+        part.part,
         best.argument()
     );
     if !best.config.storage.is_empty() {
@@ -243,7 +249,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
     if let Some(out) = &a.out {
         let design = serde_json::json!({
             "format": "rfpga-design", "version": 1,
-            "frozen": a.frozen.display().to_string(), "part": part.device,
+            "frozen": a.frozen.display().to_string(), "part": part.part,
             "parallelism": best.config.map, "weight_storage": best.config.storage,
             "images_per_s": best.estimate.images_per_s(),
         });

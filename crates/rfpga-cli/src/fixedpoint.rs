@@ -134,6 +134,9 @@ pub fn sim(a: SimArgs) -> Result<()> {
     let sim = Simulator::load(&a.frozen)?;
     let ds = load_test(&a.data_dir, a.limit.or(a.trace.as_ref().map(|_| 1)))?;
     if let Some(layer) = &a.trace {
+        if a.export_vectors.is_some() {
+            bail!("--trace and --export-vectors: run them one at a time");
+        }
         return trace(&sim, &ds, layer);
     }
     let (ev, secs) = simulate(&sim, &ds);

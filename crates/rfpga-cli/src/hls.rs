@@ -16,9 +16,9 @@ pub struct CodegenArgs {
     /// Project folder to write.
     #[arg(long)]
     out: PathBuf,
-    /// FPGA part for build.tcl.
-    #[arg(long, default_value = "xc7z020clg400-1")]
-    part: String,
+    /// FPGA part for build.tcl (default: the --design file's, else xc7z020clg400-1).
+    #[arg(long)]
+    part: Option<String>,
     /// Clock period for build.tcl.
     #[arg(long, default_value_t = 10.0)]
     clock_ns: f64,
@@ -40,7 +40,7 @@ pub struct CodegenArgs {
     data_dir: PathBuf,
 }
 
-/// `N`, `LAYER=N,…`, or `@FILE` holding either (as `rfpga fit --out` writes it).
+/// `N`, `LAYER=N,…`, or `@FILE` holding either.
 pub fn parse_parallelism(s: &str) -> Result<(usize, BTreeMap<String, usize>)> {
     if let Some(path) = s.strip_prefix('@') {
         let text = std::fs::read_to_string(path).with_context(|| format!("--parallelism: reading {path}"))?;
@@ -75,14 +75,40 @@ pub fn parse_storage(s: &str) -> Result<(Storage, BTreeMap<String, Storage>)> {
 
 /// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism` and `weight_storage`
 /// by layer.
-pub fn read_design(path: &std::path::Path) -> Result<(BTreeMap<String, usize>, BTreeMap<String, Storage>)> {
+pub struct Design {
+    pub part: String,
+    pub parallelism: BTreeMap<String, usize>,
+    pub storage: BTreeMap<String, Storage>,
+}
+
+pub fn read_design(path: &std::path::Path) -> Result<Design> {
     let v: serde_json::Value = rfpga_core::io::read_json(path)?;
     if v.get("format").and_then(|f| f.as_str()) != Some("rfpga-design") {
         bail!("{}: field `format`: expected rfpga-design", path.display());
     }
-    let par = serde_json::from_value(v.get("parallelism").cloned().unwrap_or_default()).with_context(|| format!("{}: field `parallelism`", path.display()))?;
-    let storage = serde_json::from_value(v.get("weight_storage").cloned().unwrap_or_default()).with_context(|| format!("{}: field `weight_storage`", path.display()))?;
-    Ok((par, storage))
+    let field = |k: &str| v.get(k).cloned().with_context(|| format!("{}: field `{k}` is missing", path.display()));
+    let parallelism: BTreeMap<String, usize> = serde_json::from_value(field("parallelism")?).with_context(|| format!("{}: field `parallelism`", path.display()))?;
+    if let Some((layer, n)) = parallelism.iter().find(|(_, &n)| n == 0) {
+        bail!("{}: field `parallelism.{layer}`: expected ≥ 1 lanes, found {n}", path.display());
+    }
+    let storage = serde_json::from_value(field("weight_storage")?).with_context(|| format!("{}: field `weight_storage`", path.display()))?;
+    let part = field("part")?.as_str().map(str::to_string).with_context(|| format!("{}: field `part`: expected a string", path.display()))?;
+    Ok(Design { part, parallelism, storage })
+}
+
+/// The part to use when a design file names one: the design's unless --part says the same
+/// device (or nothing).
+pub fn design_part(design: &Design, given: Option<&str>, file: &std::path::Path) -> Result<String> {
+    match given {
+        None => Ok(rfpga_estimate::parts::find(&design.part)?.part),
+        Some(g) => {
+            let (a, b) = (rfpga_estimate::parts::find(g)?, rfpga_estimate::parts::find(&design.part)?);
+            if a.device != b.device {
+                bail!("--part {g} differs from the part {} that {} was fitted for", design.part, file.display());
+            }
+            Ok(g.to_string())
+        }
+    }
 }
 
 /// Every convolution's storage: explicit ones, and `default` for the rest.
@@ -102,13 +128,16 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
     let (default_storage, storage) = parse_storage(&a.weight_storage)?;
     let model = rfpga_core::frozen::FrozenModel::load(&a.frozen)?;
     let mut storage = storage_map(&model, default_storage, storage);
+    let mut part = a.part.clone().unwrap_or_else(|| "xc7z020clg400-1".into());
     if let Some(d) = &a.design {
-        (parallelism, storage) = read_design(d)?;
+        let design = read_design(d)?;
+        part = design_part(&design, a.part.as_deref(), d)?;
+        (parallelism, storage) = (design.parallelism, design.storage);
     }
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
     }
-    let opts = Options { part: a.part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage };
+    let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage };
     rfpga_hls::generate(&a.frozen, &a.out, &opts).with_context(|| format!("generating {}", a.out.display()))?;
     println!("Wrote the Vitis HLS project {} (vitis_hls -f build.tcl)", a.out.display());
     if a.vectors > 0 {

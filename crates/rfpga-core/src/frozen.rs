@@ -257,6 +257,10 @@ impl FrozenModel {
             return Err(bad("version".into(), FROZEN_VERSION.to_string(), self.version.to_string()));
         }
         self.model.validate(origin)?;
+        let mi = &self.model.input;
+        if self.input.shape != [mi.height, mi.width, mi.channels] {
+            return Err(bad("input.shape".into(), format!("{:?} (the model's height, width, channels)", [mi.height, mi.width, mi.channels]), format!("{:?}", self.input.shape)));
+        }
         let c = self.input.shape[2];
         if self.input.mean.len() != c || self.input.std.len() != c {
             return Err(bad("input.mean/std".into(), format!("{c} values each"), format!("{} and {}", self.input.mean.len(), self.input.std.len())));
@@ -334,7 +338,9 @@ mod tests {
     #[test]
     fn unknown_layer_kind_names_the_layer() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = ModelSpec::cifar_resnet(20, crate::Shortcut::A).unwrap();
+        let mut spec = ModelSpec::cifar_resnet(20, crate::Shortcut::A).unwrap();
+        spec.input.height = 8;
+        spec.input.width = 8;
         let f = |s: &str| FixedFormat::parse(s).unwrap();
         let m = FrozenModel {
             format: FROZEN_FORMAT.into(),
@@ -379,5 +385,10 @@ mod tests {
         std::fs::write(&path, text.replace("ap_fixed<8,3>\",\n      \"bias", "ap_fixd<8,3>\",\n      \"bias")).unwrap();
         let e = FrozenModel::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("layers[1]") && e.contains("field `weight`") && e.contains("ap_fixd"), "{e}");
+
+        // An input shape that is not the model's.
+        std::fs::write(&path, text.replacen("\"shape\": [\n      8,", "\"shape\": [\n      16,", 1)).unwrap();
+        let e = FrozenModel::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("input.shape") && e.contains("expected [8, 8, 3]") && e.contains("found [16, 8, 3]"), "{e}");
     }
 }

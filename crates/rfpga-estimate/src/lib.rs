@@ -124,18 +124,22 @@ pub fn estimate(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, c
             continue; // the top function's AXI-stream ports
         }
         let width = (a.ports[p].shape[2] as u32 * a.ports[p].format.width) as u64;
-        streams += resources::fifo(2, width);
+        // As generated: one stream per port; with two readers a split and one stream per reader.
+        // A stream feeding an add's waiting input is deep (a skip FIFO), the others depth 2.
+        let mut add_stream = |reader: Option<usize>| {
+            match reader.and_then(|r| depth.get(&(r, p))) {
+                Some(&d) => skip_fifos += resources::fifo(d, width),
+                None => streams += resources::fifo(2, width),
+            }
+        };
         if rs.len() == 2 {
             splits += resources::stage_control();
-        }
-        if rs.len() >= 2 {
+            add_stream(None);
             for &r in rs {
-                let d = depth.get(&(r, p)).copied().unwrap_or(2);
-                let f = resources::fifo(d, width);
-                if d > 2 { skip_fifos += f } else { streams += f }
+                add_stream(Some(r));
             }
-        } else if let Some(&d) = rs.first().and_then(|&r| depth.get(&(r, p))) {
-            skip_fifos += resources::fifo(d, width);
+        } else {
+            add_stream(rs.first().copied());
         }
     }
     rows.push(Row { name: "streams".into(), kind: "fifo".into(), resources: streams + splits, cycles: 0, detail: "stream FIFOs (depth 2) and skip splits".into() });

@@ -139,7 +139,9 @@ impl Builder<'_> {
                 if width > 64 {
                     bail!("{layer}: an `auto` bias needs {width} bits; give --bias explicitly");
                 }
-                Ok(FixedFormat { signed: true, width, int: width as i32 - prod_frac, rounding: Rounding::Rnd, overflow: Overflow::Sat })
+                let f = FixedFormat { signed: true, width, int: width as i32 - prod_frac, rounding: Rounding::Rnd, overflow: Overflow::Sat };
+                f.validate().map_err(|e| anyhow::anyhow!("{layer}: the `auto` bias format {e}"))?;
+                Ok(f)
             }
         }
     }
@@ -171,7 +173,9 @@ impl Builder<'_> {
                 self.req.max_accum_width
             );
         }
-        Ok(FixedFormat { signed: true, width, int: width as i32 - frac, rounding: Rounding::Trn, overflow: Overflow::Wrap })
+        let f = FixedFormat { signed: true, width, int: width as i32 - frac, rounding: Rounding::Trn, overflow: Overflow::Wrap };
+        f.validate().map_err(|e| anyhow::anyhow!("{layer}: the exact accumulator {e}"))?;
+        Ok(f)
     }
 
     /// A convolution with its BatchNorm folded in (f32, in the order the QAT forward uses).
@@ -243,6 +247,9 @@ impl Builder<'_> {
 
 /// Reads `run` (model.json + weights.safetensors, strictly) and freezes it.
 pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
+    if !(2..=64).contains(&req.max_accum_width) {
+        bail!("--max-accum-width: expected 2..=64 (raw values are 64-bit integers), found {}", req.max_accum_width);
+    }
     let spec = ModelSpec::load(&run.join("model.json"))?;
     let path = run.join("weights.safetensors");
     let file = TensorFile::load_strict(&path, &spec.tensors())?;
@@ -332,6 +339,9 @@ pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
     let u = !xf.signed as u32;
     let sum = FixedFormat { signed: true, width: xf.width + log2n + u, int: xf.int + (log2n + u) as i32, rounding: Rounding::Trn, overflow: Overflow::Wrap };
     let mean = FixedFormat { int: xf.int + u as i32, ..sum };
+    for f in [&sum, &mean] {
+        f.validate().map_err(|e| anyhow::anyhow!("pool: the exact sum of {n} values of {xf}: {e}"))?;
+    }
     let pool = b.push(Layer::AvgPool(AvgPool { name: "pool".into(), input: x, sum, output: mean }))?;
     let (classes, features) = (spec.num_classes, spec.widths[2]);
     let w = b.tensor("fc.weight").to_vec();

@@ -42,8 +42,9 @@ impl Conversion {
         if self.fast {
             let r = if self.shift > 0 {
                 match self.dst.rounding {
-                    // floor(v/2^s + 1/2) without overflowing v + 2^(s−1).
-                    Rounding::Rnd => ((v >> (self.shift - 1)) + 1) >> 1,
+                    // floor(v/2^s + 1/2) = floor(v/2^s) + the first dropped bit, with no
+                    // intermediate that can overflow (v may be i64::MAX).
+                    Rounding::Rnd => (v >> self.shift) + ((v >> (self.shift - 1)) & 1),
                     _ => v >> self.shift,
                 }
             } else {
@@ -112,5 +113,8 @@ mod tests {
         assert_eq!(Conversion::new(1, f).apply(-5), (-2, false));
         let f = FixedFormat::parse("ap_fixed<8,8>").unwrap();
         assert_eq!(Conversion::new(1, f).apply(-5), (-3, false));
+        // The largest raw value rounds up without overflowing: (2^63 − 1)/2 + 1/2 = 2^62.
+        let f = FixedFormat::parse("ap_fixed<64,64,AP_RND,AP_SAT>").unwrap();
+        assert_eq!(Conversion::new(1, f).apply(i64::MAX), (1 << 62, false));
     }
 }

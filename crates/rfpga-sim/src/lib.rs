@@ -145,6 +145,7 @@ impl Simulator {
 
     /// The raw input of one normalized image (HWC f32, as `rfpga_data::make_batch` gives it).
     pub fn input_raw(&self, normalized: &[f32], out: &mut [i64]) {
+        assert_eq!(normalized.len(), out.len(), "an image of the frozen model's input shape (checked when loading)");
         let f = self.model.input.format;
         for (o, &x) in out.iter_mut().zip(normalized) {
             *o = f.from_f64(x as f64);

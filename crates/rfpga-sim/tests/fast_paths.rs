@@ -39,10 +39,13 @@ fn spec() -> ModelSpec {
 }
 
 fn base(input: FixedFormat, layers: Vec<Layer>) -> FrozenModel {
+    let mut model = spec();
+    model.input.height = 8;
+    model.input.width = 8;
     FrozenModel {
         format: FROZEN_FORMAT.into(),
         version: FROZEN_VERSION,
-        model: spec(),
+        model,
         source: "test".into(),
         input: InputLayer { shape: [8, 8, 3], format: input, mean: rfpga_data::MEAN.to_vec(), std: rfpga_data::STD.to_vec() },
         layers,
@@ -132,14 +135,16 @@ fn wide_formats_take_the_fast_paths() {
     assert_eq!(engines[..5], ["exact i16 GEMM", "exact i16 GEMM", "copy", "exact", "exact i16 GEMM"]);
 }
 
-/// One 3×3 convolution, one channel, on a 3×3 image: the centre output sees all nine taps.
+/// One 3×3 convolution, one output channel, on a 4×4 image: output (1, 1) sees all nine taps.
 /// Accumulator ap_fixed<4,4,AP_TRN,AP_SAT> (−8..7), bias 0, products in (ky, kx) order
 /// 6, 6, −6 then zeros: 6 → 12 saturates to 7 → 1. The exact sum would be 6.
 #[test]
 fn accumulation_order_and_saturation_by_hand() {
     let p = |s: &str| FixedFormat::parse(s).unwrap();
     let mut model = base(p("ap_fixed<4,4>"), vec![]);
-    model.input.shape = [3, 3, 3];
+    model.input.shape = [4, 4, 3];
+    model.model.input.height = 4;
+    model.model.input.width = 4;
     model.layers = vec![Layer::Conv(Conv {
         name: "c".into(),
         input: INPUT.into(),
@@ -163,11 +168,11 @@ fn accumulation_order_and_saturation_by_hand() {
     w.push("c.bias", vec![1], vec![0]);
     let sim = Simulator::new(model, &w, Path::new("w")).unwrap();
     assert_eq!(sim.engines()[0].2, "tap by tap");
-    // Centre pixel (1,1): taps (0,0),(0,1),(0,2) read pixels (0,0),(0,1),(0,2): x = 2, 3, −6.
-    let mut x = vec![0i64; 27];
+    // Output (1,1): taps (0,0),(0,1),(0,2) read pixels (0,0),(0,1),(0,2): x = 2, 3, −6.
+    let mut x = vec![0i64; 48];
     x[0] = 2;
     x[3] = 3;
     x[6] = -6;
     let ports = run_all(&sim, &x);
-    assert_eq!(ports[1][4], 1, "6, then 12 saturated to 7, then 7 − 6");
+    assert_eq!(ports[1][5], 1, "6, then 12 saturated to 7, then 7 − 6");
 }

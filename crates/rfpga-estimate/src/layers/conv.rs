@@ -1,33 +1,17 @@
-//! `conv` (hls/rfpga_conv.h): a K-row line buffer (K·W·CIN words of the input type, one
-//! memory), weights `[COUT][K·K·CIN]` partitioned UNROLL ways (cyclic over output channels),
-//! UNROLL multiply-accumulate lanes, COUT accumulator registers, biases. Per output pixel the tap
-//! loop runs at II = COUT/UNROLL over the taps inside the image; each input row is read once.
+//! `conv` (hls/rfpga_conv.h): a K-row line buffer (K·W words of the input type per channel,
+//! partitioned by channel), weights `[COUT][K·K·CIN]` partitioned UNROLL ways (cyclic over
+//! output channels), UNROLL multiply-accumulate lanes, COUT accumulator registers, biases. Per
+//! output pixel: the bias loop and the output loop (COUT/UNROLL cycles each) and one pipelined
+//! loop over all K·K·CIN taps at II = COUT/UNROLL (padding taps take their cycle), plus the
+//! pipeline's fill; each input row is read once, a pixel per cycle.
 
 use rfpga_core::frozen::{Conv, Port};
 
 use super::Cost;
 use crate::resources::{accumulator, memory, memory_as, multiplier, stage_control, DspKind, Resources};
 
-/// Taps inside the image, summed over all output pixels (zero padding is skipped).
-fn valid_taps(l: &Conv, input: &Port, out: &Port) -> u64 {
-    let [h, w, _] = input.shape;
-    let pad = (l.kernel / 2) as i64;
-    let inside = |o: usize, k: usize, n: usize| {
-        let i = (o * l.stride + k) as i64 - pad;
-        i >= 0 && i < n as i64
-    };
-    let mut n = 0;
-    for oy in 0..out.shape[0] {
-        for ox in 0..out.shape[1] {
-            for ky in 0..l.kernel {
-                for kx in 0..l.kernel {
-                    n += (inside(oy, ky, h) && inside(ox, kx, w)) as u64;
-                }
-            }
-        }
-    }
-    n * l.in_ch as u64
-}
+/// Cycles to fill the tap loop's pipeline (read, multiply, accumulate), an assumption.
+pub const TAP_PIPELINE_DEPTH: u64 = 8;
 
 pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, storage: rfpga_hls::Storage, dsp: DspKind) -> Cost {
     let [h, w, cin] = input.shape;
@@ -35,7 +19,7 @@ pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, storage: rfpg
     let taps = k * k * cin as u64;
     let in_w = input.format.width;
     let weights = memory_as(storage, cout * taps, l.weight.width as u64, p);
-    let line_buffer = memory(k * w as u64 * cin as u64, in_w as u64, 1);
+    let line_buffer = memory(k * w as u64 * cin as u64, in_w as u64, cin as u64);
     let biases = memory(cout, l.bias.width as u64, 1);
     let mut lane = multiplier(in_w, l.weight.width, dsp) + accumulator(l.accum.width);
     lane.lut += l.accum.width as u64; // the conversion of the product into the accumulator
@@ -45,7 +29,8 @@ pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, storage: rfpg
     let output = Resources::logic((l.accum.width + l.output.width) as u64, l.output.width as u64 * cout);
     let res = weights + line_buffer + biases + lanes + accumulators + output + stage_control();
     let ii = cout / p;
-    let cycles = (h * w) as u64 + valid_taps(l, input, out) * ii;
+    let pixels = (out.shape[0] * out.shape[1]) as u64;
+    let cycles = (h * w) as u64 + pixels * (taps * ii + 2 * ii + TAP_PIPELINE_DEPTH);
     let m = multiplier(in_w, l.weight.width, dsp);
     let mult = if m.dsp > 0 { format!("{} DSP", m.dsp) } else { format!("{} LUT", m.lut) };
     let detail = format!(
