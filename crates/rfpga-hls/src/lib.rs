@@ -223,6 +223,40 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     }
     ensure!(opts.default_parallelism >= 1, "--parallelism: expected ≥ 1");
 
+    // What the templates cannot express, refused up front with the layer named.
+    let mut ids = std::collections::HashMap::new();
+    for (i, l) in model.layers.iter().enumerate() {
+        if let Some(other) = ids.insert(ident(l.name()), l.name()) {
+            bail!("{}: layers `{other}` and `{}` have the same C name `{}`", frozen.display(), l.name(), ident(l.name()));
+        }
+        let ins = &a.inputs[i];
+        match l {
+            Layer::Add(_) if ins[0] == ins[1] => bail!("{}: `{}` adds a value to itself; the HLS library needs two streams", frozen.display(), l.name()),
+            Layer::Dense(_) if a.ports[ins[0]].shape[0] * a.ports[ins[0]].shape[1] != 1 => {
+                bail!("{}: `{}` reads a {:?} feature map; dense layers read one pixel (after pooling)", frozen.display(), l.name(), a.ports[ins[0]].shape)
+            }
+            _ => {}
+        }
+        // A conversion the C-sim headers would abort on (see FixedFormat::assignment_asserts_in_cpp).
+        let conversions: Vec<(FixedFormat, FixedFormat)> = match l {
+            Layer::Conv(c) => vec![(c.bias, c.accum), (c.accum, c.output)],
+            Layer::Dense(d) => vec![(d.bias, d.accum), (d.accum, d.output)],
+            Layer::Add(s) => vec![(a.ports[ins[0]].format, s.sum), (s.sum, s.output)],
+            Layer::AvgPool(p) => {
+                let n = a.ports[ins[0]].shape[0] * a.ports[ins[0]].shape[1];
+                vec![(FixedFormat { int: p.sum.int - n.trailing_zeros() as i32, ..p.sum }, p.output)]
+            }
+            Layer::PadShortcut(_) => vec![],
+        };
+        if let Some((src, dst)) = conversions.iter().find(|(src, dst)| dst.assignment_asserts_in_cpp(src)) {
+            bail!(
+                "{}: `{}` converts {src} to {dst}, which drops more fraction bits than the source has while rounding; the ap_fixed headers assert on it in C simulation. Choose formats closer together.",
+                frozen.display(),
+                l.name()
+            );
+        }
+    }
+
     // Port 0 is the input, port i+1 layer i's output.
     let port_id = |p: usize| if p == 0 { "input".to_string() } else { ident(model.layers[p - 1].name()) };
     let mut types = Vec::new();
@@ -389,7 +423,8 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     calls.sort_by_key(|(p, _)| *p);
     let calls: Vec<String> = calls.into_iter().map(|(_, c)| c).collect();
 
-    let source = frozen.display().to_string();
+    // Recorded absolute, so the project can be used from any folder.
+    let source = std::fs::canonicalize(frozen).with_context(|| format!("resolving {}", frozen.display()))?.display().to_string();
     let fw = out.join("firmware");
     let mut files: Vec<(PathBuf, String)> = LIBRARY.iter().map(|(name, text)| (fw.join(name), text.to_string())).collect();
     files.extend([

@@ -180,6 +180,26 @@ fn bad_inputs_are_clear_errors() {
     let opts = Options { parallelism: [("layer9.conv1".to_string(), 2)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
     assert!(e.contains("`layer9.conv1` is not a convolution"), "{e}");
+    // A graph the templates cannot express: an add of a value to itself.
+    let mut m = rfpga_core::frozen::FrozenModel::load(&frozen).unwrap();
+    for l in &mut m.layers {
+        if let rfpga_core::frozen::Layer::Add(add) = l {
+            add.inputs[1] = add.inputs[0].clone();
+            break;
+        }
+    }
+    let odd = dir.path().join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    m.save(&odd).unwrap();
+    std::fs::copy(frozen.join("weights.safetensors"), odd.join("weights.safetensors")).unwrap();
+    let e = generate(&odd, &dir.path().join("p"), &Options::default()).unwrap_err().to_string();
+    assert!(e.contains("`layer1.0.add` adds a value to itself"), "{e}");
+    // A conversion the headers assert on in C simulation: activations whose LSB is 2^8, rounded,
+    // from accumulators of 2^-10 with fewer than 18 bits.
+    let e = generate(&frozen_model(&dir.path().join("wide"), Shortcut::A, [Skip::Long; 3], "ap_fixed<4,12,AP_RND,AP_SAT>"), &dir.path().join("p"), &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`conv1` converts") && e.contains("assert"), "{e}");
     let opts = Options { parallelism: [("layer1.0.conv1".to_string(), 3)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
     assert!(e.contains("--parallelism 3 for `layer1.0.conv1`: must divide its 16 output channels"), "{e}");
