@@ -148,7 +148,10 @@ impl Builder<'_> {
 
     /// The accumulator: explicit, or `auto` — no tap can round and no partial sum can
     /// overflow, bounded with the actual weights and the input format's range.
-    fn accum_format(&self, layer: &str, x: &FixedFormat, w_raw: &[i64], taps: usize, bias: &FixedFormat, b_raw: &[i64]) -> Result<FixedFormat> {
+    /// `min_int`: integer bits the accumulator keeps at least (those of the format it converts
+    /// into), so that conversion never drops more fraction bits than the accumulator has — a
+    /// conversion the ap_fixed headers assert on (`FixedFormat::assignment_asserts_in_cpp`).
+    fn accum_format(&self, layer: &str, x: &FixedFormat, w_raw: &[i64], taps: usize, bias: &FixedFormat, b_raw: &[i64], min_int: i32) -> Result<FixedFormat> {
         if let Choice::Fixed(f) = self.req.accum {
             return Ok(f);
         }
@@ -163,7 +166,7 @@ impl Builder<'_> {
             })
             .max()
             .unwrap_or(0);
-        let width = signed_bits(bound);
+        let width = (signed_bits(bound) as i32).max(min_int + frac) as u32;
         if width > self.req.max_accum_width {
             bail!(
                 "{layer}: under --accum auto the accumulator must hold every partial sum of {taps} products of {x} × {} \
@@ -193,7 +196,7 @@ impl Builder<'_> {
         let w_raw = self.quantize(format!("{name}.weight"), self.weight, vec![cout, cin, k, k], &wf);
         let bias = self.bias_format(name, x.frac() + self.weight.frac(), &bf)?;
         let b_raw = self.quantize(format!("{name}.bias"), bias, vec![cout], &bf);
-        let accum = self.accum_format(name, &x, &w_raw, taps, &bias, &b_raw)?;
+        let accum = self.accum_format(name, &x, &w_raw, taps, &bias, &b_raw, if relu { self.act.int } else { i32::MIN / 2 })?;
         let output = if relu { self.act } else { accum };
         self.push(Layer::Conv(Conv {
             name: name.into(),
@@ -349,7 +352,7 @@ pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
     let w_raw = b.quantize("fc.weight".into(), weight, vec![classes, features], &w);
     let bias = b.bias_format("fc", mean.frac() + weight.frac(), &bf)?;
     let b_raw = b.quantize("fc.bias".into(), bias, vec![classes], &bf);
-    let accum = b.accum_format("fc", &mean, &w_raw, features, &bias, &b_raw)?;
+    let accum = b.accum_format("fc", &mean, &w_raw, features, &bias, &b_raw, i32::MIN / 2)?;
     b.push(Layer::Dense(Dense { name: "fc".into(), input: pool, in_features: features, out_features: classes, weight, bias, accum, output: accum }))?;
 
     let model = FrozenModel {

@@ -194,12 +194,15 @@ fn bad_inputs_are_clear_errors() {
     std::fs::copy(frozen.join("weights.safetensors"), odd.join("weights.safetensors")).unwrap();
     let e = generate(&odd, &dir.path().join("p"), &Options::default()).unwrap_err().to_string();
     assert!(e.contains("`layer1.0.add` adds a value to itself"), "{e}");
-    // A conversion the headers assert on in C simulation: activations whose LSB is 2^8, rounded,
-    // from accumulators of 2^-10 with fewer than 18 bits.
-    let e = generate(&frozen_model(&dir.path().join("wide"), Shortcut::A, [Skip::Long; 3], "ap_fixed<4,12,AP_RND,AP_SAT>"), &dir.path().join("p"), &Options::default())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("`conv1` converts") && e.contains("assert"), "{e}");
+    // A conversion the headers assert on in C simulation: conv1's accumulator (LSB 2^-10) made
+    // 4 bits wide by hand, converted with rounding into activations of LSB 2^-5.
+    let mut m = rfpga_core::frozen::FrozenModel::load(&frozen).unwrap();
+    if let rfpga_core::frozen::Layer::Conv(c) = &mut m.layers[0] {
+        c.accum = FixedFormat::parse("ap_fixed<4,-6>").unwrap();
+    }
+    m.save(&odd).unwrap();
+    let e = generate(&odd, &dir.path().join("p"), &Options::default()).unwrap_err().to_string();
+    assert!(e.contains("`conv1` converts ap_fixed<4,-6> to ap_fixed<8,3,AP_RND,AP_SAT>") && e.contains("assert"), "{e}");
     let opts = Options { parallelism: [("layer1.0.conv1".to_string(), 3)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
     assert!(e.contains("--parallelism 3 for `layer1.0.conv1`: must divide its 16 output channels"), "{e}");
