@@ -3,7 +3,11 @@
 //! and `rfpga quantize` + `rfpga sim` of it must give the same logits.
 //!
 //! At <8,3> every partial sum of a convolution is a multiple of 2^−10 below 2^14 in magnitude,
-//! so libtorch's f32 convolutions are exact, and the two must agree bit for bit.
+//! so libtorch's f32 convolutions are exact whatever their summation order, and every
+//! activation agrees bit for bit. The final dense layer works at 2^−16 with sums up to 2^10:
+//! f32 cannot hold every partial sum exactly, and libtorch's summation order depends on its
+//! threading, so the logits may differ in their last f32 bit — by at most a few ulps, never a
+//! quantization step of the network.
 
 mod common;
 
@@ -30,7 +34,7 @@ fn random_bn(net: &Net) {
 }
 
 #[test]
-fn simulator_matches_tch_bit_for_bit_at_8_3() {
+fn simulator_matches_tch_at_8_3() {
     let q = |s: &str| Some(s.parse().unwrap());
     let quant = Quant {
         weight: q("ap_fixed<8,3,AP_RND,AP_SAT>"),
@@ -73,9 +77,17 @@ fn simulator_matches_tch_bit_for_bit_at_8_3() {
             sim.input_raw(img, &mut state.ports[0]);
             got.extend(sim.run(&mut state).iter().map(|&r| out.to_f64(r)));
         }
-        let mismatches: Vec<(usize, f32, f64)> =
-            expected.iter().zip(&got).enumerate().filter(|(_, (e, g))| **e as f64 != **g).map(|(i, (e, g))| (i, *e, *g)).collect();
+        // A few f32 ulps of the logit, nothing near the activations' step (2^-5).
+        let mismatches: Vec<(usize, f32, f64)> = expected
+            .iter()
+            .zip(&got)
+            .enumerate()
+            .filter(|(_, (e, g))| (**e as f64 - **g).abs() > 4.0 * f32::EPSILON as f64 * g.abs().max(1.0))
+            .map(|(i, (e, g))| (i, *e, *g))
+            .collect();
         assert!(mismatches.is_empty(), "{shortcut:?} {skips:?}: {} of {} logits differ, first {:?}", mismatches.len(), got.len(), &mismatches[..mismatches.len().min(5)]);
+        let bitwise = expected.iter().zip(&got).filter(|(e, g)| **e as f64 == **g).count();
+        assert!(bitwise * 10 >= got.len() * 9, "{shortcut:?} {skips:?}: only {bitwise} of {} logits bit-identical", got.len());
         // A sanity check that the comparison is not vacuous: the logits are not all equal.
         assert!(got.iter().any(|&v| v != got[0]));
     }
