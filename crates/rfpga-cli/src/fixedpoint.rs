@@ -207,9 +207,8 @@ fn trace(sim: &Simulator, ds: &Dataset, layer: &str) -> Result<()> {
     };
     let port = sim.analysis.ports[i + 1];
     let mut state = sim.new_state();
-    for img in 0..ds.len() {
-        let batch = rfpga_data::eval_batch(ds, &[img as u32]);
-        sim.input_raw(&batch.images, &mut state.ports[0]);
+    for (img, input) in sim.inputs(ds, ds.len()).into_iter().enumerate() {
+        state.ports[0] = input;
         sim.run(&mut state);
         let v: Vec<String> = state.ports[i + 1].iter().map(i64::to_string).collect();
         println!("image {img} layer {layer} shape {:?} (HWC) format {} raw: {}", port.shape, port.format, v.join(" "));

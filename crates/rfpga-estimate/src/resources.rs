@@ -122,7 +122,8 @@ pub fn fifo(depth: u64, width: u64) -> Resources {
     if depth <= 32 {
         return Resources::logic(width, width) + control;
     }
-    memory(depth, width, 1) + Resources::logic(30, 30) + Resources::logic(0, width)
+    // Read/write pointers and full/empty logic, and the output register.
+    memory(depth, width, 1) + Resources::logic(30, 30 + width)
 }
 
 /// Loop counters, address generation and handshakes of one dataflow stage.

@@ -44,6 +44,13 @@ pub struct Options {
     pub storage: BTreeMap<String, Storage>,
 }
 
+impl Options {
+    /// The lanes of convolution `layer`.
+    pub fn lanes(&self, layer: &str) -> usize {
+        *self.parallelism.get(layer).unwrap_or(&self.default_parallelism)
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options { part: "xc7z020clg400-1".into(), clock_ns: 10.0, parallelism: BTreeMap::new(), default_parallelism: 1, storage: BTreeMap::new() }
@@ -324,7 +331,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                 ty(format!("{id}_accum_t"), &c.accum);
                 let [h, w, cin] = in_port.shape;
                 let [oh, ow, _] = a.ports[p_out].shape;
-                let unroll = *opts.parallelism.get(&c.name).unwrap_or(&opts.default_parallelism);
+                let unroll = opts.lanes(&c.name);
                 if c.out_ch % unroll != 0 {
                     bail!("--parallelism {unroll} for `{}`: must divide its {} output channels", c.name, c.out_ch);
                 }
@@ -446,10 +453,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     let meta = serde_json::json!({
         "format": "rfpga-hls-project", "version": 1,
         "frozen": source, "frozen_fingerprint": fingerprint(frozen)?, "part": opts.part, "clock_ns": opts.clock_ns,
-        "parallelism": model.layers.iter().zip(&a.ports[1..]).filter_map(|(l, _)| match l {
-            Layer::Conv(c) => Some((c.name.clone(), *opts.parallelism.get(&c.name).unwrap_or(&opts.default_parallelism))),
-            _ => None,
-        }).collect::<BTreeMap<_, _>>(),
+        "parallelism": model.layers.iter().filter(|l| l.kind() == "conv").map(|l| (l.name(), opts.lanes(l.name()))).collect::<BTreeMap<_, _>>(),
         "weight_storage": opts.storage,
     });
     write_atomic(&out.join("rfpga.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;

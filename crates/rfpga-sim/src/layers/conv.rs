@@ -166,6 +166,18 @@ impl ConvKernel {
     }
 }
 
+impl ConvKernel {
+    /// [`ConvKernel::finish`] on every GEMM result, pixel-major.
+    fn finish_all<D: Copy + Into<i64>>(&self, dots: &[D], out: &mut [i64], stats: &mut LayerStats) {
+        let cout = self.out_shape[2];
+        for (p, dot) in out.chunks_mut(cout).zip(dots.chunks(cout)) {
+            for (co, (o, &d)) in p.iter_mut().zip(dot).enumerate() {
+                *o = self.finish(co, d.into(), stats);
+            }
+        }
+    }
+}
+
 impl Kernel for ConvKernel {
     fn run(&self, inputs: &[&[i64]], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
         let x = inputs[0];
@@ -176,21 +188,13 @@ impl Kernel for ConvKernel {
                 self.patches(x, self.kp, &mut s.a16, |v| v as i16);
                 s.d32.resize(pixels * cout, 0);
                 gemm_i16(&s.a16, &self.w16, self.kp, &mut s.d32);
-                for p in 0..pixels {
-                    for co in 0..cout {
-                        out[p * cout + co] = self.finish(co, s.d32[p * cout + co] as i64, stats);
-                    }
-                }
+                self.finish_all(&s.d32, out, stats);
             }
             Engine::I32 => {
                 self.patches(x, self.taps, &mut s.a32, |v| v as i32);
                 s.d64.resize(pixels * cout, 0);
                 gemm_i32(&s.a32, &self.w32, self.taps, &mut s.d64);
-                for p in 0..pixels {
-                    for co in 0..cout {
-                        out[p * cout + co] = self.finish(co, s.d64[p * cout + co], stats);
-                    }
-                }
+                self.finish_all(&s.d64, out, stats);
             }
             Engine::Stepwise => {
                 let cin = self.in_shape[2];
