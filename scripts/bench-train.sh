@@ -18,14 +18,18 @@ out=$(mktemp)
 for r in $(seq "$ROUNDS"); do
   target/release/rfpga bench-train --threads "$THREADS" --steps "$STEPS" | tee -a "$out"
   "$VENV/bin/python" scripts/bench_train_pytorch.py --threads "$THREADS" --steps "$STEPS" | tee -a "$out"
+  RFPGA_BENCH_IMPL=pytorch+mallopt MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864 \
+    "$VENV/bin/python" scripts/bench_train_pytorch.py --threads "$THREADS" --steps "$STEPS" | tee -a "$out"
 done
 python3 - "$out" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-med = {k: statistics.median(r["images_per_s"] for r in rows if r["impl"] == k) for k in ("tch", "pytorch")}
+med = {k: statistics.median(r["images_per_s"] for r in rows if r["impl"] == k) for k in ("tch", "pytorch", "pytorch+mallopt")}
 rng = {k: (min(r["images_per_s"] for r in rows if r["impl"] == k), max(r["images_per_s"] for r in rows if r["impl"] == k)) for k in med}
-print(f"tch     median {med['tch']:.1f} images/s (range {rng['tch'][0]:.1f}-{rng['tch'][1]:.1f})")
-print(f"pytorch median {med['pytorch']:.1f} images/s (range {rng['pytorch'][0]:.1f}-{rng['pytorch'][1]:.1f})")
-print(f"ratio tch/pytorch = {med['tch'] / med['pytorch']:.3f}  (goal >= 1.10)")
+print(f"tch             median {med['tch']:.1f} images/s (range {rng['tch'][0]:.1f}-{rng['tch'][1]:.1f})")
+for k in ("pytorch", "pytorch+mallopt"):
+    print(f"{k:<15} median {med[k]:.1f} images/s (range {rng[k][0]:.1f}-{rng[k][1]:.1f})")
+print(f"ratio tch/pytorch = {med['tch'] / med['pytorch']:.3f}  (goal >= 1.10; PyTorch with glibc's defaults)")
+print(f"ratio tch/pytorch+mallopt = {med['tch'] / med['pytorch+mallopt']:.3f}  (both with the same allocator settings)")
 PY
 rm -f "$out"

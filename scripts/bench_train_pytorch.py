@@ -1,7 +1,7 @@
 """PyTorch eager side of `make bench-train`: the same ResNet-20 (option A, He et al.), the same
 work per step as `rfpga bench-train` (forward + backward + Nesterov SGD with weight decay on
 random CIFAR-sized data), channels-last (its fastest CPU format here). Prints one JSON line."""
-import argparse, json, time
+import argparse, json, os, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -78,7 +78,7 @@ def main():
     for _ in range(a.steps):
         step()
     secs = time.perf_counter() - t
-    print(json.dumps({"impl": "pytorch", "model": f"resnet{a.depth}-A", "parameters": params, "batch": a.batch_size,
+    print(json.dumps({"impl": os.environ.get("RFPGA_BENCH_IMPL", "pytorch"), "model": f"resnet{a.depth}-A", "parameters": params, "batch": a.batch_size,
                       "threads": a.threads, "channels_last": not a.contiguous, "steps": a.steps,
                       "torch": torch.__version__, "images_per_s": round(a.steps * a.batch_size / secs, 1)}))
 

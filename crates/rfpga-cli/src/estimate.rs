@@ -37,6 +37,9 @@ pub struct EstimateArgs {
     /// Draw utilization per resource against the part's capacity (SVG).
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Also write the totals as JSON to this file (one object per path; what `rfpga sweep` collects).
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 /// The frozen model and the design settings of a frozen folder or a project, with the
@@ -84,6 +87,7 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
     let mut text = String::new();
     let mut bars = Vec::new();
     let mut device = String::new();
+    let mut docs = Vec::new();
     for path in &a.paths {
         let (model, frozen, part_name, par, clock) = design(&a, path)?;
         let part = parts::find(&part_name)?;
@@ -99,12 +103,36 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
             rfpga_estimate::table(&e, &part)
         );
         let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        bars.push((label, e.utilization(&part).0));
+        let (util, fits) = e.utilization(&part);
+        bars.push((label, util));
         device = part.device.clone();
+        let named = |r: &rfpga_estimate::resources::Resources| -> serde_json::Value {
+            r.named().iter().map(|(k, v)| (k.to_ascii_lowercase(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>().into()
+        };
+        let percent: serde_json::Map<_, _> = e.total.named().iter().zip(util).map(|((k, _), u)| (k.to_ascii_lowercase(), serde_json::Value::from(u))).collect();
+        docs.push(serde_json::json!({
+            "frozen": frozen,
+            "model": model.model.name(),
+            "part": part_name,
+            "device": part.device,
+            "clock_ns": clock,
+            "parallelism": par.default,
+            "used": named(&e.total),
+            "available": named(&part.available()),
+            "utilization_percent": percent,
+            "fits": fits,
+            "interval_cycles": e.interval,
+            "images_per_s": e.images_per_s(),
+            "skip_fifos": named(&e.skip_fifos),
+        }));
     }
     print!("{text}");
     if let Some(out) = &a.out {
         write_atomic(out, text.as_bytes())?;
+    }
+    if let Some(path) = &a.json {
+        let doc = if docs.len() == 1 { docs.remove(0) } else { serde_json::Value::Array(docs) };
+        rfpga_core::io::write_json_atomic(path, &doc)?;
     }
     if let Some(svg) = &a.plot {
         crate::plot::plot_utilization(&bars, &device, svg)?;
@@ -126,7 +154,7 @@ pub struct ReportArgs {
 pub fn report(a: ReportArgs) -> Result<()> {
     let file = a.csynth.unwrap_or_else(|| a.project.join("rfpga_prj/solution1/syn/report/rfpga_top_csynth.xml"));
     let r = rfpga_estimate::report::read_csynth(&file)?;
-    let args = EstimateArgs { paths: vec![], part: None, parallelism: None, weight_storage: None, design: None, clock_ns: None, out: None, plot: None };
+    let args = EstimateArgs { paths: vec![], part: None, parallelism: None, weight_storage: None, design: None, clock_ns: None, out: None, plot: None, json: None };
     let (model, frozen, part_name, par, clock) = design(&args, &a.project)?;
     let part = parts::find(&part_name)?;
     let synth_part = parts::find(&r.part).with_context(|| format!("{}: UserAssignments/Part", file.display()))?;

@@ -96,6 +96,9 @@ pub struct SimArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Also write the accuracy as JSON to this file (what `rfpga sweep` collects).
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 pub fn set_threads(threads: Option<usize>) -> Result<()> {
@@ -153,6 +156,19 @@ pub fn sim(a: SimArgs) -> Result<()> {
     );
     print!("{}", confusion_table(&ev.confusion(classes)));
     print!("{}", overflow_summary(&sim, &ev));
+    if let Some(path) = &a.json {
+        let (overflows, values) = ev.stats.iter().fold((0u64, 0u64), |(o, t), s| (o + s.overflows, t + s.values));
+        let doc = serde_json::json!({
+            "frozen": a.frozen,
+            "model": sim.model.model.name(),
+            "images": ev.labels.len(),
+            "correct": ev.correct(),
+            "top1": ev.accuracy(),
+            "overflows": overflows,
+            "values": values,
+        });
+        rfpga_core::io::write_json_atomic(path, &doc)?;
+    }
     if let Some(dir) = &a.export_vectors {
         export_vectors(&sim, &ds, &ev, dir)?;
         println!("Wrote {} test vectors to {}", ev.labels.len(), dir.display());

@@ -15,6 +15,7 @@ mod estimate;
 mod fixedpoint;
 mod hls;
 mod plot;
+mod sweep;
 
 #[derive(Parser)]
 #[command(name = "rfpga", version, about = "CIFAR-10 ResNets from training to Vitis HLS, with a bit-exact simulator")]
@@ -51,6 +52,10 @@ enum Command {
     PlotSkips(plot::PlotArgs),
     /// Training throughput (images/s) of this build, for `make bench-train`.
     BenchTrain(bench::BenchArgs),
+    /// Run a sweep file's grid of pipelines here (--engine local) or on Slurm (--engine slurm); `sweep status FILE` shows each run's state.
+    Sweep(sweep::SweepArgs),
+    /// Tables (Markdown, CSV) and figures of a sweep's runs: mean ± std over seeds per configuration.
+    Summarize(sweep::SummarizeArgs),
 }
 
 #[derive(Args)]
@@ -388,6 +393,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Training and simulation free and reallocate the same large buffers all the time.
+    rfpga_train::malloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train(a),
@@ -397,6 +404,8 @@ fn main() {
         Command::Sim(a) => fixedpoint::sim(a),
         Command::BenchSim(a) => fixedpoint::bench_sim(a),
         Command::Codegen(a) => hls::codegen(a),
+        Command::Sweep(a) => sweep::sweep(a),
+        Command::Summarize(a) => sweep::summarize(a),
         Command::Csim(a) => hls::csim(a),
         Command::Estimate(a) => estimate::estimate(a),
         Command::Fit(a) => estimate::fit(a),

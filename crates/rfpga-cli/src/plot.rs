@@ -192,3 +192,58 @@ pub fn plot_utilization(designs: &[(String, [f64; 5])], part: &str, out: &Path) 
     rfpga_core::io::write_atomic(out, svg.as_bytes())?;
     Ok(())
 }
+
+/// Accuracy against skips changed, one line per configuration (mean over its seeds), with the
+/// spread (min to max over seeds) as a vertical bar at each point — the sweep summary's figure.
+/// `series`: (label, [(skips changed, mean %, min %, max %)]).
+pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], out: &Path) -> Result<()> {
+    let values = series.iter().flat_map(|s| s.1.iter().flat_map(|p| [p.2, p.3]));
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        bail!("{}: no skip curves to draw", out.display());
+    }
+    let xmax = series.iter().flat_map(|s| s.1.iter().map(|p| p.0 as f64)).fold(1.0, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Test accuracy against skips changed (mean over seeds, bars: min–max)", ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.3..xmax + 0.3, (lo - 0.4 * (hi - lo) - 1.0).floor().max(0.0)..(hi + 1.0).ceil().min(100.0))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("skips changed")
+            .y_desc("test top-1 (%)")
+            .x_labels(xmax as usize + 1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (i, (label, points)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(points.iter().map(|p| (p.0 as f64, p.1)), color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+            chart
+                .draw_series(points.iter().map(|p| PathElement::new([(p.0 as f64, p.2), (p.0 as f64, p.3)], color.stroke_width(1))))
+                .map_err(|e| err(&e))?;
+            chart.draw_series(points.iter().map(|p| Circle::new((p.0 as f64, p.1), 3, color.filled()))).map_err(|e| err(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerLeft)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    rfpga_core::io::write_atomic(out, svg.as_bytes())?;
+    Ok(())
+}

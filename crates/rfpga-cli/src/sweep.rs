@@ -1,0 +1,242 @@
+//! `rfpga sweep` and `rfpga summarize`: a grid of pipeline runs on this machine or a Slurm
+//! cluster (crates/rfpga-sweep), and its tables and figures.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use rfpga_sweep::local::{absolute, run_local, select};
+use rfpga_sweep::slurm::{self, SlurmOptions};
+use rfpga_sweep::{plan, SweepFile};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// A bounded pool of processes on this machine.
+    Local,
+    /// Slurm job arrays through sbatch (students depend on their teachers' array).
+    Slurm,
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    command: Option<SweepCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Each run's state: done, pending, running, failed, lost or not submitted (from Slurm for
+    /// submitted runs, else from the run folders).
+    Status(StatusArgs),
+    /// Execute one run of a sweep (what both engines start; not for direct use).
+    #[command(hide = true)]
+    Exec(ExecArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The sweep file (TOML; see docs/sweeps.md).
+    #[arg(required = true)]
+    file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "local")]
+    engine: Engine,
+    /// Runs at a time (local engine).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Output folder (default: the file's `out`, else sweeps/NAME).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only these runs: run ids, or KEY=VALUE filters (depth, shortcut, seed, format, skips, kd;
+    /// all must hold); unfinished teachers they need come along. Repeatable.
+    #[arg(long)]
+    only: Vec<String>,
+    /// Slurm partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// GPUs per array task (Slurm; runs then use --device auto via the sweep file's args).
+    #[arg(long)]
+    gpus_per_job: Option<u32>,
+    /// Time limit per array task, e.g. 04:00:00 (Slurm).
+    #[arg(long)]
+    time: Option<String>,
+    /// Further sbatch arguments, e.g. --sbatch-arg=--account=proj (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    sbatch_arg: Vec<String>,
+    /// Slurm: after submitting, wait until no run is pending or running.
+    #[arg(long)]
+    wait: bool,
+    /// Print the runs and their commands; run nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    file: PathBuf,
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    file: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    run: String,
+}
+
+pub fn sweep(a: SweepArgs) -> Result<()> {
+    match a.command {
+        Some(SweepCommand::Status(s)) => status(s),
+        Some(SweepCommand::Exec(e)) => exec(e),
+        None => run(a.run),
+    }
+}
+
+fn load(file: &Path, out: Option<&Path>) -> Result<(SweepFile, PathBuf, Vec<rfpga_sweep::Run>)> {
+    let sweep = SweepFile::load(file)?;
+    let out = absolute(&sweep.out_dir(out))?;
+    let runs = plan(&sweep);
+    Ok((sweep, out, runs))
+}
+
+fn exe() -> Result<PathBuf> {
+    std::env::current_exe().context("locating the rfpga executable")
+}
+
+fn run(a: RunArgs) -> Result<()> {
+    let file = absolute(a.file.as_deref().expect("clap requires FILE"))?;
+    let (sweep, out, all) = load(&file, a.out.as_deref())?;
+    let runs = select(&all, &a.only, &out)?;
+    if a.jobs == 0 {
+        bail!("--jobs: expected ≥ 1, found 0");
+    }
+    if a.engine == Engine::Local && (a.partition.is_some() || a.gpus_per_job.is_some() || a.time.is_some() || !a.sbatch_arg.is_empty() || a.wait) {
+        bail!("--partition, --gpus-per-job, --time, --sbatch-arg and --wait belong to --engine slurm");
+    }
+    if a.dry_run {
+        for r in &runs {
+            println!("# {}{}", r.id, r.teacher.as_ref().map_or(String::new(), |t| format!(" (after {t})")));
+            for step in r.steps(&sweep, &out) {
+                println!("rfpga {}", step.iter().map(|s| rfpga_sweep::run::shell_quote(s)).collect::<Vec<_>>().join(" "));
+            }
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    println!("sweep {}: {} runs ({} selected) → {}", sweep.name, all.len(), runs.len(), out.display());
+    let exe = exe()?;
+    let exec_args = |id: &str| vec!["sweep".into(), "exec".into(), file.display().to_string(), "--out".into(), out.display().to_string(), "--run".into(), id.to_string()];
+    match a.engine {
+        Engine::Local => {
+            let report = run_local(&exe, &exec_args, &out, &runs, &all, a.jobs)?;
+            println!(
+                "{} finished now, {} already finished, {} failed, {} blocked by a failed teacher",
+                report.finished.len(),
+                report.skipped.len(),
+                report.failed.len(),
+                report.blocked.len()
+            );
+            if !report.failed.is_empty() || !report.blocked.is_empty() {
+                bail!("{} runs did not finish: {}", report.failed.len() + report.blocked.len(), report.failed.iter().chain(&report.blocked).cloned().collect::<Vec<_>>().join(", "));
+            }
+            Ok(())
+        }
+        Engine::Slurm => {
+            let opts = SlurmOptions { partition: a.partition, gpus_per_job: a.gpus_per_job, time: a.time, sbatch_args: a.sbatch_arg, cpus_per_task: sweep.threads };
+            let mut exec = vec![exe.display().to_string()];
+            exec.extend(exec_args("$ID"));
+            let workdir = std::env::current_dir().context("reading the current directory")?;
+            let subs = slurm::submit(&out, &runs, &exec, &opts, &workdir)?;
+            if subs.is_empty() {
+                println!("nothing to submit: every selected run is finished or pending/running in Slurm");
+            }
+            for s in &subs {
+                println!("submitted {} ({} array tasks): job {}", s.level, s.runs.len(), s.job_id);
+            }
+            if a.wait {
+                let last = std::cell::RefCell::new(String::new());
+                let rows = slurm::wait(&out, &runs, std::time::Duration::from_millis(500), &|rows| {
+                    let line = counts(rows);
+                    if *last.borrow() != line {
+                        println!("{line}");
+                        *last.borrow_mut() = line;
+                    }
+                })?;
+                let bad: Vec<&str> = rows.iter().filter(|r| r.state != "done").map(|r| r.id.as_str()).collect();
+                if !bad.is_empty() {
+                    bail!("{} runs did not finish: {} (see `rfpga sweep status {}`)", bad.len(), bad.join(", "), file.display());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn counts(rows: &[slurm::RunStatus]) -> String {
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in rows {
+        *by.entry(r.state.as_str()).or_default() += 1;
+    }
+    by.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(" · ")
+}
+
+fn status(a: StatusArgs) -> Result<()> {
+    let (_, out, all) = load(&a.file, a.out.as_deref())?;
+    let (rows, note) = slurm::status(&out, &all)?;
+    let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(3).max(3);
+    println!("{:<width$}  {:<14} {:<12} detail", "run", "state", "slurm task");
+    for r in &rows {
+        println!("{:<width$}  {:<14} {:<12} {}", r.id, r.state, r.task.as_deref().unwrap_or("—"), r.detail);
+    }
+    println!("{}", counts(&rows));
+    if let Some(n) = note {
+        println!("note: {n}");
+    }
+    Ok(())
+}
+
+fn exec(a: ExecArgs) -> Result<()> {
+    let (sweep, out, all) = load(&a.file, Some(&a.out))?;
+    let run = all.iter().find(|r| r.id == a.run).with_context(|| format!("{}: no run `{}` in this sweep", a.file.display(), a.run))?;
+    rfpga_sweep::run::exec(&sweep, &out, run, &all, &exe()?)
+}
+
+#[derive(Args)]
+pub struct SummarizeArgs {
+    /// A sweep's output folder (its runs/*/result.json).
+    runs_dir: PathBuf,
+    /// Where to write summary.md, summary.csv and the figures (default: RUNS_DIR).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn summarize(a: SummarizeArgs) -> Result<()> {
+    let s = rfpga_sweep::summary::summarize(&a.runs_dir)?;
+    let out = a.out.unwrap_or_else(|| a.runs_dir.clone());
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let md = s.markdown();
+    print!("{md}");
+    rfpga_core::io::write_atomic(&out.join("summary.md"), md.as_bytes())?;
+    rfpga_core::io::write_atomic(&out.join("summary.csv"), s.csv().as_bytes())?;
+    let mut written = vec![out.join("summary.md"), out.join("summary.csv")];
+    let curves: Vec<(String, Vec<(usize, f64, f64, f64)>)> =
+        s.groups.iter().filter(|g| g.skip_curve.len() > 1).map(|g| (format!("{} (n={})", g.config.group(), g.trained.n), g.skip_curve.clone())).collect();
+    if !curves.is_empty() {
+        let svg = out.join("accuracy-vs-skips.svg");
+        crate::plot::plot_skip_summary(&curves, &svg)?;
+        written.push(svg);
+    }
+    let parts: Vec<(String, String)> = s.groups.first().map_or(Vec::new(), |g| g.parts.iter().map(|p| (p.part.clone(), p.device.clone())).collect());
+    for (k, (part, device)) in parts.iter().enumerate() {
+        let bars: Vec<(String, [f64; 5])> = s.groups.iter().map(|g| (g.config.group(), g.parts[k].utilization)).collect();
+        let svg = out.join(format!("utilization-{part}.svg"));
+        crate::plot::plot_utilization(&bars, device, &svg)?;
+        written.push(svg);
+    }
+    println!("\nWrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    Ok(())
+}

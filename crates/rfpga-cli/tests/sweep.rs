@@ -1,0 +1,130 @@
+//! `rfpga sweep` and `rfpga summarize` end to end on the tiny sweep (real CIFAR-10 data, ResNet-8
+//! runs of a few seconds): a killed local sweep resumes with only the missing runs, the summary's
+//! figures are the mean and sample std of the runs' own results, and bad sweep files are named.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn rfpga(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rfpga")).args(args).current_dir(root()).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+#[test]
+fn a_killed_local_sweep_finishes_only_the_missing_runs_and_summarizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    let out_s = out.to_str().unwrap();
+    let first = out.join("runs/r8A-s0-float-keep/done.json");
+    // Its own process group, so the kill takes the sweep and the run it is executing.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rfpga"))
+        .args(["sweep", "sweeps/tiny.toml", "--engine", "local", "--jobs", "1", "--out", out_s])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !first.exists() {
+        assert!(started.elapsed() < Duration::from_secs(300), "the first run did not finish");
+        assert!(child.try_wait().unwrap().is_none(), "the sweep ended before the first run finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling the process group we created.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    child.wait().unwrap();
+    let first_done = std::fs::read(&first).unwrap();
+    let first_mtime = std::fs::metadata(&first).unwrap().modified().unwrap();
+    // The second run was interrupted: its folder has no done.json.
+    assert!(!out.join("runs/r8A-s1-float-keep/done.json").exists());
+
+    let (ok, text) = rfpga(&["sweep", "sweeps/tiny.toml", "--engine", "local", "--out", out_s]);
+    assert!(ok, "{text}");
+    assert!(text.contains("1 of 4 runs already finished: skipped"), "{text}");
+    assert!(text.contains("3 finished now, 1 already finished, 0 failed"), "{text}");
+    assert!(!text.contains("start   r8A-s0-float-keep"), "{text}");
+    assert_eq!(std::fs::read(&first).unwrap(), first_done);
+    assert_eq!(std::fs::metadata(&first).unwrap().modified().unwrap(), first_mtime);
+
+    // A finished run whose output changed is no longer finished.
+    let (ok, text) = rfpga(&["sweep", "status", "sweeps/tiny.toml", "--out", out_s]);
+    assert!(ok && text.contains("done 4"), "{text}");
+    let sim = out.join("runs/r8A-s1-float-keep/sim.json");
+    let original = std::fs::read(&sim).unwrap();
+    std::fs::write(&sim, b"{}").unwrap();
+    let (_, text) = rfpga(&["sweep", "status", "sweeps/tiny.toml", "--out", out_s]);
+    assert!(text.contains("done 3"), "{text}");
+    std::fs::write(&sim, original).unwrap();
+
+    // The summary against the runs' own results, by hand.
+    let (ok, text) = rfpga(&["summarize", out_s]);
+    assert!(ok, "{text}");
+    let acc = |id: &str, field: &str| {
+        let r = json(&out.join(format!("runs/{id}/result.json")));
+        if field == "trained" { 100.0 * r["trained"]["top1"].as_f64().unwrap() } else { r["frozen"]["top1"].as_f64().unwrap() }
+    };
+    for (skips, kd, ids) in [("keep", "", ["r8A-s0-float-keep", "r8A-s1-float-keep"]), ("remove", "hinton", ["r8A-s0-float-remove-hinton", "r8A-s1-float-remove-hinton"])] {
+        let (a, b) = (acc(ids[0], "trained"), acc(ids[1], "trained"));
+        let (fa, fb) = (acc(ids[0], "frozen"), acc(ids[1], "frozen"));
+        // Two values: mean (a+b)/2, sample std |a−b|/√2.
+        let row = format!(
+            "8,A,\"float\",{skips},{kd},2,{:.4},{:.4},{:.4},{:.4},",
+            (a + b) / 2.0,
+            (a - b).abs() / 2f64.sqrt(),
+            (fa + fb) / 2.0,
+            (fa - fb).abs() / 2f64.sqrt()
+        );
+        let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+        assert!(csv.lines().any(|l| l.starts_with(&row)), "no row {row} in\n{csv}");
+    }
+    let svg = std::fs::read_to_string(out.join("accuracy-vs-skips.svg")).unwrap();
+    assert!(svg.contains("float skips remove"), "the removal curve is drawn");
+    assert!(out.join("utilization-xc7z020.svg").exists());
+    // Removing every skip removes the skip FIFOs from the estimate.
+    let removed = json(&out.join("runs/r8A-s0-float-remove-hinton/estimate-xc7z020.json"));
+    let kept = json(&out.join("runs/r8A-s0-float-keep/estimate-xc7z020.json"));
+    assert_eq!(removed["skip_fifos"]["bram_18k"], 0);
+    assert!(kept["skip_fifos"]["bram_18k"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_sweep_files_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("sweeps/tiny.toml")).unwrap();
+    let cases = [
+        ("depth = [8]", "depth = [8, 9]", "grid.depth[1]: expected 6n+2"),
+        ("skips = [\"keep\", \"remove\"]", "skips = [\"keep\", \"drop\"]", "grid.skips[1]: expected \"keep\", \"remove\" or \"shorten\", found \"drop\""),
+        ("seed = [0, 1]", "seed = [0, 1]\nformat = [\"ap_fixed<8,9,9>\"]", "grid.format[0]"),
+        ("version = 1", "version = 2", "version: expected 1, found 2"),
+        ("epochs = 1", "epochs = 0", "teacher.epochs: expected ≥ 1, found 0"),
+        ("threads = 1", "threads = 1\ncolour = \"red\"", "unknown field `colour`"),
+        ("sim_limit = 200", "sim_limit = \"all\"", "sim_limit"),
+    ];
+    for (from, to, want) in cases {
+        assert!(base.contains(from), "{from}");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, base.replacen(from, to, 1)).unwrap();
+        let (ok, text) = rfpga(&["sweep", path.to_str().unwrap(), "--dry-run"]);
+        assert!(!ok && text.contains(want) && text.contains("bad.toml"), "{to}: {text}");
+    }
+    let (ok, text) = rfpga(&["sweep", "sweeps/tiny.toml", "--dry-run", "--only", "depth=20"]);
+    assert!(!ok && text.contains("matches no run"), "{text}");
+    let (ok, text) = rfpga(&["sweep", "sweeps/tiny.toml", "--dry-run", "--only", "colour=red"]);
+    assert!(!ok && text.contains("unknown key `colour`"), "{text}");
+    // A student alone brings its teacher along (neither is finished here).
+    let (ok, text) = rfpga(&["sweep", "sweeps/tiny.toml", "--dry-run", "--out", dir.path().to_str().unwrap(), "--only", "r8A-s1-float-remove-hinton"]);
+    assert!(ok && text.contains("# r8A-s1-float-keep") && !text.contains("# r8A-s0"), "{text}");
+    let (ok, text) = rfpga(&["sweep", "sweeps/tiny.toml", "--partition", "x"]);
+    assert!(!ok && text.contains("belong to --engine slurm"), "{text}");
+}

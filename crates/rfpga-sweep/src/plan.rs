@@ -1,0 +1,189 @@
+//! A sweep file expanded into runs: one teacher per (depth, shortcut, seed), trained with
+//! `rfpga train`, and one student per further (format, skips, kd) combination, distilled from
+//! its teacher with `rfpga distill`. Every run then goes through `rfpga quantize`, `rfpga sim`
+//! and `rfpga estimate` (one per part). A run is exactly the ordinary commands; [`Run::steps`]
+//! lists them.
+
+use crate::spec::{Stage, SweepFile};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// What distinguishes one run from another: the grid point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub depth: usize,
+    pub shortcut: String,
+    pub seed: u64,
+    /// "float" or the QAT weight format.
+    pub format: String,
+    /// keep, remove or shorten.
+    pub skips: String,
+    /// The distillation loss (students only).
+    pub kd: Option<String>,
+}
+
+impl RunConfig {
+    /// The configuration without its seed: runs that differ only in seed are aggregated.
+    pub fn group(&self) -> String {
+        let kd = self.kd.as_deref().map_or(String::new(), |k| format!(", KD {k}"));
+        format!("ResNet-{}{} {} skips {}{kd}", self.depth, self.shortcut, self.format, self.skips)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: String,
+    pub config: RunConfig,
+    /// The teacher run this one distills from.
+    pub teacher: Option<String>,
+    /// A digest of everything that determines the run's outputs: a changed sweep file reruns
+    /// exactly the runs whose settings changed (and their students).
+    pub digest: String,
+}
+
+/// A short, file-name-safe spelling of a format: "ap_fixed<8,3>" → "fx8.3",
+/// "ap_fixed<8,3,AP_RND,AP_SAT>" → "fx8.3-rnd-sat".
+pub fn format_slug(format: &str) -> String {
+    if format == "float" {
+        return "float".into();
+    }
+    let inner = format.trim_start_matches("ap_").replace("ufixed<", "ufx").replace("fixed<", "fx").replace('>', "");
+    let mut parts = inner.split(',').map(str::trim);
+    let head = parts.next().unwrap_or_default().to_string();
+    let width_int = parts.next().map_or(head.clone(), |i| format!("{head}.{i}"));
+    let modes: Vec<String> = parts.map(|m| m.trim_start_matches("AP_").to_ascii_lowercase()).collect();
+    std::iter::once(width_int).chain(modes).collect::<Vec<_>>().join("-")
+}
+
+fn digest_of(value: &serde_json::Value) -> String {
+    let hash = Sha256::digest(value.to_string().as_bytes());
+    hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// All runs of the sweep, teachers first.
+pub fn plan(sweep: &SweepFile) -> Vec<Run> {
+    let g = &sweep.grid;
+    let common = serde_json::json!({
+        "data_dir": sweep.data_dir, "threads": sweep.threads, "parts": sweep.parts, "sim_limit": sweep.sim_limit,
+        "float_freeze_weights": sweep.float_freeze_weights,
+    });
+    let mut teachers = Vec::new();
+    let mut students = Vec::new();
+    for &depth in &g.depth {
+        for shortcut in &g.shortcut {
+            for &seed in &g.seed {
+                let config = RunConfig { depth, shortcut: shortcut.clone(), seed, format: "float".into(), skips: "keep".into(), kd: None };
+                let id = format!("r{depth}{shortcut}-s{seed}-float-keep");
+                let digest = digest_of(&serde_json::json!({"config": config, "stage": sweep.teacher, "common": common}));
+                let teacher = Run { id, config, teacher: None, digest };
+                for format in &g.format {
+                    for skips in &g.skips {
+                        if format == "float" && skips == "keep" {
+                            continue; // the teacher itself
+                        }
+                        for kd in &g.kd {
+                            let config = RunConfig { depth, shortcut: shortcut.clone(), seed, format: format.clone(), skips: skips.clone(), kd: Some(kd.clone()) };
+                            let id = format!("r{depth}{shortcut}-s{seed}-{}-{skips}-{kd}", format_slug(format));
+                            let digest = digest_of(&serde_json::json!({"config": config, "stage": sweep.student, "teacher": teacher.digest, "common": common}));
+                            students.push(Run { id, config, teacher: Some(teacher.id.clone()), digest });
+                        }
+                    }
+                }
+                teachers.push(teacher);
+            }
+        }
+    }
+    teachers.into_iter().chain(students).collect()
+}
+
+/// Where a run's files live.
+pub fn run_dir(out: &Path, id: &str) -> PathBuf {
+    out.join("runs").join(id)
+}
+
+fn stage_args(s: &Stage) -> Vec<String> {
+    let mut a = Vec::new();
+    let mut opt = |flag: &str, v: Option<String>| {
+        if let Some(v) = v {
+            a.push(flag.to_string());
+            a.push(v);
+        }
+    };
+    opt("--epochs", s.epochs.map(|v| v.to_string()));
+    opt("--batch-size", s.batch_size.map(|v| v.to_string()));
+    opt("--lr", s.lr.map(|v| v.to_string()));
+    opt("--schedule", s.schedule.clone());
+    opt("--weight-decay", s.weight_decay.map(|v| v.to_string()));
+    opt("--limit-train", s.limit_train.map(|v| v.to_string()));
+    opt("--limit-test", s.limit_test.map(|v| v.to_string()));
+    a.extend(s.args.iter().cloned());
+    a
+}
+
+impl Run {
+    /// The `rfpga` command lines of this run, in order (arguments after the program name).
+    pub fn steps(&self, sweep: &SweepFile, out: &Path) -> Vec<Vec<String>> {
+        let dir = run_dir(out, &self.id);
+        let p = |rel: &str| dir.join(rel).display().to_string();
+        let data = sweep.data_dir.display().to_string();
+        let threads = sweep.threads.to_string();
+        let c = &self.config;
+        let mut train: Vec<String> = match &self.teacher {
+            None => vec!["train".into(), "--depth".into(), c.depth.to_string(), "--shortcut".into(), c.shortcut.clone()],
+            Some(t) => {
+                let mut v = vec!["distill".into(), "--teacher".into(), run_dir(out, t).join("train").display().to_string()];
+                v.extend(["--kd".into(), c.kd.clone().unwrap_or_else(|| "hinton".into())]);
+                v.extend(["--skip-policy".into(), c.skips.clone()]);
+                if c.skips != "keep" {
+                    if let Some(e) = sweep.student.every {
+                        v.extend(["--every".into(), e.to_string()]);
+                    }
+                    if let Some(f) = sweep.student.finetune {
+                        v.extend(["--finetune".into(), f.to_string()]);
+                    }
+                }
+                if c.format != "float" {
+                    v.extend(["--weight-format".into(), c.format.clone()]);
+                    if let Some(a) = &sweep.student.act_format {
+                        v.extend(["--act-format".into(), a.clone()]);
+                    }
+                }
+                v
+            }
+        };
+        let stage = if self.teacher.is_some() { &sweep.student } else { &sweep.teacher };
+        // A keep-skips student without an epoch count would fall back to distill's skip
+        // schedule length; one epoch count per stage keeps the file simple.
+        train.extend(stage_args(stage));
+        train.extend(["--seed".into(), c.seed.to_string(), "--data-dir".into(), data.clone(), "--threads".into(), threads.clone(), "--quiet".into(), "--out".into(), p("train")]);
+        let mut steps = vec![train];
+        let mut quantize = vec!["quantize".into(), p("train"), "--out".into(), p("frozen"), "--data-dir".into(), data.clone()];
+        if c.format == "float" {
+            quantize.extend(["--weights".into(), sweep.float_freeze_weights.clone()]);
+        }
+        steps.push(quantize);
+        let mut sim = vec!["sim".into(), p("frozen"), "--data-dir".into(), data, "--threads".into(), threads, "--json".into(), p("sim.json")];
+        if let Some(n) = sweep.sim_limit {
+            sim.extend(["--limit".into(), n.to_string()]);
+        }
+        steps.push(sim);
+        for part in &sweep.parts {
+            steps.push(vec!["estimate".into(), p("frozen"), "--part".into(), part.clone(), "--json".into(), p(&format!("estimate-{part}.json"))]);
+        }
+        steps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(format_slug("float"), "float");
+        assert_eq!(format_slug("ap_fixed<8,3>"), "fx8.3");
+        assert_eq!(format_slug("ap_fixed<8,3,AP_RND,AP_SAT>"), "fx8.3-rnd-sat");
+        assert_eq!(format_slug("ap_ufixed<8,0>"), "ufx8.0");
+    }
+}

@@ -1,0 +1,225 @@
+//! Executing one run (`rfpga sweep exec`, what both engines start) and knowing whether a run is
+//! finished: `done.json`, written last and atomically, holds the SHA-256 of every output file
+//! and the run's settings digest. A run counts as finished only if all of them still match.
+
+use crate::plan::{run_dir, Run};
+use crate::spec::SweepFile;
+use anyhow::{bail, Context, Result};
+use rfpga_core::io::{read_json, write_json_atomic};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+pub const DONE_FORMAT: &str = "rfpga-sweep-done";
+pub const RESULT_FORMAT: &str = "rfpga-sweep-result";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Done {
+    pub format: String,
+    pub version: u32,
+    pub run: String,
+    pub digest: String,
+    /// Output files (relative to the run folder) and their SHA-256.
+    pub files: BTreeMap<String, String>,
+}
+
+/// What a run's state is on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiskState {
+    Done,
+    /// `status.json` says it failed (with the failed command).
+    Failed(String),
+    /// `status.json` says it started and it has not finished.
+    Started,
+    Absent,
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).with_context(|| format!("reading {}", path.display()))?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether the run is finished with its current settings and untouched outputs.
+pub fn is_done(out: &Path, run: &Run) -> bool {
+    let dir = run_dir(out, &run.id);
+    let Ok(done) = read_json::<Done>(&dir.join("done.json")) else { return false };
+    done.format == DONE_FORMAT
+        && done.run == run.id
+        && done.digest == run.digest
+        && !done.files.is_empty()
+        && done.files.iter().all(|(rel, sha)| sha256_file(&dir.join(rel)).is_ok_and(|s| &s == sha))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// running, failed or done.
+    pub state: String,
+    pub host: String,
+    pub pid: u32,
+    /// The failed command, when failed.
+    pub command: Option<String>,
+    pub exit: Option<i32>,
+    /// Seconds from start to the end (done or failed).
+    pub seconds: Option<f64>,
+}
+
+pub fn disk_state(out: &Path, run: &Run) -> DiskState {
+    if is_done(out, run) {
+        return DiskState::Done;
+    }
+    match read_json::<Status>(&run_dir(out, &run.id).join("status.json")) {
+        Ok(s) if s.state == "failed" => DiskState::Failed(s.command.unwrap_or_default()),
+        Ok(_) => DiskState::Started,
+        Err(_) => DiskState::Absent,
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}
+
+/// Runs the steps of `run` with the `rfpga` program `exe`, logging to RUN/log.txt, and writes
+/// result.json and done.json. A run folder left by an interrupted attempt is started afresh;
+/// a run that is already finished is left alone.
+pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path) -> Result<()> {
+    if let Some(t) = &run.teacher {
+        let teacher = all.iter().find(|r| &r.id == t).expect("plan names its teachers");
+        if !is_done(out, teacher) {
+            bail!("run {}: its teacher {t} is not finished ({})", run.id, run_dir(out, t).display());
+        }
+    }
+    std::fs::create_dir_all(out.join("runs")).with_context(|| format!("creating {}", out.join("runs").display()))?;
+    // One process per run at a time, whichever engine started it.
+    let lock_path = out.join("runs").join(format!("{}.lock", run.id));
+    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("opening {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        bail!("run {} is being executed by another process ({} is locked)", run.id, lock_path.display());
+    }
+    if is_done(out, run) {
+        println!("{}: already finished", run.id);
+        return Ok(());
+    }
+    let dir = run_dir(out, &run.id);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing the unfinished {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let started = Instant::now();
+    let mut status = Status { state: "running".into(), host: hostname(), pid: std::process::id(), command: None, exit: None, seconds: None };
+    write_json_atomic(&dir.join("status.json"), &status)?;
+    let log_path = dir.join("log.txt");
+    let mut log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    for step in run.steps(sweep, out) {
+        let line = format!("rfpga {}", step.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+        writeln!(log, "$ {line}")?;
+        log.flush()?;
+        let code = Command::new(exe)
+            .args(&step)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log.try_clone()?)
+            .status()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        if !code.success() {
+            status.state = "failed".into();
+            status.command = Some(line.clone());
+            status.exit = code.code();
+            status.seconds = Some(started.elapsed().as_secs_f64());
+            write_json_atomic(&dir.join("status.json"), &status)?;
+            bail!("run {}: `{line}` failed ({code}); log: {}", run.id, log_path.display());
+        }
+    }
+    let result = collect_result(sweep, run, &dir)?;
+    write_json_atomic(&dir.join("result.json"), &result)?;
+    let mut files = BTreeMap::new();
+    for rel in output_files(sweep) {
+        files.insert(rel.clone(), sha256_file(&dir.join(&rel))?);
+    }
+    status.state = "done".into();
+    status.seconds = Some(started.elapsed().as_secs_f64());
+    write_json_atomic(&dir.join("status.json"), &status)?;
+    write_json_atomic(&dir.join("done.json"), &Done { format: DONE_FORMAT.into(), version: 1, run: run.id.clone(), digest: run.digest.clone(), files })?;
+    drop(lock);
+    Ok(())
+}
+
+/// The files a finished run must have (relative to its folder).
+fn output_files(sweep: &SweepFile) -> Vec<String> {
+    let mut v: Vec<String> = ["result.json", "train/weights.safetensors", "train/model.json", "train/summary.json", "frozen/frozen.json", "frozen/weights.safetensors", "sim.json"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(sweep.parts.iter().map(|p| format!("estimate-{p}.json")));
+    v
+}
+
+pub fn shell_quote(a: &str) -> String {
+    if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c)) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
+/// A run's results in one file: the trained model's accuracy (float or QAT, as trained), the
+/// frozen model's simulated accuracy, the skip-change curve and the estimates.
+fn collect_result(sweep: &SweepFile, run: &Run, dir: &Path) -> Result<serde_json::Value> {
+    let summary: serde_json::Value = read_json(&dir.join("train/summary.json"))?;
+    let sim: serde_json::Value = read_json(&dir.join("sim.json"))?;
+    let mut estimates = Vec::new();
+    for p in &sweep.parts {
+        estimates.push(read_json::<serde_json::Value>(&dir.join(format!("estimate-{p}.json")))?);
+    }
+    let curve = skip_curve(&dir.join("train/skips.csv"))?;
+    Ok(serde_json::json!({
+        "format": RESULT_FORMAT,
+        "version": 1,
+        "run": run.id,
+        "config": run.config,
+        "group": run.config.group(),
+        "trained": {
+            "top1": summary["final_test_acc"],
+            "top5": summary["final_test_top5"],
+            "epochs": summary["epochs"],
+            "test_images": summary["test_images"],
+            "train_images": summary["train_images"],
+        },
+        "frozen": sim,
+        "skip_curve": curve,
+        "estimates": estimates,
+    }))
+}
+
+/// (skips changed, test accuracy at the end of the interval) from a distill run's skips.csv;
+/// point 0 is the accuracy before the first change. Empty without skip changes.
+pub fn skip_curve(path: &Path) -> Result<Vec<(usize, f64)>> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(Vec::new()) };
+    let mut lines = text.lines();
+    let cols: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name).with_context(|| format!("{}: no column `{name}`", path.display()));
+    let (c_step, c_before, c_after, c_end) = (col("step")?, col("acc_before")?, col("acc_after")?, col("acc_end")?);
+    let mut curve = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let get = |c: usize| f.get(c).and_then(|v| v.parse::<f64>().ok()).with_context(|| format!("{}: line {}: column {} is not a number", path.display(), i + 2, cols[c]));
+        if i == 0 {
+            curve.push((0, get(c_before)?));
+        }
+        // The last change has no interval end when training stops right after it.
+        let end = if f.get(c_end).is_some_and(|v| !v.is_empty()) { get(c_end)? } else { get(c_after)? };
+        curve.push((get(c_step)? as usize, end));
+    }
+    Ok(curve)
+}
+
+/// The log of a run, for error messages.
+pub fn log_path(out: &Path, id: &str) -> PathBuf {
+    run_dir(out, id).join("log.txt")
+}
