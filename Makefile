@@ -27,7 +27,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         codegen csim csim-check \
-        bench-train bench-skip skip-experiment skip-plots clean
+        bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types
 
@@ -47,6 +47,25 @@ build: setup-torch
 test: setup
 	$(CARGO) test --release --workspace
 	@$(MAKE) --no-print-directory check-ap-vectors
+	@$(MAKE) --no-print-directory test-slurm
+
+# The tiny sweep through a real single-node Slurm started on localhost (Debian's packages,
+# installed by scripts/slurm-local.sh when root) and through the local engine: same summary.
+test-slurm: build setup-data
+	@bash scripts/test-slurm.sh
+
+# A sweep file's grid of pipeline runs (docs/sweeps.md): make sweep SWEEP_FILE=sweeps/deck-cpu.toml
+# [ENGINE=slurm] [JOBS=2] [ONLY='--only depth=20'], then make summarize SWEEP_OUT=sweeps/deck-cpu.
+SWEEP_FILE ?= sweeps/tiny.toml
+ENGINE     ?= local
+JOBS       ?= 1
+ONLY       ?=
+SWEEP_OUT  ?= sweeps/$(basename $(notdir $(SWEEP_FILE)))
+sweep: build setup-data
+	$(RFPGA) sweep $(SWEEP_FILE) --engine $(ENGINE) --jobs $(JOBS) $(ONLY)
+
+summarize: build
+	$(RFPGA) summarize $(SWEEP_OUT)
 
 # The main job on a small default, the whole pipeline: ResNet-20 on 10,000 training images for
 # 4 epochs (about 2 minutes on 2 cores), its test accuracy on all 10,000 test images, frozen to

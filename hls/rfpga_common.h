@@ -34,6 +34,35 @@ void split(hls::stream<T> &in, hls::stream<T> &a, hls::stream<T> &b) {
     }
 }
 
+// One multiply-accumulate, acc += x·w with the exact product, its multiplier bound to DSP
+// slices or to LUTs as the configuration (and the resource estimate) says. Unbound, Vitis may
+// fuse a narrow multiply-add into a DSP48 by itself (UG1399, DSP multi-operation matching).
+// P is the exact product type (CFG::product_t), so acc += p is acc += x·w.
+template <bool IN_DSP>
+struct mac;
+
+template <>
+struct mac<true> {
+    template <class P, class A, class X, class W>
+    static void run(A &acc, const X &x, const W &w) {
+#pragma HLS INLINE
+        const P p = x * w;
+#pragma HLS BIND_OP variable = p op = mul impl = dsp
+        acc += p;
+    }
+};
+
+template <>
+struct mac<false> {
+    template <class P, class A, class X, class W>
+    static void run(A &acc, const X &x, const W &w) {
+#pragma HLS INLINE
+        const P p = x * w;
+#pragma HLS BIND_OP variable = p op = mul impl = fabric
+        acc += p;
+    }
+};
+
 }  // namespace rfpga
 
 #endif

@@ -36,7 +36,7 @@ void conv_row(int oy, typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN],
             if (iy < 0 || iy >= CFG::H || ix < 0 || ix >= CFG::W) continue;  // zero padding adds nothing
             const typename CFG::in_t x = lines[iy % CFG::K][ix][ci];
             for (int co = 0; co < CFG::COUT; co++) {
-                acc[co] += x * from_raw<typename CFG::weight_t>(w[co][tap]);
+                mac<CFG::MUL_IN_DSP>::template run<typename CFG::product_t>(acc[co], x, from_raw<typename CFG::weight_t>(w[co][tap]));
             }
         }
         pixel<typename CFG::out_t, CFG::COUT> px;

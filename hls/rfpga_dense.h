@@ -17,7 +17,7 @@ void dense(hls::stream<pixel<typename CFG::in_t, CFG::IN> > &in, hls::stream<pix
         typename CFG::accum_t acc = from_raw<typename CFG::bias_t>(b[o]);
         for (int i = 0; i < CFG::IN; i++) {
 #pragma HLS PIPELINE II = CFG::REUSE
-            acc += x.v[i] * from_raw<typename CFG::weight_t>(w[o * CFG::IN + i]);
+            mac<CFG::MUL_IN_DSP>::template run<typename CFG::product_t>(acc, x.v[i], from_raw<typename CFG::weight_t>(w[o * CFG::IN + i]));
         }
         y.v[o] = acc;
     }

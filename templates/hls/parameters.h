@@ -17,11 +17,15 @@ struct {{ c.id }}_cfg {
     // Multiply-accumulate lanes (output channels computed in parallel), and the initiation
     // interval of the tap loop that follows: COUT / UNROLL.
     static const int UNROLL = {{ c.unroll }}, II = {{ c.ii }};
+    // Multipliers in DSP slices (true) or LUTs (false), bound so (rfpga_conv.h, mac).
+    static const bool MUL_IN_DSP = {{ c.mul_in_dsp }};
     typedef {{ c.in_t }} in_t;
     typedef {{ c.id }}_t out_t;
     typedef {{ c.id }}_weight_t weight_t;
     typedef {{ c.id }}_bias_t bias_t;
     typedef {{ c.id }}_accum_t accum_t;
+    // in_t × weight_t, exact: the multiplier's output.
+    typedef {{ c.id }}_product_t product_t;
     typedef {{ c.w_raw }} weight_raw_t;
     typedef {{ c.b_raw }} bias_raw_t;
 };
@@ -29,11 +33,13 @@ struct {{ c.id }}_cfg {
 struct {{ d.id }}_cfg {
     static const int IN = {{ d.inputs }}, OUT = {{ d.outputs }};
     static const int REUSE = 1;
+    static const bool MUL_IN_DSP = {{ d.mul_in_dsp }};
     typedef {{ d.in_t }} in_t;
     typedef {{ d.id }}_t out_t;
     typedef {{ d.id }}_weight_t weight_t;
     typedef {{ d.id }}_bias_t bias_t;
     typedef {{ d.id }}_accum_t accum_t;
+    typedef {{ d.id }}_product_t product_t;
     typedef {{ d.w_raw }} weight_raw_t;
     typedef {{ d.b_raw }} bias_raw_t;
 };

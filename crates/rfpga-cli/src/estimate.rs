@@ -7,7 +7,7 @@ use rfpga_core::io::write_atomic;
 use rfpga_estimate::{parts, Parallelism};
 use std::path::PathBuf;
 
-use crate::hls::{design_part, parse_parallelism, parse_storage, read_design, storage_map};
+use crate::hls::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design};
 
 #[derive(Args)]
 pub struct EstimateArgs {
@@ -25,7 +25,10 @@ pub struct EstimateArgs {
     /// Where convolution weights live: auto, bram, lutram, uram, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
     weight_storage: Option<String>,
-    /// A design file of `rfpga fit --out` (overrides --parallelism and --weight-storage).
+    /// Where convolution multipliers go: auto, fabric, dsp, or LAYER=KIND,… (default: the project's, else auto).
+    #[arg(long)]
+    multipliers: Option<String>,
+    /// A design file of `rfpga fit --out` (overrides --parallelism, --weight-storage and --multipliers).
     #[arg(long)]
     design: Option<PathBuf>,
     /// Clock period (default: the project's, else 10).
@@ -47,7 +50,7 @@ pub struct EstimateArgs {
 fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, String, Parallelism, f64)> {
     let (frozen, mut part_name, mut par, mut clock) = if path.join("rfpga.json").exists() {
         let info = rfpga_hls::project_info(path)?;
-        (info.frozen, info.part, Parallelism { default: 1, map: info.parallelism, storage: info.storage }, info.clock_ns)
+        (info.frozen, info.part, Parallelism { default: 1, map: info.parallelism, storage: info.storage, multipliers: info.multipliers }, info.clock_ns)
     } else {
         (path.clone(), "xc7z020".to_string(), Parallelism::default(), 10.0)
     };
@@ -62,12 +65,16 @@ fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, Str
     }
     if let Some(s) = &a.weight_storage {
         let (default, map) = parse_storage(s)?;
-        par.storage = storage_map(&model, default, map);
+        par.storage = per_layer_map(&model, default, map);
+    }
+    if let Some(s) = &a.multipliers {
+        let (default, map) = parse_multipliers(s)?;
+        par.multipliers = per_layer_map(&model, default, map);
     }
     if let Some(d) = &a.design {
         let design = read_design(d)?;
         part_name = design_part(&design, a.part.as_deref(), d)?;
-        (par.map, par.storage) = (design.parallelism, design.storage);
+        (par.map, par.storage, par.multipliers) = (design.parallelism, design.storage, design.multipliers);
     }
     if let Some(c) = a.clock_ns {
         clock = c;
@@ -75,9 +82,9 @@ fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, Str
     if !(clock > 0.0) {
         bail!("--clock-ns: expected a positive period, found {clock}");
     }
-    for name in par.map.keys().chain(par.storage.keys()) {
+    for name in par.map.keys().chain(par.storage.keys()).chain(par.multipliers.keys()) {
         if !model.layers.iter().any(|l| l.kind() == "conv" && l.name() == name) {
-            bail!("`{name}` (in --parallelism, --weight-storage or --design) is not a convolution of {}", frozen.display());
+            bail!("`{name}` (in --parallelism, --weight-storage, --multipliers or --design) is not a convolution of {}", frozen.display());
         }
     }
     Ok((model, frozen, part_name, par, clock))
@@ -117,6 +124,9 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
             "device": part.device,
             "clock_ns": clock,
             "parallelism": par.default,
+            "lanes": par.map,
+            "weight_storage": par.storage,
+            "multipliers": par.multipliers,
             "used": named(&e.total),
             "available": named(&part.available()),
             "utilization_percent": percent,
@@ -148,40 +158,75 @@ pub struct ReportArgs {
     /// The csynth report (default: PROJECT/rfpga_prj/solution1/syn/report/rfpga_top_csynth.xml).
     #[arg(long)]
     csynth: Option<PathBuf>,
+    /// A Vivado utilization report (`report_utilization`, synthesized or placed) of the exported
+    /// design: shown as a further column; without --csynth it is the only one.
+    #[arg(long)]
+    utilization: Option<PathBuf>,
 }
 
-/// `rfpga report`: the synthesis report next to the estimate, with the error per resource.
+/// The catalog's part for a report's part name; Vivado writes `7z020clg400-1` for xc7z020.
+fn report_part(name: &str) -> Result<rfpga_estimate::Part> {
+    parts::find(name).or_else(|e| parts::find(&format!("xc{name}")).map_err(|_| e))
+}
+
+/// `rfpga report`: synthesis reports next to the estimate, with the estimate's error per resource.
 pub fn report(a: ReportArgs) -> Result<()> {
-    let file = a.csynth.unwrap_or_else(|| a.project.join("rfpga_prj/solution1/syn/report/rfpga_top_csynth.xml"));
-    let r = rfpga_estimate::report::read_csynth(&file)?;
-    let args = EstimateArgs { paths: vec![], part: None, parallelism: None, weight_storage: None, design: None, clock_ns: None, out: None, plot: None, json: None };
+    let default_csynth = a.project.join("rfpga_prj/solution1/syn/report/rfpga_top_csynth.xml");
+    let csynth_file = match (&a.csynth, &a.utilization) {
+        (Some(f), _) => Some(f.clone()),
+        (None, None) => Some(default_csynth),
+        (None, Some(_)) => default_csynth.exists().then_some(default_csynth),
+    };
+    let args = EstimateArgs { paths: vec![], part: None, parallelism: None, weight_storage: None, design: None, clock_ns: None, out: None, plot: None, json: None, multipliers: None };
     let (model, frozen, part_name, par, clock) = design(&args, &a.project)?;
     let part = parts::find(&part_name)?;
-    let synth_part = parts::find(&r.part).with_context(|| format!("{}: UserAssignments/Part", file.display()))?;
-    if synth_part.device != part.device || r.top != "rfpga_top" {
-        bail!(
-            "{}: synthesized `{}` for {}, but {} is `rfpga_top` for {}: not this project's report",
-            file.display(),
-            r.top,
-            r.part,
-            a.project.display(),
-            part_name
-        );
+    let mismatch = |file: &std::path::Path, what: &str| {
+        anyhow::anyhow!("{}: {what}, but {} is `rfpga_top` for {}: not this project's report", file.display(), a.project.display(), part_name)
+    };
+    let mut columns: Vec<(String, rfpga_estimate::Resources)> = Vec::new();
+    let mut csynth = None;
+    if let Some(file) = &csynth_file {
+        let r = rfpga_estimate::report::read_csynth(file)?;
+        let synth_part = report_part(&r.part).with_context(|| format!("{}: UserAssignments/Part", file.display()))?;
+        if synth_part.device != part.device || r.top != "rfpga_top" {
+            return Err(mismatch(file, &format!("synthesized `{}` for {}", r.top, r.part)));
+        }
+        columns.push(("HLS csynth".into(), r.resources));
+        csynth = Some(r);
+    }
+    if let Some(file) = &a.utilization {
+        let u = rfpga_estimate::report::read_utilization(file)?;
+        if let Some(d) = &u.device {
+            let p = report_part(d).with_context(|| format!("{}: Device", file.display()))?;
+            if p.device != part.device {
+                return Err(mismatch(file, &format!("a design for {d}")));
+            }
+        }
+        columns.push(("Vivado".into(), u.resources));
     }
     let analysis = model.analyze(&frozen.display().to_string())?;
     let e = rfpga_estimate::estimate(&model, &analysis, &par, &part, clock)?;
-    println!("{}: synthesis report {} against rfpga's estimate ({} on {}):
-", a.project.display(), file.display(), model.model.name(), part.device);
-    println!("| resource | estimate | synthesis (HLS) | estimate error | available |");
-    println!("|---|---:|---:|---:|---:|");
-    for ((name, est), ((_, syn), (_, avail))) in e.total.named().iter().zip(r.resources.named().iter().zip(r.available.named())) {
-        let err = if *syn == 0 { if *est == 0 { "0 %".to_string() } else { "-".to_string() } } else { format!("{:+.0} %", 100.0 * (*est as f64 - *syn as f64) / *syn as f64) };
-        println!("| {name} | {est} | {syn} | {err} | {avail} |");
+    println!("{}: reports against rfpga's estimate ({} on {}):\n", a.project.display(), model.model.name(), part.device);
+    let head: Vec<String> = columns.iter().map(|(l, _)| format!("{l} | estimate error vs {l}")).collect();
+    println!("| resource | estimate | {} | available |", head.join(" | "));
+    println!("|---|---:|{}---:|", "---:|---:|".repeat(columns.len()));
+    let avail = part.available();
+    for (k, (name, est)) in e.total.named().iter().enumerate() {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(_, r)| {
+                let got = r.named()[k].1;
+                let err = if got == 0 { if *est == 0 { "0 %".to_string() } else { "-".to_string() } } else { format!("{:+.0} %", 100.0 * (*est as f64 - got as f64) / got as f64) };
+                format!("{got} | {err}")
+            })
+            .collect();
+        println!("| {name} | {est} | {} | {} |", cells.join(" | "), avail.named()[k].1);
     }
-    let ie = 100.0 * (e.interval as f64 - r.interval_max as f64) / r.interval_max.max(1) as f64;
-    println!("| interval (cycles) | {} | {} | {ie:+.0} % | |", e.interval, r.interval_max);
-    println!("
-Clock: target {} ns, HLS estimate {} ns. HLS estimates are not place-and-route results (LUTs most of all).", r.target_clock_ns, r.estimated_clock_ns);
+    if let Some(r) = &csynth {
+        let ie = 100.0 * (e.interval as f64 - r.interval_max as f64) / r.interval_max.max(1) as f64;
+        println!("\nInterval: estimate {} cycles, HLS {} ({ie:+.0} %). Clock: target {} ns, HLS estimate {} ns.", e.interval, r.interval_max, r.target_clock_ns, r.estimated_clock_ns);
+        println!("HLS estimates are not place-and-route results, LUTs least of all (docs/estimate-sources.md: one public design's csynth LUTs were 2× its placed count).");
+    }
     Ok(())
 }
 
@@ -193,7 +238,7 @@ pub struct FitArgs {
     part: String,
     #[arg(long, default_value_t = 10.0)]
     clock_ns: f64,
-    /// Write the chosen design (parallelism and weight storage per layer) to this file, for
+    /// Write the chosen design (parallelism, weight storage and multipliers per layer) to this file, for
     /// `rfpga codegen --design FILE` and `rfpga estimate --design FILE`.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -274,11 +319,14 @@ pub fn fit(a: FitArgs) -> Result<()> {
     if !best.config.storage.is_empty() {
         println!("  and --weight-storage {}", best.storage_argument());
     }
+    if !best.config.multipliers.is_empty() {
+        println!("  and --multipliers {}", best.multipliers_argument());
+    }
     if let Some(out) = &a.out {
         let design = serde_json::json!({
             "format": "rfpga-design", "version": 1,
             "frozen": a.frozen.display().to_string(), "part": part.part,
-            "parallelism": best.config.map, "weight_storage": best.config.storage,
+            "parallelism": best.config.map, "weight_storage": best.config.storage, "multipliers": best.config.multipliers,
             "images_per_s": best.estimate.images_per_s(),
         });
         write_atomic(out, (serde_json::to_string_pretty(&design)? + "\n").as_bytes())?;

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use rfpga_hls::{Options, Storage};
+use rfpga_hls::{Multipliers, Options, Storage};
 use rfpga_sim::Simulator;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,8 +29,12 @@ pub struct CodegenArgs {
     /// Where convolution weights live: auto (Vitis decides), bram, lutram, uram, or LAYER=KIND,….
     #[arg(long, default_value = "auto")]
     weight_storage: String,
-    /// A design file written by `rfpga fit --out` (parallelism and weight storage per layer);
-    /// overrides --parallelism and --weight-storage.
+    /// Where convolution multipliers go: auto (LUTs up to 10-bit operands, else DSPs), fabric,
+    /// dsp, or LAYER=KIND,…; the generated code binds them so (BIND_OP).
+    #[arg(long, default_value = "auto")]
+    multipliers: String,
+    /// A design file written by `rfpga fit --out` (parallelism, weight storage and multipliers
+    /// per layer); overrides --parallelism, --weight-storage and --multipliers.
     #[arg(long)]
     design: Option<PathBuf>,
     /// Test images whose inputs and expected logits (from the simulator) go into PROJECT/vectors.
@@ -59,26 +63,35 @@ pub fn parse_parallelism(s: &str) -> Result<(usize, BTreeMap<String, usize>)> {
     Ok((1, map))
 }
 
-/// `auto|bram|lutram|uram` for every convolution (an empty map plus that default), or
-/// `LAYER=KIND,…`.
-pub fn parse_storage(s: &str) -> Result<(Storage, BTreeMap<String, Storage>)> {
+/// A per-layer choice (`--weight-storage`, `--multipliers`): `KIND` for every convolution (an
+/// empty map plus that default), or `LAYER=KIND,…` (the rest `auto`).
+pub fn parse_per_layer<T: std::str::FromStr<Err = anyhow::Error>>(s: &str, flag: &str) -> Result<(T, BTreeMap<String, T>)> {
     if !s.contains('=') {
-        return Ok((s.parse().context("--weight-storage")?, BTreeMap::new()));
+        return Ok((s.parse().context(flag.to_string())?, BTreeMap::new()));
     }
     let mut map = BTreeMap::new();
     for part in s.split(',') {
-        let (layer, kind) = part.split_once('=').with_context(|| format!("--weight-storage: expected LAYER=KIND, found `{part}`"))?;
-        map.insert(layer.to_string(), kind.parse().context("--weight-storage")?);
+        let (layer, kind) = part.split_once('=').with_context(|| format!("{flag}: expected LAYER=KIND, found `{part}`"))?;
+        map.insert(layer.to_string(), kind.parse().context(flag.to_string())?);
     }
-    Ok((Storage::Auto, map))
+    Ok(("auto".parse().context(flag.to_string())?, map))
 }
 
-/// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism` and `weight_storage`
-/// by layer.
+pub fn parse_storage(s: &str) -> Result<(Storage, BTreeMap<String, Storage>)> {
+    parse_per_layer(s, "--weight-storage")
+}
+
+pub fn parse_multipliers(s: &str) -> Result<(Multipliers, BTreeMap<String, Multipliers>)> {
+    parse_per_layer(s, "--multipliers")
+}
+
+/// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism`, `weight_storage`
+/// and (optional, `auto` when absent) `multipliers` by layer.
 pub struct Design {
     pub part: String,
     pub parallelism: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
+    pub multipliers: BTreeMap<String, Multipliers>,
 }
 
 pub fn read_design(path: &std::path::Path) -> Result<Design> {
@@ -92,8 +105,12 @@ pub fn read_design(path: &std::path::Path) -> Result<Design> {
         bail!("{}: field `parallelism.{layer}`: expected ≥ 1 lanes, found {n}", path.display());
     }
     let storage = serde_json::from_value(field("weight_storage")?).with_context(|| format!("{}: field `weight_storage`", path.display()))?;
+    let multipliers = match v.get("multipliers") {
+        Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `multipliers`", path.display()))?,
+        None => BTreeMap::new(),
+    };
     let part = field("part")?.as_str().map(str::to_string).with_context(|| format!("{}: field `part`: expected a string", path.display()))?;
-    Ok(Design { part, parallelism, storage })
+    Ok(Design { part, parallelism, storage, multipliers })
 }
 
 /// The part to use when a design file names one: the design's unless --part says the same
@@ -111,9 +128,10 @@ pub fn design_part(design: &Design, given: Option<&str>, file: &std::path::Path)
     }
 }
 
-/// Every convolution's storage: explicit ones, and `default` for the rest.
-pub fn storage_map(model: &rfpga_core::frozen::FrozenModel, default: Storage, mut map: BTreeMap<String, Storage>) -> BTreeMap<String, Storage> {
-    if default != Storage::Auto {
+/// Every convolution's choice: explicit ones, and `default` for the rest (nothing where the
+/// default is `auto`).
+pub fn per_layer_map<T: Copy + PartialEq + std::str::FromStr>(model: &rfpga_core::frozen::FrozenModel, default: T, mut map: BTreeMap<String, T>) -> BTreeMap<String, T> {
+    if "auto".parse::<T>().ok() != Some(default) {
         for l in &model.layers {
             if l.kind() == "conv" {
                 map.entry(l.name().to_string()).or_insert(default);
@@ -126,18 +144,20 @@ pub fn storage_map(model: &rfpga_core::frozen::FrozenModel, default: Storage, mu
 pub fn codegen(a: CodegenArgs) -> Result<()> {
     let (default_parallelism, mut parallelism) = parse_parallelism(&a.parallelism)?;
     let (default_storage, storage) = parse_storage(&a.weight_storage)?;
+    let (default_mult, multipliers) = parse_multipliers(&a.multipliers)?;
     let model = rfpga_core::frozen::FrozenModel::load(&a.frozen)?;
-    let mut storage = storage_map(&model, default_storage, storage);
+    let mut storage = per_layer_map(&model, default_storage, storage);
+    let mut multipliers = per_layer_map(&model, default_mult, multipliers);
     let mut part = a.part.clone().unwrap_or_else(|| "xc7z020clg400-1".into());
     if let Some(d) = &a.design {
         let design = read_design(d)?;
         part = design_part(&design, a.part.as_deref(), d)?;
-        (parallelism, storage) = (design.parallelism, design.storage);
+        (parallelism, storage, multipliers) = (design.parallelism, design.storage, design.multipliers);
     }
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
     }
-    let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage };
+    let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage, multipliers };
     rfpga_hls::generate(&a.frozen, &a.out, &opts).with_context(|| format!("generating {}", a.out.display()))?;
     println!("Wrote the Vitis HLS project {} (vitis_hls -f build.tcl)", a.out.display());
     if a.vectors > 0 {

@@ -192,6 +192,18 @@ fn estimate_fit_and_report_reject_bad_input() {
     let (code, text) = rfpga(&["report", p]);
     assert_eq!(code, 1);
     assert!(text.contains("rfpga_top_csynth.xml"), "{text}");
+    // A Vivado utilization report of another device; then one of this project's (its `Device`
+    // line edited to xczu7ev), read into the same table.
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../rfpga-estimate/tests/fixtures/");
+    let (code, text) = rfpga(&["report", p, "--utilization", &format!("{fixtures}utilization_xc7z020_placed.rpt")]);
+    assert_eq!(code, 1);
+    assert!(text.contains("a design for 7z020clg400-1") && text.contains("not this project's report"), "{text}");
+    let zu7 = dir.path().join("util.rpt");
+    let util = std::fs::read_to_string(format!("{fixtures}utilization_xc7z020_placed.rpt")).unwrap().replace("7z020clg400-1", "xczu7ev-ffvc1156-2-e");
+    std::fs::write(&zu7, util).unwrap();
+    let (code, text) = rfpga(&["report", p, "--utilization", zu7.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("| Vivado | estimate error vs Vivado |") && text.contains("| LUT |") && text.contains("| 31234 |"), "{text}");
     // The frozen model changed after codegen: the project no longer matches it.
     let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<6,2>", "--calib", "0", "--out", f]);
     assert_eq!(code, 0, "{text}");

@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 
 pub use parts::Part;
 pub use resources::Resources;
-pub use rfpga_hls::Storage;
+pub use rfpga_hls::{Multipliers, Storage};
 
 /// One row of the estimate.
 #[derive(Debug, Clone)]
@@ -65,17 +65,19 @@ impl Estimate {
 }
 
 /// The per-layer design choices the code generator takes: lanes (`map[layer]`, else
-/// `default`) and weight storage (`storage[layer]`, else `Auto`).
+/// `default`), weight storage (`storage[layer]`, else `Auto`) and where the multipliers go
+/// (`multipliers[layer]`, else `Auto`).
 #[derive(Debug, Clone)]
 pub struct Parallelism {
     pub default: usize,
     pub map: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
+    pub multipliers: BTreeMap<String, Multipliers>,
 }
 
 impl Default for Parallelism {
     fn default() -> Self {
-        Parallelism { default: 1, map: BTreeMap::new(), storage: BTreeMap::new() }
+        Parallelism { default: 1, map: BTreeMap::new(), storage: BTreeMap::new(), multipliers: BTreeMap::new() }
     }
 }
 
@@ -85,6 +87,9 @@ impl Parallelism {
     }
     pub fn storage_of(&self, layer: &str) -> Storage {
         *self.storage.get(layer).unwrap_or(&Storage::Auto)
+    }
+    pub fn multipliers_of(&self, layer: &str) -> Multipliers {
+        *self.multipliers.get(layer).unwrap_or(&Multipliers::Auto)
     }
 }
 
@@ -98,7 +103,8 @@ pub fn estimate(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, c
             Layer::Conv(c) => {
                 let p = par.of(&c.name);
                 anyhow::ensure!(p >= 1 && c.out_ch % p == 0, "parallelism {p} for `{}`: must divide its {} output channels", c.name, c.out_ch);
-                layers::conv::estimate(c, input, out, p, par.storage_of(&c.name), dsp)
+                let in_dsp = par.multipliers_of(&c.name).in_dsp(input.format.width, c.weight.width);
+                layers::conv::estimate(c, input, out, p, par.storage_of(&c.name), in_dsp, dsp)
             }
             Layer::Add(l) => layers::add::estimate(l, input),
             Layer::PadShortcut(_) => layers::pad::estimate(input),
@@ -209,13 +215,18 @@ impl Candidate {
     pub fn storage_argument(&self) -> String {
         self.config.storage.iter().map(|(k, v)| format!("{k}={}", format!("{v:?}").to_lowercase())).collect::<Vec<_>>().join(",")
     }
+    /// The `--multipliers` argument (empty when every layer is `auto`).
+    pub fn multipliers_argument(&self) -> String {
+        self.config.multipliers.iter().map(|(k, v)| format!("{k}={}", format!("{v:?}").to_lowercase())).collect::<Vec<_>>().join(",")
+    }
 }
 
-/// Searches per-layer parallelism and weight storage for designs that fit `part`: from one lane
-/// everywhere, the slowest convolution's lanes double while the design fits. When a doubling
-/// overflows BRAM_18K, the largest BRAM weight memory moves to URAM (where the part has room)
-/// or LUTRAM (where LUTs have room) and the doubling is retried. Returns every design visited,
-/// in order; the fastest that fits is the answer.
+/// Searches per-layer parallelism, weight storage and multiplier binding for designs that fit
+/// `part`: from one lane everywhere, the slowest convolution's lanes double while the design
+/// fits. A design over budget is first relieved: over BRAM_18K, the largest BRAM weight memory
+/// moves to URAM (where the part has room) or LUTRAM (where LUTs have room); over LUT, the
+/// multipliers of the convolution with the most lanes move from LUTs to DSP slices (while DSPs
+/// have room). Returns every design visited, in order; the fastest that fits is the answer.
 pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<Vec<Candidate>> {
     let convs: Vec<(String, usize)> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.out_ch)) } else { None }).collect();
     let mut config = Parallelism { map: convs.iter().map(|(n, _)| (n.clone(), 1)).collect(), ..Default::default() };
@@ -225,7 +236,33 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<
         let fits = e.utilization(part).1;
         Ok(Candidate { config: c.clone(), estimate: e, fits })
     };
-    let mut current = eval(&config)?;
+    let relieve = |next: &mut Parallelism, mut cand: Candidate| -> Result<Candidate> {
+        while !cand.fits {
+            let (u, _) = cand.estimate.utilization(part);
+            if u[0] > 100.0 {
+                let moved = cand
+                    .estimate
+                    .rows
+                    .iter()
+                    .filter(|r| r.kind == "conv" && next.storage_of(&r.name) == Storage::Auto && r.resources.bram_18k > 1)
+                    .max_by_key(|r| r.resources.bram_18k)
+                    .map(|r| r.name.clone());
+                let Some(layer) = moved else { break };
+                let to = if part.uram > 0 && u[4] < 90.0 { Storage::Uram } else if u[3] < 90.0 { Storage::Lutram } else { break };
+                next.storage.insert(layer, to);
+            } else if u[3] > 100.0 && u[1] < 90.0 {
+                let moved = convs.iter().filter(|(n, _)| next.multipliers_of(n) != Multipliers::Dsp).max_by_key(|(n, _)| next.of(n)).map(|(n, _)| n.clone());
+                let Some(layer) = moved else { break };
+                next.multipliers.insert(layer, Multipliers::Dsp);
+            } else {
+                break;
+            }
+            cand = eval(next)?;
+        }
+        Ok(cand)
+    };
+    let first = eval(&config)?;
+    let mut current = relieve(&mut config, first)?;
     out.push(current.clone());
     if !current.fits {
         return Ok(out);
@@ -239,22 +276,8 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<
         }
         let mut next = config.clone();
         next.map.insert(bottleneck, p * 2);
-        let mut cand = eval(&next)?;
-        // Over BRAM: move weight memories out of BRAM, largest first, while that helps.
-        while !cand.fits && cand.estimate.utilization(part).0[0] > 100.0 {
-            let moved = cand
-                .estimate
-                .rows
-                .iter()
-                .filter(|r| r.kind == "conv" && next.storage_of(&r.name) == Storage::Auto && r.resources.bram_18k > 1)
-                .max_by_key(|r| r.resources.bram_18k)
-                .map(|r| r.name.clone());
-            let Some(layer) = moved else { break };
-            let (u, _) = cand.estimate.utilization(part);
-            let to = if part.uram > 0 && u[4] < 90.0 { Storage::Uram } else if u[3] < 90.0 { Storage::Lutram } else { break };
-            next.storage.insert(layer, to);
-            cand = eval(&next)?;
-        }
+        let cand = eval(&next)?;
+        let cand = relieve(&mut next, cand)?;
         out.push(cand.clone());
         if !cand.fits {
             break;

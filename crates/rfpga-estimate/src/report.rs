@@ -1,4 +1,7 @@
-//! Vitis HLS synthesis reports: `<solution>/syn/report/<top>_csynth.xml` (shared/notes/
+//! Synthesis reports: Vitis HLS's `<solution>/syn/report/<top>_csynth.xml` and Vivado's
+//! `report_utilization` text reports ([`read_utilization`]).
+//!
+//! csynth.xml (shared/notes/
 //! fpga-parts.md): `AreaEstimates/Resources` and `AreaEstimates/AvailableResources` (BRAM_18K,
 //! DSP or DSP48E, FF, LUT, URAM), `PerformanceEstimates/SummaryOfOverallLatency` (cycles),
 //! `PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod`, `UserAssignments`
@@ -74,4 +77,77 @@ pub fn read_csynth(file: &Path) -> Result<SynthReport> {
         resources: resources(root, "AreaEstimates/Resources", file)?,
         available: resources(root, "AreaEstimates/AvailableResources", file)?,
     })
+}
+
+/// What a Vivado `report_utilization` text report says: resources used and available, as
+/// BRAM_18K-equivalents (a `Block RAM Tile` is 36 Kb: two BRAM_18K), DSP, FF, LUT, URAM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UtilizationReport {
+    /// The `Device` line of the header, when present (e.g. `7z020clg400-1`).
+    pub device: Option<String>,
+    pub resources: Resources,
+    pub available: Resources,
+}
+
+/// Reads a Vivado utilization report (`report_utilization`, synthesized or placed; 7-series or
+/// UltraScale+). Tables are matched by row name, not section number (the numbers differ
+/// between synthesized and placed reports): `Slice LUTs`/`CLB LUTs`,
+/// `Slice Registers`/`CLB Registers`, `Block RAM Tile`, `DSPs`, `URAM` (optional), each with its
+/// `Used` and `Available` columns found by the table's header row.
+pub fn read_utilization(file: &Path) -> Result<UtilizationReport> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut device = None;
+    let mut columns: Option<(usize, usize)> = None; // (Used, Available) of the current table
+    let mut rows: std::collections::HashMap<String, (f64, f64)> = Default::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("| Device") {
+            device = rest.trim_start().strip_prefix(':').map(|d| d.trim().to_string());
+            continue;
+        }
+        if !line.starts_with('|') {
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.first() == Some(&"Site Type") {
+            let at = |name: &str| cells.iter().position(|c| *c == name);
+            columns = match (at("Used"), at("Available")) {
+                (Some(u), Some(a)) => Some((u, a)),
+                _ => bail!("{}: line {}: a `Site Type` header without `Used` and `Available` columns", file.display(), n + 1),
+            };
+            continue;
+        }
+        let Some((used_col, avail_col)) = columns else { continue };
+        let name = cells[0].trim_end_matches('*').trim().to_string();
+        if !["Slice LUTs", "CLB LUTs", "Slice Registers", "CLB Registers", "Block RAM Tile", "DSPs", "URAM"].contains(&name.as_str()) {
+            continue;
+        }
+        let num = |col: usize, what: &str| -> Result<f64> {
+            let cell = cells.get(col).copied().unwrap_or("");
+            cell.parse::<f64>().map_err(|_| anyhow!("{}: line {}: `{name}` {what}: expected a number, found `{cell}`", file.display(), n + 1))
+        };
+        rows.entry(name.clone()).or_insert((num(used_col, "Used")?, num(avail_col, "Available")?));
+    }
+    let get = |names: &[&str], required: bool| -> Result<(f64, f64)> {
+        match names.iter().find_map(|n| rows.get(*n)) {
+            Some(v) => Ok(*v),
+            None if required => bail!("{}: no `{}` row (is this a Vivado report_utilization report?)", file.display(), names.join("` or `")),
+            None => Ok((0.0, 0.0)),
+        }
+    };
+    let (lut, ff, bram, dsp, uram) = (
+        get(&["Slice LUTs", "CLB LUTs"], true)?,
+        get(&["Slice Registers", "CLB Registers"], true)?,
+        get(&["Block RAM Tile"], true)?,
+        get(&["DSPs"], true)?,
+        get(&["URAM"], false)?,
+    );
+    let pick = |f: fn((f64, f64)) -> f64| Resources {
+        bram_18k: (2.0 * f(bram)).round() as u64,
+        dsp: f(dsp).round() as u64,
+        ff: f(ff).round() as u64,
+        lut: f(lut).round() as u64,
+        uram: f(uram).round() as u64,
+    };
+    Ok(UtilizationReport { device, resources: pick(|p| p.0), available: pick(|p| p.1) })
 }

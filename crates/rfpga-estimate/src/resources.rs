@@ -92,14 +92,13 @@ pub enum DspKind {
     Dsp48E2,
 }
 
-/// Operands at most this wide are multiplied in LUTs (Vitis's default for narrow products).
-pub const LUT_MULT_MAX_BITS: u32 = 10;
-
-/// One pipelined `a × b` multiplier: LUTs (≈ a·b) when both operands are narrow, else DSP
-/// slices tiling the product by the DSP's port widths.
-pub fn multiplier(a_bits: u32, b_bits: u32, dsp: DspKind) -> Resources {
+/// One pipelined `a × b` multiplier, in LUTs (≈ a·b; public figures for 8×8 range from 41 LUT,
+/// a Vitis estimate, to 88, FINN-R's formula: docs/estimate-sources.md) or in DSP slices tiling
+/// the product by the DSP's port widths. Where it goes is the generated code's binding
+/// ([`rfpga_hls::Multipliers`]), not a guess.
+pub fn multiplier(a_bits: u32, b_bits: u32, in_dsp: bool, dsp: DspKind) -> Resources {
     let (a, b) = (a_bits.max(b_bits) as u64, a_bits.min(b_bits) as u64);
-    if a <= LUT_MULT_MAX_BITS as u64 {
+    if !in_dsp {
         return Resources::logic(a * b, a + b);
     }
     let port_a = match dsp {
@@ -115,10 +114,14 @@ pub fn accumulator(bits: u32) -> Resources {
     Resources::logic(bits as u64, bits as u64)
 }
 
-/// A stream FIFO of `depth` words of `width` bits: shift registers (SRL, one LUT per bit up to
-/// depth 32) when shallow, a memory when deep; plus its control.
+/// A stream FIFO of `depth` words of `width` bits: shift registers when shallow (a LUT holds
+/// two 16-deep or one 32-deep SRL per bit, UG949; FINN's estimate counts the same), a memory
+/// when deep; plus its control.
 pub fn fifo(depth: u64, width: u64) -> Resources {
     let control = Resources::logic(12, 12);
+    if depth <= 16 {
+        return Resources::logic(width.div_ceil(2), width) + control;
+    }
     if depth <= 32 {
         return Resources::logic(width, width) + control;
     }
@@ -165,9 +168,11 @@ mod tests {
 
     #[test]
     fn multipliers_by_hand() {
-        assert_eq!(multiplier(8, 8, DspKind::Dsp48E1), Resources::logic(64, 16));
-        assert_eq!(multiplier(16, 16, DspKind::Dsp48E1).dsp, 1);
-        assert_eq!(multiplier(27, 18, DspKind::Dsp48E2).dsp, 1);
-        assert_eq!(multiplier(27, 18, DspKind::Dsp48E1).dsp, 2);
+        assert_eq!(multiplier(8, 8, false, DspKind::Dsp48E1), Resources::logic(64, 16));
+        assert_eq!(multiplier(8, 8, true, DspKind::Dsp48E1).dsp, 1);
+        assert_eq!(multiplier(16, 16, true, DspKind::Dsp48E1).dsp, 1);
+        assert_eq!(multiplier(16, 16, false, DspKind::Dsp48E1), Resources::logic(256, 32));
+        assert_eq!(multiplier(27, 18, true, DspKind::Dsp48E2).dsp, 1);
+        assert_eq!(multiplier(27, 18, true, DspKind::Dsp48E1).dsp, 2);
     }
 }

@@ -74,6 +74,28 @@ fn weight_storage_moves_memory_between_kinds() {
 }
 
 #[test]
+fn multipliers_bound_to_dsps_leave_the_luts() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = frozen(dir.path(), Skip::Long);
+    let a = m.analyze("t").unwrap();
+    let part = parts::find("xc7z020").unwrap();
+    let layer = "layer1.0.conv1";
+    let four = |mult| Parallelism {
+        map: [(layer.to_string(), 4)].into(),
+        multipliers: [(layer.to_string(), mult)].into(),
+        ..Default::default()
+    };
+    let row = |p: &Parallelism| estimate(&m, &a, p, &part, 10.0).unwrap().rows.into_iter().find(|r| r.name == layer).unwrap().resources;
+    let (fabric, dsp) = (row(&four(rfpga_estimate::Multipliers::Fabric)), row(&four(rfpga_estimate::Multipliers::Dsp)));
+    // 4 lanes of 8×8 products: 4·64 LUT and 4·16 FF in fabric; 4 DSP48E1 (no LUT) when bound to
+    // DSPs, which keep the operand registers (16 FF each).
+    assert_eq!((fabric.dsp, dsp.dsp), (0, 4));
+    assert_eq!(fabric.lut - dsp.lut, 4 * 64);
+    assert_eq!(fabric.ff, dsp.ff);
+    assert_eq!(row(&four(rfpga_estimate::Multipliers::Auto)), fabric, "8-bit operands: LUTs by default");
+}
+
+#[test]
 fn skip_fifos_follow_the_skips() {
     let dir = tempfile::tempdir().unwrap();
     let part = parts::find("zcu104").unwrap();
@@ -126,4 +148,26 @@ fn csynth_reports_are_read_and_bad_ones_named() {
     assert!(e.contains("csynth_truncated.xml: not well-formed XML"), "{e}");
     let e = read_csynth(&fixture("nope.xml")).unwrap_err().to_string();
     assert!(e.contains("nope.xml"), "{e}");
+}
+
+#[test]
+fn vivado_utilization_reports_are_read_and_bad_ones_named() {
+    use rfpga_estimate::report::read_utilization;
+    use rfpga_estimate::Resources;
+    // 7-series, placed, no Prohibited column: 88.5 Block RAM tiles are 177 BRAM_18K.
+    let r = read_utilization(&fixture("utilization_xc7z020_placed.rpt")).unwrap();
+    assert_eq!(r.device.as_deref(), Some("7z020clg400-1"));
+    assert_eq!(r.resources, Resources { bram_18k: 177, dsp: 19, ff: 40321, lut: 31234, uram: 0 });
+    assert_eq!(r.available, Resources { bram_18k: 280, dsp: 220, ff: 106400, lut: 53200, uram: 0 });
+    // UltraScale+, synthesized (`CLB LUTs*`), with a Prohibited column and URAM.
+    let r = read_utilization(&fixture("utilization_xck26_synth.rpt")).unwrap();
+    assert_eq!(r.resources, Resources { bram_18k: 267, dsp: 2, ff: 70000, lut: 61000, uram: 36 });
+    assert_eq!(r.available.uram, 64);
+    assert_eq!(parts::find(r.device.as_deref().unwrap()).unwrap().device, "xck26");
+    let e = read_utilization(&fixture("utilization_bad_number.rpt")).unwrap_err().to_string();
+    assert!(e.contains("utilization_bad_number.rpt: line 59: `DSPs` Used: expected a number, found `n/a`"), "{e}");
+    let e = read_utilization(&fixture("utilization_missing_bram.rpt")).unwrap_err().to_string();
+    assert!(e.contains("no `Block RAM Tile` row"), "{e}");
+    let e = read_utilization(&fixture("csynth_xc7z020.xml")).unwrap_err().to_string();
+    assert!(e.contains("no `Slice LUTs` or `CLB LUTs` row"), "{e}");
 }

@@ -42,6 +42,8 @@ pub struct Options {
     pub default_parallelism: usize,
     /// Where each convolution's weights live, by layer name; `Auto` (Vitis decides) elsewhere.
     pub storage: BTreeMap<String, Storage>,
+    /// Where each convolution's multipliers go, by layer name; `Auto` elsewhere.
+    pub multipliers: BTreeMap<String, Multipliers>,
 }
 
 impl Options {
@@ -53,7 +55,14 @@ impl Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { part: "xc7z020clg400-1".into(), clock_ns: 10.0, parallelism: BTreeMap::new(), default_parallelism: 1, storage: BTreeMap::new() }
+        Options {
+            part: "xc7z020clg400-1".into(),
+            clock_ns: 10.0,
+            parallelism: BTreeMap::new(),
+            default_parallelism: 1,
+            storage: BTreeMap::new(),
+            multipliers: BTreeMap::new(),
+        }
     }
 }
 
@@ -88,6 +97,48 @@ impl Storage {
             Storage::Bram => Some("bram"),
             Storage::Lutram => Some("lutram"),
             Storage::Uram => Some("uram"),
+        }
+    }
+}
+
+/// Products of at most this many bits on both operands go to LUTs under `Multipliers::Auto`,
+/// wider ones to DSP slices.
+pub const LUT_MULT_MAX_BITS: u32 = 10;
+
+/// Where a convolution's multipliers are implemented. The generated code always binds them
+/// (`#pragma HLS BIND_OP op=mul impl=fabric|dsp`): left alone, Vitis fuses a narrow
+/// multiply-add into a DSP48 on its own (UG1399, DSP multi-operation matching), and an estimate
+/// could not know which it picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Multipliers {
+    /// LUTs when both operands have at most `LUT_MULT_MAX_BITS` bits, else DSPs.
+    Auto,
+    /// LUTs (fabric), whatever the width.
+    Fabric,
+    /// DSP slices, whatever the width.
+    Dsp,
+}
+
+impl std::str::FromStr for Multipliers {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Multipliers::Auto),
+            "fabric" | "lut" => Ok(Multipliers::Fabric),
+            "dsp" => Ok(Multipliers::Dsp),
+            _ => bail!("multipliers: expected auto, fabric or dsp, found `{s}`"),
+        }
+    }
+}
+
+impl Multipliers {
+    /// Whether an `a_bits × b_bits` product goes to a DSP slice.
+    pub fn in_dsp(self, a_bits: u32, b_bits: u32) -> bool {
+        match self {
+            Multipliers::Auto => a_bits.max(b_bits) > LUT_MULT_MAX_BITS,
+            Multipliers::Fabric => false,
+            Multipliers::Dsp => true,
         }
     }
 }
@@ -139,6 +190,7 @@ pub struct ConvCfg {
     pub relu: bool,
     pub unroll: usize,
     pub ii: usize,
+    pub mul_in_dsp: bool,
     pub in_t: String,
     pub w_raw: &'static str,
     pub b_raw: &'static str,
@@ -146,6 +198,7 @@ pub struct ConvCfg {
 
 pub struct DenseCfg {
     pub id: String,
+    pub mul_in_dsp: bool,
     pub inputs: usize,
     pub outputs: usize,
     pub in_t: String,
@@ -221,7 +274,11 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
     let wpath = frozen.join(FROZEN_WEIGHTS);
     let weights = IntTensorFile::load_strict(&wpath, &model.tensors())?;
     let a = model.analyze(&frozen.display().to_string())?;
-    for (option, names) in [("--parallelism", opts.parallelism.keys().collect::<Vec<_>>()), ("--weight-storage", opts.storage.keys().collect())] {
+    for (option, names) in [
+        ("--parallelism", opts.parallelism.keys().collect::<Vec<_>>()),
+        ("--weight-storage", opts.storage.keys().collect()),
+        ("--multipliers", opts.multipliers.keys().collect()),
+    ] {
         for name in names {
             if !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
                 bail!("{option}: `{name}` is not a convolution of {}", frozen.display());
@@ -329,6 +386,8 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                 ty(format!("{id}_weight_t"), &c.weight);
                 ty(format!("{id}_bias_t"), &c.bias);
                 ty(format!("{id}_accum_t"), &c.accum);
+                let product = in_port.format.try_product(&c.weight).map_err(|e| anyhow::anyhow!("{}: `{}`: the product type: {e}", frozen.display(), c.name))?;
+                ty(format!("{id}_product_t"), &product);
                 let [h, w, cin] = in_port.shape;
                 let [oh, ow, _] = a.ports[p_out].shape;
                 let unroll = opts.lanes(&c.name);
@@ -349,6 +408,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                     relu: c.relu,
                     unroll,
                     ii: c.out_ch / unroll,
+                    mul_in_dsp: opts.multipliers.get(&c.name).copied().unwrap_or(Multipliers::Auto).in_dsp(in_port.format.width, c.weight.width),
                     in_t: port_t[ins[0]].clone(),
                     w_raw: raw_ctype(&c.weight),
                     b_raw: raw_ctype(&c.bias),
@@ -411,8 +471,12 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                 ty(format!("{id}_weight_t"), &d.weight);
                 ty(format!("{id}_bias_t"), &d.bias);
                 ty(format!("{id}_accum_t"), &d.accum);
+                let product = in_port.format.try_product(&d.weight).map_err(|e| anyhow::anyhow!("{}: `{}`: the product type: {e}", frozen.display(), d.name))?;
+                ty(format!("{id}_product_t"), &product);
                 denses.push(DenseCfg {
                     id: id.clone(),
+                    // The dense layer's one multiplier follows the default rule.
+                    mul_in_dsp: Multipliers::Auto.in_dsp(in_port.format.width, d.weight.width),
                     inputs: d.in_features,
                     outputs: d.out_features,
                     in_t: port_t[ins[0]].clone(),
@@ -455,6 +519,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
         "frozen": source, "frozen_fingerprint": fingerprint(frozen)?, "part": opts.part, "clock_ns": opts.clock_ns,
         "parallelism": model.layers.iter().filter(|l| l.kind() == "conv").map(|l| (l.name(), opts.lanes(l.name()))).collect::<BTreeMap<_, _>>(),
         "weight_storage": opts.storage,
+        "multipliers": opts.multipliers,
     });
     write_atomic(&out.join("rfpga.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
     Ok(())
@@ -532,6 +597,7 @@ pub struct ProjectInfo {
     pub clock_ns: f64,
     pub parallelism: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
+    pub multipliers: BTreeMap<String, Multipliers>,
 }
 
 pub fn project_info(project: &Path) -> Result<ProjectInfo> {
@@ -551,7 +617,11 @@ pub fn project_info(project: &Path) -> Result<ProjectInfo> {
         Some(x) => serde_json::from_value(x.clone()).with_context(|| format!("{}: field `weight_storage`", path.display()))?,
         None => BTreeMap::new(),
     };
-    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism, storage })
+    let multipliers = match v.get("multipliers") {
+        Some(x) => serde_json::from_value(x.clone()).with_context(|| format!("{}: field `multipliers`", path.display()))?,
+        None => BTreeMap::new(),
+    };
+    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism, storage, multipliers })
 }
 
 /// What `rfpga csim` found.

@@ -60,9 +60,10 @@ fn frozen_model(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str) -> 
     frozen
 }
 
-/// Freezes a made-up run, writes vectors for `images` random inputs, generates and C-simulates.
-/// Returns the images that passed and how many values left their format's range.
-fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize) -> (usize, u64) {
+/// Freezes a made-up run, writes vectors for `images` random inputs, generates (the
+/// convolutions in `dsp` with their multipliers bound to DSPs) and C-simulates. Returns the
+/// images that passed and how many values left their format's range.
+fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[&str]) -> (usize, u64) {
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model(dir.path(), shortcut, skips, act);
     let sim = Simulator::load(&frozen).unwrap();
@@ -87,7 +88,17 @@ fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize) -> (usi
     }
     let overflows = state.stats.iter().map(|s| s.overflows).sum();
     let project = dir.path().join("project");
-    generate(&frozen, &project, &Options::default()).unwrap();
+    let opts = Options { multipliers: dsp.iter().map(|l| (l.to_string(), rfpga_hls::Multipliers::Dsp)).collect(), ..Default::default() };
+    generate(&frozen, &project, &opts).unwrap();
+    let params = std::fs::read_to_string(project.join("firmware/parameters.h")).unwrap();
+    let binding = |layer: &str| {
+        let cfg = &params[params.find(&format!("struct {}_cfg", layer.replace('.', "_"))).expect("the layer's configuration")..];
+        cfg[..cfg.find("};").unwrap()].contains("MUL_IN_DSP = true")
+    };
+    for layer in ["conv1", "layer1.0.conv1", "layer2.0.conv1"] {
+        // Operands of at most 10 bits go to LUTs unless bound to DSPs.
+        assert_eq!(binding(layer), dsp.contains(&layer), "{layer}");
+    }
     let r = csim(&project, &vectors, &ap_types(), None).unwrap();
     assert_eq!(r.failed, 0, "{shortcut:?} {skips:?} {act}:\n{}", r.output);
     (r.passed, overflows)
@@ -95,19 +106,19 @@ fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize) -> (usi
 
 #[test]
 fn csim_equals_the_simulator_long_skips_saturating() {
-    assert_eq!(check(Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>", 3).0, 3);
+    assert_eq!(check(Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>", 3, &[]).0, 3);
 }
 
 #[test]
 fn csim_equals_the_simulator_short_and_no_skips_wrapping() {
-    let (passed, overflows) = check(Shortcut::A, [Skip::Short, Skip::None, Skip::Short], "ap_fixed<8,3,AP_RND,AP_WRAP>", 3);
+    let (passed, overflows) = check(Shortcut::A, [Skip::Short, Skip::None, Skip::Short], "ap_fixed<8,3,AP_RND,AP_WRAP>", 3, &[]);
     assert_eq!(passed, 3);
     assert!(overflows > 0, "the wrapping case must really wrap");
 }
 
 #[test]
 fn csim_equals_the_simulator_projection_shortcuts_unsigned_acts() {
-    assert_eq!(check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None], "ap_ufixed<10,4,AP_TRN,AP_SAT>", 3).0, 3);
+    assert_eq!(check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None], "ap_ufixed<10,4,AP_TRN,AP_SAT>", 3, &["conv1", "layer2.0.conv1"]).0, 3);
 }
 
 /// build.tcl under tclsh, every Vitis command stubbed to print its name and arguments.
@@ -155,6 +166,9 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     }
     assert!(top.contains("#pragma HLS BIND_STORAGE variable = w_layer3_0_conv2 type = rom_1p impl = uram"), "{top}");
     assert_eq!(top.matches("BIND_STORAGE").count(), 1);
+    // Every multiplier is bound, to LUTs or to DSPs, as the estimate assumes.
+    let common = std::fs::read_to_string(project.join("firmware/rfpga_common.h")).unwrap();
+    assert!(common.contains("#pragma HLS BIND_OP variable = p op = mul impl = fabric") && common.contains("#pragma HLS BIND_OP variable = p op = mul impl = dsp"));
     // Skip FIFOs, by hand: an identity skip around two 3×3 convolutions waits for input rows
     // 0..2 (the second convolution's first row needs rows 0..1 of the first, which needs rows
     // 0..2), plus a row of slack: 4 rows of 32 pixels. Across a stride-2 block, the first

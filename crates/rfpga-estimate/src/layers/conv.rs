@@ -13,7 +13,7 @@ use crate::resources::{accumulator, memory, memory_as, multiplier, stage_control
 /// Cycles to fill the tap loop's pipeline (read, multiply, accumulate), an assumption.
 pub const TAP_PIPELINE_DEPTH: u64 = 8;
 
-pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, storage: rfpga_hls::Storage, dsp: DspKind) -> Cost {
+pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, storage: rfpga_hls::Storage, in_dsp: bool, dsp: DspKind) -> Cost {
     let [h, w, cin] = input.shape;
     let (k, cout, p) = (l.kernel as u64, l.out_ch as u64, unroll as u64);
     let taps = k * k * cin as u64;
@@ -21,7 +21,7 @@ pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, storage: rfpg
     let weights = memory_as(storage, cout * taps, l.weight.width as u64, p);
     let line_buffer = memory(k * w as u64 * cin as u64, in_w as u64, cin as u64);
     let biases = memory(cout, l.bias.width as u64, 1);
-    let mut lane = multiplier(in_w, l.weight.width, dsp) + accumulator(l.accum.width);
+    let mut lane = multiplier(in_w, l.weight.width, in_dsp, dsp) + accumulator(l.accum.width);
     lane.lut += l.accum.width as u64; // the conversion of the product into the accumulator
     let lanes = Resources { dsp: lane.dsp * p, ff: lane.ff * p, lut: lane.lut * p, ..Default::default() };
     let accumulators = Resources::logic(0, cout * l.accum.width as u64);
@@ -31,7 +31,7 @@ pub fn estimate(l: &Conv, input: &Port, out: &Port, unroll: usize, storage: rfpg
     let ii = cout / p;
     let pixels = (out.shape[0] * out.shape[1]) as u64;
     let cycles = (h * w) as u64 + pixels * (taps * ii + 2 * ii + TAP_PIPELINE_DEPTH);
-    let m = multiplier(in_w, l.weight.width, dsp);
+    let m = multiplier(in_w, l.weight.width, in_dsp, dsp);
     let mult = if m.dsp > 0 { format!("{} DSP", m.dsp) } else { format!("{} LUT", m.lut) };
     let detail = format!(
         "{p} lanes ({in_w}×{} mult: {mult} each), II {ii}; weights ({storage:?}) {} BRAM {} URAM {} LUT; line buffer {} BRAM {} LUT",

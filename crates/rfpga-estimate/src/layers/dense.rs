@@ -9,6 +9,6 @@ use crate::resources::{accumulator, memory, multiplier, stage_control, DspKind};
 pub fn estimate(l: &Dense, input: &Port, dsp: DspKind) -> Cost {
     let (i, o) = (l.in_features as u64, l.out_features as u64);
     let weights = memory(i * o, l.weight.width as u64, 1) + memory(o, l.bias.width as u64, 1);
-    let res = weights + multiplier(input.format.width, l.weight.width, dsp) + accumulator(l.accum.width) + stage_control();
+    let res = weights + multiplier(input.format.width, l.weight.width, rfpga_hls::Multipliers::Auto.in_dsp(input.format.width, l.weight.width), dsp) + accumulator(l.accum.width) + stage_control();
     Cost { resources: res, cycles: i * o, detail: format!("1 lane, {} weights", i * o) }
 }
