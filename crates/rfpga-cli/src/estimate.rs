@@ -253,7 +253,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
     let analysis = model.analyze(&a.frozen.display().to_string())?;
     let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns)?;
     println!(
-        "Pareto set for {} on {}: the cheapest design visited at each throughput (lanes of the slowest convolution doubled while it fits; {} designs visited):",
+        "Pareto set for {} on {}: the cheapest design visited at each throughput (lanes of the slowest convolution doubled while it fits; weight memories and multipliers moved off an overflowing resource; {} designs visited):",
         a.frozen.display(),
         part.device,
         candidates.len()
