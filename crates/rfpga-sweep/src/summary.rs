@@ -69,10 +69,12 @@ fn num(v: &Value, path: &Path, field: &str) -> Result<f64> {
 
 const RESOURCES: [&str; 5] = ["bram_18k", "dsp", "ff", "lut", "uram"];
 
-fn order_key(c: &RunConfig) -> (usize, String, usize, String, usize, String) {
-    let fmt_rank = usize::from(c.format != "float");
+/// Depth, shortcut, float before fixed point and narrow before wide, skips kept, shortened,
+/// removed.
+fn order_key(c: &RunConfig) -> (usize, String, u32, String, usize, String) {
+    let width = if c.format == "float" { 0 } else { rfpga_core::fixed::FixedFormat::parse(&c.format).map_or(u32::MAX, |f| f.width) };
     let skip_rank = ["keep", "shorten", "remove"].iter().position(|s| *s == c.skips).unwrap_or(3);
-    (c.depth, c.shortcut.clone(), fmt_rank, c.format.clone(), skip_rank, c.kd.clone().unwrap_or_default())
+    (c.depth, c.shortcut.clone(), width, c.format.clone(), skip_rank, c.kd.clone().unwrap_or_default())
 }
 
 /// Reads RUNS_DIR/runs/*/result.json (or RUNS_DIR/*/result.json) of finished runs.
@@ -177,7 +179,8 @@ impl Summary {
         }
         let parts: Vec<(String, String)> = self.groups.first().map_or(Vec::new(), |g| g.parts.iter().map(|p| (p.part.clone(), p.device.clone())).collect());
         for (k, (part, device)) in parts.iter().enumerate() {
-            s += &format!("\n**{part}** ({device}), estimate at 1 lane per layer:\n\n");
+            let name = if part == device { part.clone() } else { format!("{part} ({device})") };
+            s += &format!("\n**{name}**, estimated at 1 lane per convolution:\n\n");
             s += "| Model | Weights | Skips | KD | Runs | BRAM_18K % | DSP % | FF % | LUT % | URAM % | Skip FIFOs BRAM_18K | Fits | images/s |\n";
             s += "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
             for g in &self.groups {
