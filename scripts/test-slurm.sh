@@ -20,7 +20,11 @@ echo "== local engine"
 "$RFPGA" summarize "$T/local" >/dev/null
 
 echo "== slurm engine"
-timeout 600 "$RFPGA" sweep "$SWEEP" --engine slurm --wait --out "$T/slurm"
+out=$(timeout 600 "$RFPGA" sweep "$SWEEP" --engine slurm --wait --out "$T/slurm")
+echo "$out"
+# One teacher array, and one student array per teacher, each waiting for its own teacher's task.
+[ "$(echo "$out" | grep -c "submitted students (1 array tasks)")" = 2 ] || { echo "FAIL: expected a student array per teacher"; exit 1; }
+grep -q '"level":"teachers","runs":\["r8A-s0-float-keep","r8A-s1-float-keep"\]' "$T/slurm/slurm/submissions.jsonl" || { echo "FAIL: teachers' array"; exit 1; }
 "$RFPGA" sweep status "$SWEEP" --out "$T/slurm"
 "$RFPGA" summarize "$T/slurm" >/dev/null
 for f in summary.md summary.csv; do

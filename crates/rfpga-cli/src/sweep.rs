@@ -67,6 +67,10 @@ struct RunArgs {
     /// Slurm: after submitting, wait until no run is pending or running.
     #[arg(long)]
     wait: bool,
+    /// Run the selected runs again even if finished (a finished run is otherwise never rerun,
+    /// not even after rfpga itself changed).
+    #[arg(long)]
+    rerun: bool,
     /// Print the runs and their commands; run nothing.
     #[arg(long)]
     dry_run: bool,
@@ -86,6 +90,9 @@ struct ExecArgs {
     out: PathBuf,
     #[arg(long)]
     run: String,
+    /// Run it again even if finished.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn sweep(a: SweepArgs) -> Result<()> {
@@ -129,10 +136,17 @@ fn run(a: RunArgs) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     println!("sweep {}: {} runs ({} selected) → {}", sweep.name, all.len(), runs.len(), out.display());
     let exe = exe()?;
-    let exec_args = |id: &str| vec!["sweep".into(), "exec".into(), file.display().to_string(), "--out".into(), out.display().to_string(), "--run".into(), id.to_string()];
+    let rerun = a.rerun;
+    let exec_args = |id: &str| {
+        let mut v = vec!["sweep".into(), "exec".into(), file.display().to_string(), "--out".into(), out.display().to_string(), "--run".into(), id.to_string()];
+        if rerun {
+            v.push("--force".into());
+        }
+        v
+    };
     match a.engine {
         Engine::Local => {
-            let report = run_local(&exe, &exec_args, &out, &runs, &all, a.jobs)?;
+            let report = run_local(&exe, &exec_args, &out, &runs, &all, a.jobs, a.rerun)?;
             println!(
                 "{} finished now, {} already finished, {} failed, {} blocked by a failed teacher",
                 report.finished.len(),
@@ -150,7 +164,7 @@ fn run(a: RunArgs) -> Result<()> {
             let mut exec = vec![exe.display().to_string()];
             exec.extend(exec_args("$ID"));
             let workdir = std::env::current_dir().context("reading the current directory")?;
-            let subs = slurm::submit(&out, &runs, &exec, &opts, &workdir)?;
+            let subs = slurm::submit(&out, &runs, &exec, &opts, &workdir, a.rerun)?;
             if subs.is_empty() {
                 println!("nothing to submit: every selected run is finished or pending/running in Slurm");
             }
@@ -159,7 +173,7 @@ fn run(a: RunArgs) -> Result<()> {
             }
             if a.wait {
                 let last = std::cell::RefCell::new(String::new());
-                let rows = slurm::wait(&out, &runs, std::time::Duration::from_millis(500), &|rows| {
+                let rows = slurm::wait(&out, &runs, std::time::Duration::from_secs(2), &|rows| {
                     let line = counts(rows);
                     if *last.borrow() != line {
                         println!("{line}");
@@ -202,7 +216,7 @@ fn status(a: StatusArgs) -> Result<()> {
 fn exec(a: ExecArgs) -> Result<()> {
     let (sweep, out, all) = load(&a.file, Some(&a.out))?;
     let run = all.iter().find(|r| r.id == a.run).with_context(|| format!("{}: no run `{}` in this sweep", a.file.display(), a.run))?;
-    rfpga_sweep::run::exec(&sweep, &out, run, &all, &exe()?)
+    rfpga_sweep::run::exec(&sweep, &out, run, &all, &exe()?, a.force)
 }
 
 #[derive(Args)]

@@ -229,6 +229,13 @@ impl Candidate {
 /// have room). Returns every design visited, in order; the fastest that fits is the answer.
 pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<Vec<Candidate>> {
     let convs: Vec<(String, usize)> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.out_ch)) } else { None }).collect();
+    // Operand widths of each convolution's products (input × weight).
+    let operands: BTreeMap<&str, (u32, u32)> = m
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| if let Layer::Conv(c) = l { Some((c.name.as_str(), (a.ports[a.inputs[i][0]].format.width, c.weight.width))) } else { None })
+        .collect();
     let mut config = Parallelism { map: convs.iter().map(|(n, _)| (n.clone(), 1)).collect(), ..Default::default() };
     let mut out: Vec<Candidate> = Vec::new();
     let eval = |c: &Parallelism| -> Result<Candidate> {
@@ -251,7 +258,11 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<
                 let to = if part.uram > 0 && u[4] < 90.0 { Storage::Uram } else if u[3] < 90.0 { Storage::Lutram } else { break };
                 next.storage.insert(layer, to);
             } else if u[3] > 100.0 && u[1] < 90.0 {
-                let moved = convs.iter().filter(|(n, _)| next.multipliers_of(n) != Multipliers::Dsp).max_by_key(|(n, _)| next.of(n)).map(|(n, _)| n.clone());
+                let in_lut = |n: &str| {
+                    let (x, w) = operands[n];
+                    !next.multipliers_of(n).in_dsp(x, w)
+                };
+                let moved = convs.iter().filter(|(n, _)| in_lut(n)).max_by_key(|(n, _)| next.of(n)).map(|(n, _)| n.clone());
                 let Some(layer) = moved else { break };
                 next.multipliers.insert(layer, Multipliers::Dsp);
             } else {

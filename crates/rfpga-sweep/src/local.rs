@@ -31,11 +31,12 @@ enum State {
 
 /// Runs `runs` (a subset of the plan, teachers included where needed) with at most `jobs`
 /// processes. `exec_args` makes the child command: `rfpga sweep exec FILE --out OUT --run ID`.
-pub fn run_local(exe: &Path, exec_args: &dyn Fn(&str) -> Vec<String>, out: &Path, runs: &[Run], all: &[Run], jobs: usize) -> Result<LocalReport> {
+/// `rerun`: run the finished ones again too.
+pub fn run_local(exe: &Path, exec_args: &dyn Fn(&str) -> Vec<String>, out: &Path, runs: &[Run], all: &[Run], jobs: usize, rerun: bool) -> Result<LocalReport> {
     let mut report = LocalReport::default();
     let mut state: HashMap<&str, State> = HashMap::new();
     for r in runs {
-        if is_done(out, r) {
+        if !rerun && is_done(out, r) {
             report.skipped.push(r.id.clone());
             state.insert(&r.id, State::Finished);
         } else {
@@ -50,12 +51,18 @@ pub fn run_local(exe: &Path, exec_args: &dyn Fn(&str) -> Vec<String>, out: &Path
     if !report.skipped.is_empty() {
         bar.suspend(|| println!("{} of {} runs already finished: skipped", report.skipped.len(), runs.len()));
     }
-    // A teacher outside `runs` (e.g. with --only) must already be finished.
+    // A teacher outside `runs` (e.g. with --only) must already be finished; checked once.
+    let outside: HashMap<&str, bool> = runs
+        .iter()
+        .filter_map(|r| r.teacher.as_deref())
+        .filter(|t| !runs.iter().any(|r| r.id == *t))
+        .map(|t| (t, all.iter().find(|r| r.id == t).is_some_and(|r| is_done(out, r))))
+        .collect();
     let teacher_done = |id: &str, state: &HashMap<&str, State>| match state.get(id) {
         Some(State::Finished) => Some(true),
         Some(State::Failed) | Some(State::Blocked) => Some(false),
         Some(_) => None,
-        None => Some(all.iter().find(|r| r.id == id).is_some_and(|t| is_done(out, t))),
+        None => Some(outside.get(id).copied().unwrap_or(false)),
     };
     loop {
         // Reap.

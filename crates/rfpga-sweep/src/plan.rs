@@ -153,8 +153,8 @@ impl Run {
             }
         };
         let stage = if self.teacher.is_some() { &sweep.student } else { &sweep.teacher };
-        // A keep-skips student without an epoch count would fall back to distill's skip
-        // schedule length; one epoch count per stage keeps the file simple.
+        // Unset epochs: the command's own default (train 30; distill 30 with skips kept, every ·
+        // changes + finetune with a skip policy).
         train.extend(stage_args(stage));
         train.extend(["--seed".into(), c.seed.to_string(), "--data-dir".into(), data.clone(), "--threads".into(), threads.clone(), "--quiet".into(), "--out".into(), p("train")]);
         let mut steps = vec![train];

@@ -26,6 +26,20 @@ pub struct Done {
     pub digest: String,
     /// Output files (relative to the run folder) and their SHA-256.
     pub files: BTreeMap<String, String>,
+    /// A student's input: the SHA-256 of its teacher's weights when it was distilled (a
+    /// teacher trained again makes its students unfinished).
+    #[serde(default)]
+    pub teacher_weights: Option<String>,
+}
+
+/// The SHA-256 of a teacher run's weights, if present.
+fn teacher_weights(out: &Path, run: &Run) -> Option<String> {
+    run.teacher.as_ref().and_then(|t| sha256_file(&run_dir(out, t).join("train/weights.safetensors")).ok())
+}
+
+/// Whether the files a `done.json` lists all still have their recorded SHA-256.
+pub fn outputs_intact(dir: &Path, done: &Done) -> bool {
+    !done.files.is_empty() && done.files.iter().all(|(rel, sha)| sha256_file(&dir.join(rel)).is_ok_and(|s| &s == sha))
 }
 
 /// What a run's state is on disk.
@@ -36,6 +50,8 @@ pub enum DiskState {
     Failed(String),
     /// `status.json` says it started and it has not finished.
     Started,
+    /// It finished once, but its settings, outputs or teacher changed since.
+    Stale,
     Absent,
 }
 
@@ -53,8 +69,8 @@ pub fn is_done(out: &Path, run: &Run) -> bool {
     done.format == DONE_FORMAT
         && done.run == run.id
         && done.digest == run.digest
-        && !done.files.is_empty()
-        && done.files.iter().all(|(rel, sha)| sha256_file(&dir.join(rel)).is_ok_and(|s| &s == sha))
+        && done.teacher_weights == teacher_weights(out, run)
+        && outputs_intact(&dir, &done)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,6 +92,7 @@ pub fn disk_state(out: &Path, run: &Run) -> DiskState {
     }
     match read_json::<Status>(&run_dir(out, &run.id).join("status.json")) {
         Ok(s) if s.state == "failed" => DiskState::Failed(s.command.unwrap_or_default()),
+        Ok(s) if s.state == "done" => DiskState::Stale,
         Ok(_) => DiskState::Started,
         Err(_) => DiskState::Absent,
     }
@@ -87,8 +104,9 @@ fn hostname() -> String {
 
 /// Runs the steps of `run` with the `rfpga` program `exe`, logging to RUN/log.txt, and writes
 /// result.json and done.json. A run folder left by an interrupted attempt is started afresh;
-/// a run that is already finished is left alone.
-pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path) -> Result<()> {
+/// a finished run is left alone unless `force`. Whatever fails after the run started is
+/// recorded in RUN/status.json.
+pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path, force: bool) -> Result<()> {
     if let Some(t) = &run.teacher {
         let teacher = all.iter().find(|r| &r.id == t).expect("plan names its teachers");
         if !is_done(out, teacher) {
@@ -102,18 +120,42 @@ pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path) -
     if lock.try_lock().is_err() {
         bail!("run {} is being executed by another process ({} is locked)", run.id, lock_path.display());
     }
-    if is_done(out, run) {
+    if !force && is_done(out, run) {
         println!("{}: already finished", run.id);
         return Ok(());
     }
     let dir = run_dir(out, &run.id);
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing the unfinished {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing the earlier attempt {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let started = Instant::now();
     let mut status = Status { state: "running".into(), host: hostname(), pid: std::process::id(), command: None, exit: None, seconds: None };
     write_json_atomic(&dir.join("status.json"), &status)?;
+    let result = run_steps(sweep, out, run, exe, &dir, &mut status);
+    status.seconds = Some(started.elapsed().as_secs_f64());
+    match result {
+        Ok(done) => {
+            status.state = "done".into();
+            write_json_atomic(&dir.join("status.json"), &status)?;
+            write_json_atomic(&dir.join("done.json"), &done)?;
+            drop(lock);
+            Ok(())
+        }
+        Err(e) => {
+            status.state = "failed".into();
+            if status.command.is_none() {
+                status.command = Some(format!("{e:#}"));
+            }
+            write_json_atomic(&dir.join("status.json"), &status)?;
+            Err(e)
+        }
+    }
+}
+
+/// The steps, then the result and the record of what was produced.
+fn run_steps(sweep: &SweepFile, out: &Path, run: &Run, exe: &Path, dir: &Path, status: &mut Status) -> Result<Done> {
+    let teacher_before = teacher_weights(out, run);
     let log_path = dir.join("log.txt");
     let mut log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     for step in run.steps(sweep, out) {
@@ -128,26 +170,21 @@ pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path) -
             .status()
             .with_context(|| format!("starting {}", exe.display()))?;
         if !code.success() {
-            status.state = "failed".into();
             status.command = Some(line.clone());
             status.exit = code.code();
-            status.seconds = Some(started.elapsed().as_secs_f64());
-            write_json_atomic(&dir.join("status.json"), &status)?;
             bail!("run {}: `{line}` failed ({code}); log: {}", run.id, log_path.display());
         }
     }
-    let result = collect_result(sweep, run, &dir)?;
+    let result = collect_result(sweep, run, dir)?;
     write_json_atomic(&dir.join("result.json"), &result)?;
     let mut files = BTreeMap::new();
     for rel in output_files(sweep) {
         files.insert(rel.clone(), sha256_file(&dir.join(&rel))?);
     }
-    status.state = "done".into();
-    status.seconds = Some(started.elapsed().as_secs_f64());
-    write_json_atomic(&dir.join("status.json"), &status)?;
-    write_json_atomic(&dir.join("done.json"), &Done { format: DONE_FORMAT.into(), version: 1, run: run.id.clone(), digest: run.digest.clone(), files })?;
-    drop(lock);
-    Ok(())
+    if teacher_weights(out, run) != teacher_before {
+        bail!("run {}: the teacher's weights changed while the student trained", run.id);
+    }
+    Ok(Done { format: DONE_FORMAT.into(), version: 1, run: run.id.clone(), digest: run.digest.clone(), files, teacher_weights: teacher_before })
 }
 
 /// The files a finished run must have (relative to its folder).

@@ -68,13 +68,18 @@ pub fn task_states(job_ids: &[String]) -> Result<(HashMap<String, String>, Optio
         return Ok((states, None));
     }
     let ids = job_ids.join(",");
-    // squeue fails when none of the ids is known any more: then there is nothing live.
-    if let Ok(text) = client("squeue", &["-h".into(), "-r".into(), "-t".into(), "all".into(), "-j".into(), ids.clone(), "-o".into(), "%i %T".into()]) {
-        for line in text.lines() {
-            if let Some((id, state)) = line.trim().split_once(' ') {
-                states.insert(id.to_string(), state.trim().to_string());
+    // squeue fails when none of the ids is known any more: then nothing is live. Any other
+    // failure (an unreachable controller) must not make live tasks look ended.
+    match client("squeue", &["-h".into(), "-r".into(), "-t".into(), "all".into(), "-j".into(), ids.clone(), "-o".into(), "%i %T".into()]) {
+        Ok(text) => {
+            for line in text.lines() {
+                if let Some((id, state)) = line.trim().split_once(' ') {
+                    states.insert(id.to_string(), state.trim().to_string());
+                }
             }
         }
+        Err(e) if e.to_string().contains("Invalid job id") => {}
+        Err(e) => return Err(e.context("asking Slurm for the sweep's tasks")),
     }
     let mut note = None;
     match client("sacct", &["-n".into(), "-P".into(), "-X".into(), "-j".into(), ids, "-o".into(), "JobID,State".into()]) {
@@ -92,9 +97,13 @@ pub fn task_states(job_ids: &[String]) -> Result<(HashMap<String, String>, Optio
     Ok((states, note))
 }
 
-/// Live states: a task in one of them must not be submitted again.
+/// Whether a task in this Slurm state may still run: anything but an end state. Such a task
+/// must not be submitted again.
 fn is_live(state: &str) -> bool {
-    matches!(state, "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "REQUEUED" | "RESIZING" | "SUSPENDED")
+    !matches!(
+        state,
+        "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT" | "NODE_FAIL" | "OUT_OF_MEMORY" | "BOOT_FAIL" | "DEADLINE" | "PREEMPTED" | "REVOKED" | "DONE" | "DONE?" | "NOT SUBMITTED" | "INCOMPLETE" | "STALE" | "LOST"
+    ) && !state.is_empty()
 }
 
 /// For each run: its latest array task "JOB_TASK", if it was ever submitted.
@@ -132,9 +141,11 @@ pub fn status(out: &Path, runs: &[Run]) -> Result<(Vec<RunStatus>, Option<String
             (DiskState::Done, _) => ("done".to_string(), String::new()),
             (_, Some(s)) if is_live(s) => (s.to_lowercase(), String::new()),
             (DiskState::Failed(cmd), s) => ("failed".to_string(), format!("{cmd}{}", s.as_ref().map_or(String::new(), |s| format!(" (Slurm: {s})")))),
+            (DiskState::Stale, _) => ("stale".into(), "finished once; its settings, outputs or teacher changed since".into()),
             (_, Some(s)) => (if s == "COMPLETED" { "lost".to_string() } else { s.to_lowercase() }, "no finished outputs".into()),
             (DiskState::Started, None) if task.is_some() => ("lost".into(), "started, not finished, unknown to Slurm".into()),
             (_, None) if task.is_some() => ("lost".into(), "unknown to Slurm, no outputs".into()),
+            (DiskState::Started, None) => ("incomplete".into(), "started here, not finished (running elsewhere, or interrupted)".into()),
             _ => ("not submitted".into(), String::new()),
         };
         rows.push(RunStatus { id: r.id.clone(), state, task, detail });
@@ -145,12 +156,13 @@ pub fn status(out: &Path, runs: &[Run]) -> Result<(Vec<RunStatus>, Option<String
 /// Submits the runs that are neither finished nor live in Slurm: teachers as one array,
 /// students as another that starts after it (`afterok`). `exec` is the command line of one run
 /// with `$ID` where the run id goes. Returns the new submissions.
-pub fn submit(out: &Path, runs: &[Run], exec: &[String], opts: &SlurmOptions, workdir: &Path) -> Result<Vec<Submission>> {
+/// `rerun`: submit finished runs again too (never live ones).
+pub fn submit(out: &Path, runs: &[Run], exec: &[String], opts: &SlurmOptions, workdir: &Path, rerun: bool) -> Result<Vec<Submission>> {
     let (current, _) = status(out, runs)?;
     let submit_now: Vec<&Run> = runs
         .iter()
         .zip(&current)
-        .filter(|(_, s)| !(s.state == "done" || is_live(&s.state.to_uppercase())))
+        .filter(|(_, s)| !((s.state == "done" && !rerun) || is_live(&s.state.to_uppercase())))
         .map(|(r, _)| r)
         .collect();
     let live: HashMap<&str, &str> = current.iter().filter(|s| is_live(&s.state.to_uppercase())).filter_map(|s| s.task.as_deref().map(|t| (s.id.as_str(), t))).collect();
@@ -166,13 +178,33 @@ pub fn submit(out: &Path, runs: &[Run], exec: &[String], opts: &SlurmOptions, wo
         .as_bytes(),
     )?;
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    let mut new = Vec::new();
-    let mut teacher_jobs: Vec<String> = Vec::new();
-    for (level, teachers) in [("teachers", true), ("students", false)] {
-        let batch: Vec<&Run> = submit_now.iter().copied().filter(|r| r.teacher.is_none() == teachers).collect();
-        if batch.is_empty() {
-            continue;
+    // Teachers in one array; students in one array per teacher still to finish, each waiting
+    // for its own teacher's task (so a failed teacher cancels only its students), and one
+    // array for the students whose teachers are done.
+    let mut batches: Vec<(String, Vec<&Run>)> = Vec::new();
+    let teachers: Vec<&Run> = submit_now.iter().copied().filter(|r| r.teacher.is_none()).collect();
+    if !teachers.is_empty() {
+        batches.push(("teachers".into(), teachers));
+    }
+    let mut by_teacher: std::collections::BTreeMap<&str, Vec<&Run>> = Default::default();
+    for r in submit_now.iter().copied().filter(|r| r.teacher.is_some()) {
+        by_teacher.entry(r.teacher.as_deref().expect("filtered")).or_default().push(r);
+    }
+    let mut new: Vec<Submission> = Vec::new();
+    let mut student_batches: Vec<(Option<String>, Vec<&Run>)> = Vec::new();
+    let mut free = Vec::new();
+    for (t, runs) in by_teacher {
+        let waits = submit_now.iter().any(|r| r.id == t) || live.contains_key(t);
+        if waits {
+            student_batches.push((Some(t.to_string()), runs));
+        } else {
+            free.extend(runs);
         }
+    }
+    if !free.is_empty() {
+        student_batches.push((None, free));
+    }
+    let submit_batch = |level: &str, batch: &[&Run], dependency: Option<String>, new: &mut Vec<Submission>| -> Result<String> {
         let list = dir.join(format!("{stamp}-{level}.txt"));
         write_atomic(&list, batch.iter().map(|r| format!("{}\n", r.id)).collect::<String>().as_bytes())?;
         let mut args: Vec<String> = vec![
@@ -187,25 +219,15 @@ pub fn submit(out: &Path, runs: &[Run], exec: &[String], opts: &SlurmOptions, wo
             args.push(format!("--partition={p}"));
         }
         if let Some(g) = opts.gpus_per_job {
-            args.push(format!("--gpus-per-task={g}"));
+            // Per job: each array task is one job of one task.
+            args.push(format!("--gpus={g}"));
         }
         if let Some(t) = &opts.time {
             args.push(format!("--time={t}"));
         }
-        if !teachers {
-            // Students wait for the teachers submitted now and for those still live in Slurm.
-            let mut deps = teacher_jobs.clone();
-            for r in &batch {
-                if let Some(task) = r.teacher.as_deref().and_then(|t| live.get(t)) {
-                    deps.push(task.to_string());
-                }
-            }
-            deps.sort();
-            deps.dedup();
-            if !deps.is_empty() {
-                args.push(format!("--dependency=afterok:{}", deps.join(":")));
-                args.push("--kill-on-invalid-dep=yes".into());
-            }
+        if let Some(d) = dependency {
+            args.push(format!("--dependency=afterok:{d}"));
+            args.push("--kill-on-invalid-dep=yes".into());
         }
         args.extend(opts.sbatch_args.iter().cloned());
         args.push(script.display().to_string());
@@ -215,15 +237,24 @@ pub fn submit(out: &Path, runs: &[Run], exec: &[String], opts: &SlurmOptions, wo
         if job_id.is_empty() || !job_id.chars().all(|c| c.is_ascii_digit()) {
             bail!("sbatch printed `{}`, expected a job id", text.trim());
         }
-        let sub = Submission { job_id: job_id.clone(), level: level.into(), runs: batch.iter().map(|r| r.id.clone()).collect() };
+        let sub = Submission { job_id: job_id.clone(), level: level.split('-').next().unwrap_or(level).into(), runs: batch.iter().map(|r| r.id.clone()).collect() };
         let path = dir.join("submissions.jsonl");
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
         writeln!(f, "{}", serde_json::to_string(&sub)?)?;
         f.sync_all()?;
-        if teachers {
-            teacher_jobs.push(job_id);
-        }
         new.push(sub);
+        Ok(job_id)
+    };
+    let mut task_of: HashMap<String, String> = live.iter().map(|(r, t)| (r.to_string(), t.to_string())).collect();
+    for (level, batch) in &batches {
+        let job = submit_batch(level, batch, None, &mut new)?;
+        for (i, r) in batch.iter().enumerate() {
+            task_of.insert(r.id.clone(), format!("{job}_{i}"));
+        }
+    }
+    for (k, (teacher, batch)) in student_batches.iter().enumerate() {
+        let dependency = teacher.as_ref().map(|t| task_of.get(t).cloned().expect("a waiting teacher has a task"));
+        submit_batch(&format!("students-{k}"), batch, dependency, &mut new)?;
     }
     Ok(new)
 }

@@ -130,6 +130,7 @@ impl SweepFile {
             if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                 bail!("parts[{i}]: expected a part or board name, found \"{p}\"");
             }
+            rfpga_estimate::parts::find(p).map_err(|e| anyhow::anyhow!("parts[{i}]: {}", e.to_string().trim_start_matches("--part: ")))?;
         }
         let g = &self.grid;
         let nonempty = |name: &str, len: usize| if len == 0 { bail!("grid.{name}: expected at least one value, found none") } else { Ok(()) };
@@ -168,6 +169,12 @@ impl SweepFile {
             if let Some(dup) = list.iter().enumerate().find(|(i, v)| list[..*i].contains(v)) {
                 bail!("grid.{name}[{}]: \"{}\" appears twice", dup.0, dup.1);
             }
+        }
+        // Two spellings of one format would share a run id (and folder).
+        let slugs: Vec<String> = g.format.iter().map(|f| crate::plan::format_slug(f)).collect();
+        if let Some((i, s)) = slugs.iter().enumerate().find(|(i, s)| slugs[..*i].contains(s)) {
+            let j = slugs.iter().position(|x| x == s).expect("found before");
+            bail!("grid.format[{i}]: \"{}\" is \"{}\" (grid.format[{j}]) spelled differently: both would be runs `…-{s}-…`", g.format[i], g.format[j]);
         }
         if let Some(dup) = g.seed.iter().enumerate().find(|(i, v)| g.seed[..*i].contains(v)) {
             bail!("grid.seed[{}]: {} appears twice", dup.0, dup.1);

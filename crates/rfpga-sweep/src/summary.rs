@@ -85,8 +85,14 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path().join("result.json")).filter(|p| p.is_file()).collect();
     paths.sort();
     for p in paths {
-        if !p.with_file_name("done.json").is_file() {
+        let done_path = p.with_file_name("done.json");
+        if !done_path.is_file() {
             continue; // an unfinished run
+        }
+        // Only what the run produced: every recorded output must still have its SHA-256.
+        let done: crate::run::Done = read_json(&done_path)?;
+        if !crate::run::outputs_intact(p.parent().expect("a run folder"), &done) {
+            bail!("{}: the run's outputs changed since it finished (their SHA-256 no longer match); rerun it or remove the folder", done_path.display());
         }
         let v: Value = read_json(&p)?;
         if v["format"] != crate::run::RESULT_FORMAT {
@@ -118,6 +124,11 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
         let test_images = num(v0, p0, "trained.test_images")? as usize;
         let mut parts = Vec::new();
         let n_parts = v0["estimates"].as_array().map_or(0, Vec::len);
+        for (p, v, _) in &members {
+            if v["estimates"].as_array().map_or(0, Vec::len) != n_parts {
+                bail!("{}: estimates: {} parts, but {} has {n_parts}: summarize runs of one sweep file", p.display(), v["estimates"].as_array().map_or(0, Vec::len), p0.display());
+            }
+        }
         for k in 0..n_parts {
             let e0 = &v0["estimates"][k];
             let part = e0["part"].as_str().unwrap_or_default().to_string();
@@ -150,6 +161,10 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
         out.push(Group { config, runs, trained: Stat::of(&trained), frozen: Stat::of(&frozen), frozen_images, test_images, parts, skip_curve });
     }
     out.sort_by_key(|g| order_key(&g.config));
+    let parts_of = |g: &Group| g.parts.iter().map(|p| p.part.clone()).collect::<Vec<_>>();
+    if let Some(g) = out.iter().find(|g| parts_of(g) != parts_of(&out[0])) {
+        bail!("{}: runs {} and {} were estimated on different parts ({:?} vs {:?}): summarize runs of one sweep file", runs_dir.display(), g.runs[0], out[0].runs[0], parts_of(g), parts_of(&out[0]));
+    }
     Ok(Summary { groups: out })
 }
 

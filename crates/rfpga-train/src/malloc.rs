@@ -4,8 +4,8 @@
 //! every step. glibc serves blocks above its mmap threshold with fresh `mmap`s and returns
 //! them to the system on `free`, so every step pays the page faults of touching that memory
 //! again. Raising the threshold and the trim limit keeps the freed blocks in the heap for
-//! reuse: a ResNet-20 training step (batch 128, 2 threads) took ~13 % less time here
-//! (`make bench-train` shows the effect against PyTorch eager, which runs with glibc's defaults).
+//! reuse: a ResNet-20 training step (batch 128, 2 threads) took ~13 % less time here.
+//! `make bench-train` times PyTorch eager both with glibc's defaults and with these settings.
 
 /// Keeps freed memory in the process for reuse (glibc on Linux; elsewhere nothing). Returns
 /// whether the allocator accepted the settings. Call once, early, before threads start.
