@@ -27,7 +27,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         codegen csim csim-check \
-        bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm clean
+        bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types
 
@@ -72,8 +72,9 @@ summarize: build
 # The main job on a small default, the whole pipeline: ResNet-20 on 10,000 training images for
 # 4 epochs (about 2 minutes on 2 cores), its test accuracy on all 10,000 test images, frozen to
 # ap_fixed and simulated bit-exactly on the same images, then the Vitis HLS project, compiled
-# with g++ and C-simulated on CSIM_IMAGES images against the simulator, bit for bit.
-demo: train eval quantize sim codegen csim
+# with g++ and C-simulated on CSIM_IMAGES images against the simulator, bit for bit, and its
+# resource estimate on the project's part.
+demo: train eval quantize sim codegen csim estimate
 
 train: build setup-data
 	@if [ -f $(RUN)/summary.json ]; then echo "$(RUN) is complete (remove it to train again)"; \
@@ -122,6 +123,10 @@ codegen: build setup-data
 
 csim: build setup-ap-types setup-tools
 	$(RFPGA) csim $(PROJECT) --ap-types third_party/ap_types
+
+# The generated design's resources and images/s on its part, before synthesis.
+estimate: build
+	$(RFPGA) estimate $(PROJECT)
 
 # C-sim against the simulator on 100 images for the frozen models of sim-agreement (README).
 csim-check: build setup-ap-types setup-tools
