@@ -29,6 +29,9 @@ rng = {k: (min(r["images_per_s"] for r in rows if r["impl"] == k), max(r["images
 print(f"tch             median {med['tch']:.1f} images/s (range {rng['tch'][0]:.1f}-{rng['tch'][1]:.1f})")
 for k in ("pytorch", "pytorch+mallopt"):
     print(f"{k:<15} median {med[k]:.1f} images/s (range {rng[k][0]:.1f}-{rng[k][1]:.1f})")
+for k in ("tch", "pytorch", "pytorch+mallopt"):
+    ph = {p: statistics.median(r[p] for r in rows if r["impl"] == k) for p in ("forward_ms", "backward_ms", "step_ms")}
+    print(f"{k:<15} median per step: forward {ph['forward_ms']:.1f} ms, backward {ph['backward_ms']:.1f} ms, SGD step {ph['step_ms']:.2f} ms")
 print(f"ratio tch/pytorch = {med['tch'] / med['pytorch']:.3f}  (goal >= 1.10; PyTorch with glibc's defaults)")
 print(f"ratio tch/pytorch+mallopt = {med['tch'] / med['pytorch+mallopt']:.3f}  (both with the same allocator settings)")
 PY

@@ -40,26 +40,37 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let n = a.batch_size;
     let images: Vec<f32> = Tensor::randn([(n * 3 * 32 * 32) as i64], (Kind::Float, tch::Device::Cpu)).try_into()?;
     let labels = Tensor::randint(10, [n as i64], (Kind::Int64, tch::Device::Cpu));
-    let mut step = || {
+    // Each phase timed on its own (the loss value forces the forward to finish first).
+    let mut phases = [0f64; 3];
+    let mut step = |phases: &mut [f64; 3]| {
+        let t0 = Instant::now();
         let x = net.input(&images, n);
         let loss = net.forward(&x, true).cross_entropy_for_logits(&labels);
+        let value = loss.double_value(&[]);
+        let t1 = Instant::now();
         sgd.zero_grad();
         loss.backward();
+        let t2 = Instant::now();
         sgd.step(0.1);
-        loss.double_value(&[])
+        let t3 = Instant::now();
+        for (p, d) in phases.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2]) {
+            *p += d.as_secs_f64();
+        }
+        value
     };
     for _ in 0..a.warmup {
-        step();
+        step(&mut [0.0; 3]);
     }
     let t = Instant::now();
     for _ in 0..a.steps {
-        step();
+        step(&mut phases);
     }
     let secs = t.elapsed().as_secs_f64();
     let ips = (a.steps * n) as f64 / secs;
+    let ms = |p: f64| 1e3 * p / a.steps as f64;
     println!(
-        "{{\"impl\": \"tch\", \"model\": \"{}\", \"batch\": {n}, \"threads\": {}, \"channels_last\": {}, \"steps\": {}, \"images_per_s\": {ips:.1}}}",
-        spec.name(), a.threads, !a.contiguous, a.steps
+        "{{\"impl\": \"tch\", \"model\": \"{}\", \"batch\": {n}, \"threads\": {}, \"channels_last\": {}, \"steps\": {}, \"images_per_s\": {ips:.1}, \"forward_ms\": {:.1}, \"backward_ms\": {:.1}, \"step_ms\": {:.2}}}",
+        spec.name(), a.threads, !a.contiguous, a.steps, ms(phases[0]), ms(phases[1]), ms(phases[2])
     );
     Ok(())
 }
