@@ -1,7 +1,7 @@
 //! `rfpga plot-skips`: test accuracy against the number of skips changed, one line per run (its
 //! `skips.csv`), with the teacher's accuracy as a reference line — the deck's figure.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -35,34 +35,12 @@ struct Series {
 
 fn read_series(run: &Path) -> Result<Series> {
     let path = run.join("skips.csv");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default();
-    let cols: Vec<&str> = header.split(',').collect();
-    let col = |name: &str| cols.iter().position(|c| *c == name).with_context(|| format!("{}: header lacks column `{name}`", path.display()));
-    let (c_step, c_to, c_before, c_after, c_end) = (col("step")?, col("to")?, col("acc_before")?, col("acc_after")?, col("acc_end")?);
-    let (mut after, mut end, mut to) = (Vec::new(), Vec::new(), String::new());
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        let num = |c: usize| -> Result<f64> {
-            f.get(c).and_then(|v| v.parse().ok()).with_context(|| format!("{}: line {}: column {} is not a number", path.display(), i + 2, cols[c]))
-        };
-        let step = num(c_step)?;
-        if i == 0 {
-            let before = 100.0 * num(c_before)?;
-            after.push((0.0, before));
-            end.push((0.0, before));
-            to = f.get(c_to).unwrap_or(&"").to_string();
-        }
-        after.push((step, 100.0 * num(c_after)?));
-        if f.get(c_end).is_some_and(|v| !v.is_empty()) {
-            end.push((step, 100.0 * num(c_end)?));
-        }
-    }
-    if after.is_empty() {
-        bail!("{}: no skip changes recorded", path.display());
-    }
-    let verb = if to == "short" { "shortened" } else { "removed" };
+    let rows = rfpga_core::skips::read(&path)?;
+    let Some(first) = rows.first() else { bail!("{}: no skip changes recorded", path.display()) };
+    let before = (0.0, 100.0 * first.acc_before);
+    let after = std::iter::once(before).chain(rows.iter().map(|r| (r.step as f64, 100.0 * r.acc_after))).collect();
+    let end = std::iter::once(before).chain(rows.iter().filter_map(|r| Some((r.step as f64, 100.0 * r.acc_end?)))).collect();
+    let verb = if first.to == "short" { "shortened" } else { "removed" };
     let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Series { label: format!("{name} ({verb})"), after, end })
 }

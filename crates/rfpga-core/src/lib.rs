@@ -6,6 +6,7 @@ pub mod fixed;
 pub mod frozen;
 pub mod io;
 pub mod model;
+pub mod skips;
 pub mod tensors;
 
 pub use error::{Error, Result};

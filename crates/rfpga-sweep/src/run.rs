@@ -237,23 +237,13 @@ fn collect_result(sweep: &SweepFile, run: &Run, dir: &Path) -> Result<serde_json
 /// (skips changed, test accuracy at the end of the interval) from a distill run's skips.csv;
 /// point 0 is the accuracy before the first change. Empty without skip changes.
 pub fn skip_curve(path: &Path) -> Result<Vec<(usize, f64)>> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(Vec::new()) };
-    let mut lines = text.lines();
-    let cols: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = |name: &str| cols.iter().position(|c| *c == name).with_context(|| format!("{}: no column `{name}`", path.display()));
-    let (c_step, c_before, c_after, c_end) = (col("step")?, col("acc_before")?, col("acc_after")?, col("acc_end")?);
-    let mut curve = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        let get = |c: usize| f.get(c).and_then(|v| v.parse::<f64>().ok()).with_context(|| format!("{}: line {}: column {} is not a number", path.display(), i + 2, cols[c]));
-        if i == 0 {
-            curve.push((0, get(c_before)?));
-        }
-        // The last change has no interval end when training stops right after it.
-        let end = if f.get(c_end).is_some_and(|v| !v.is_empty()) { get(c_end)? } else { get(c_after)? };
-        curve.push((get(c_step)? as usize, end));
+    if !path.exists() {
+        return Ok(Vec::new());
     }
-    Ok(curve)
+    let rows = rfpga_core::skips::read(path)?;
+    let before = rows.first().map(|r| (0, r.acc_before));
+    // The last change has no interval end when training stops right after it.
+    Ok(before.into_iter().chain(rows.iter().map(|r| (r.step, r.acc_end.unwrap_or(r.acc_after)))).collect())
 }
 
 /// The log of a run, for error messages.
