@@ -54,66 +54,78 @@ fn teacher_accuracy(run: &Path) -> Option<f64> {
     Some(100.0 * last["test_acc"].as_f64()?)
 }
 
+/// The chart of test accuracy (%) against skips changed that both skip plots draw into: axes
+/// from -0.3 to `xmax` + 0.3 and over `lo..hi` with room below for the legend, the series
+/// `draw` adds, the legend in the lower left; drawn into memory, then written atomically.
+type SkipChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+fn skip_chart(out: &Path, caption: &str, caption_size: u32, xmax: f64, (lo, hi): (f64, f64), draw: impl FnOnce(&mut SkipChart) -> Result<()>) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", caption_size))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            // Room below the curves (which fall to the right) for the legend in the lower left.
+            .build_cartesian_2d(-0.3..xmax + 0.3, (lo - 0.4 * (hi - lo) - 1.0).floor().max(0.0)..(hi + 1.0).ceil().min(100.0))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("skips changed")
+            .y_desc("test top-1 (%)")
+            .x_labels(xmax as usize + 1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(|e| err(&e))?;
+        draw(&mut chart)?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerLeft)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    rfpga_core::io::write_atomic(out, svg.as_bytes())?;
+    Ok(())
+}
+
 pub fn plot_skip_runs(runs: &[PathBuf], out: &Path, teacher_acc: Option<f64>) -> Result<()> {
     let series = runs.iter().map(|r| read_series(r)).collect::<Result<Vec<_>>>()?;
     let teacher = teacher_acc.or_else(|| teacher_accuracy(&runs[0]));
     let all = series.iter().flat_map(|s| s.after.iter().chain(&s.end)).map(|p| p.1).chain(teacher);
     let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let xmax = series.iter().flat_map(|s| s.after.iter().map(|p| p.0)).fold(1.0, f64::max);
-    // Drawn into memory, then written atomically.
-    let mut svg = String::new();
-    {
-    let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Test accuracy while skips are changed one at a time", ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        // Room below the curves (which fall to the right) for the legend in the lower left.
-        .build_cartesian_2d(-0.3..xmax + 0.3, (lo - 0.4 * (hi - lo) - 1.0).floor().max(0.0)..(hi + 1.0).ceil().min(100.0))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("skips changed")
-        .y_desc("test top-1 (%)")
-        .x_labels(xmax as usize + 1)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()
-        .map_err(|e| err(&e))?;
-    if let Some(t) = teacher {
-        chart
-            .draw_series(LineSeries::new([(-0.3, t), (xmax + 0.3, t)], BLACK.stroke_width(1)))
-            .map_err(|e| err(&e))?
-            .label(format!("teacher {t:.2}%"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
-    }
-    for (i, s) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(s.end.iter().copied(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(format!("{}: end of interval", s.label))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
-        chart.draw_series(s.end.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
-        chart
-            .draw_series(s.after.iter().map(|&p| Cross::new(p, 4, color.stroke_width(1))))
-            .map_err(|e| err(&e))?
-            .label(format!("{}: right after the change", s.label))
-            .legend(move |(x, y)| Cross::new((x + 10, y), 4, color));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerLeft)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    }
-    rfpga_core::io::write_atomic(out, svg.as_bytes())?;
-    Ok(())
+    skip_chart(out, "Test accuracy while skips are changed one at a time", 22, xmax, (lo, hi), |chart| {
+        if let Some(t) = teacher {
+            chart
+                .draw_series(LineSeries::new([(-0.3, t), (xmax + 0.3, t)], BLACK.stroke_width(1)))
+                .map_err(|e| err(&e))?
+                .label(format!("teacher {t:.2}%"))
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+        }
+        for (i, s) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(s.end.iter().copied(), color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(format!("{}: end of interval", s.label))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+            chart.draw_series(s.end.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
+            chart
+                .draw_series(s.after.iter().map(|&p| Cross::new(p, 4, color.stroke_width(1))))
+                .map_err(|e| err(&e))?
+                .label(format!("{}: right after the change", s.label))
+                .legend(move |(x, y)| Cross::new((x + 10, y), 4, color));
+        }
+        Ok(())
+    })
 }
 
 /// Utilization per resource against the part's capacity: one bar per resource (% of the part),
@@ -181,26 +193,8 @@ pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], out: 
         bail!("{}: no skip curves to draw", out.display());
     }
     let xmax = series.iter().flat_map(|s| s.1.iter().map(|p| p.0 as f64)).fold(1.0, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
-        let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Test accuracy against skips changed (mean over seeds, bars: min–max)", ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.3..xmax + 0.3, (lo - 0.4 * (hi - lo) - 1.0).floor().max(0.0)..(hi + 1.0).ceil().min(100.0))
-            .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("skips changed")
-            .y_desc("test top-1 (%)")
-            .x_labels(xmax as usize + 1)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(|e| err(&e))?;
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
+    skip_chart(out, "Test accuracy against skips changed (mean over seeds, bars: min–max)", 20, xmax, (lo, hi), |chart| {
         for (i, (label, points)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             chart
@@ -213,15 +207,6 @@ pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], out: 
                 .map_err(|e| err(&e))?;
             chart.draw_series(points.iter().map(|p| Circle::new((p.0 as f64, p.1), 3, color.filled()))).map_err(|e| err(&e))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerLeft)
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
-    }
-    rfpga_core::io::write_atomic(out, svg.as_bytes())?;
-    Ok(())
+        Ok(())
+    })
 }
