@@ -259,13 +259,22 @@ pub fn submit(out: &Path, runs: &[Run], exec: &[String], opts: &SlurmOptions, wo
     Ok(new)
 }
 
-/// Waits until none of the runs' array tasks is pending or running in Slurm.
+/// Waits until none of the runs' array tasks is pending or running in Slurm. A run found done
+/// is not checked again while waiting (its outputs are hashed once, not at every poll); the
+/// states returned at the end come from one full check of every run.
 pub fn wait(out: &Path, runs: &[Run], poll: std::time::Duration, progress: &dyn Fn(&[RunStatus])) -> Result<Vec<RunStatus>> {
+    let mut done: HashMap<String, RunStatus> = HashMap::new();
     loop {
-        let (rows, _) = status(out, runs)?;
+        let pending: Vec<Run> = runs.iter().filter(|r| !done.contains_key(&r.id)).cloned().collect();
+        let (fresh, _) = status(out, &pending)?;
+        let live = fresh.iter().any(|r| is_live(&r.state.to_uppercase()));
+        for r in fresh.iter().filter(|r| r.state == "done") {
+            done.insert(r.id.clone(), r.clone());
+        }
+        let rows: Vec<RunStatus> = runs.iter().map(|r| done.get(&r.id).or_else(|| fresh.iter().find(|f| f.id == r.id)).cloned().expect("every run has a state")).collect();
         progress(&rows);
-        if !rows.iter().any(|r| is_live(&r.state.to_uppercase())) {
-            return Ok(rows);
+        if !live {
+            return Ok(status(out, runs)?.0);
         }
         std::thread::sleep(poll);
     }
