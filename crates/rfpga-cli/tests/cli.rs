@@ -177,6 +177,12 @@ fn estimate_fit_and_report_reject_bad_input() {
     let (code, text) = rfpga(&["estimate", f, "--part", "pynq-z2"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("| **total** |") && text.contains("Verdict:"), "{text}");
+    let (code, text) = rfpga(&["estimate", f, "--multipliers", "gpu"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("--multipliers") && text.contains("expected auto, fabric or dsp, found `gpu`"), "{text}");
+    let (code, text) = rfpga(&["estimate", f, "--multipliers", "layer9.conv1=dsp"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("`layer9.conv1`") && text.contains("is not a convolution"), "{text}");
     let (code, text) = rfpga(&["fit", f, "--part", "zcu104"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Chosen"), "{text}");
