@@ -28,11 +28,15 @@ pub struct BenchArgs {
     /// Contiguous NCHW instead of channels-last.
     #[arg(long)]
     contiguous: bool,
+    /// libtorch's BatchNorm, sum and ReLU instead of rfpga's fused kernels (for comparison).
+    #[arg(long)]
+    native_batch_norm: bool,
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
     anyhow::ensure!(a.steps >= 1 && a.batch_size >= 2, "--steps ≥ 1 and --batch-size ≥ 2");
     tch::set_num_threads(a.threads);
+    rfpga_train::fused::set_enabled(!a.native_batch_norm);
     let spec = ModelSpec::cifar_resnet(a.depth, a.shortcut)?;
     let net = Net::new(&spec, tch::Device::Cpu, 0, !a.contiguous);
     let params = net.ordered_variables().into_iter().filter(|v| v.2).map(|(n, t, _)| (n, t, true)).collect();
@@ -69,7 +73,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let ips = (a.steps * n) as f64 / secs;
     let ms = |p: f64| 1e3 * p / a.steps as f64;
     println!(
-        "{{\"impl\": \"tch\", \"model\": \"{}\", \"batch\": {n}, \"threads\": {}, \"channels_last\": {}, \"steps\": {}, \"images_per_s\": {ips:.1}, \"forward_ms\": {:.1}, \"backward_ms\": {:.1}, \"step_ms\": {:.2}}}",
+        "{{\"impl\": \"{}\", \"model\": \"{}\", \"batch\": {n}, \"threads\": {}, \"channels_last\": {}, \"steps\": {}, \"images_per_s\": {ips:.1}, \"forward_ms\": {:.1}, \"backward_ms\": {:.1}, \"step_ms\": {:.2}}}",
+        if a.native_batch_norm { "tch-native-bn" } else { "tch" },
         spec.name(), a.threads, !a.contiguous, a.steps, ms(phases[0]), ms(phases[1]), ms(phases[2])
     );
     Ok(())

@@ -2,6 +2,7 @@
 //! libtorch. The model is built from a [`rfpga_core::ModelSpec`]; its tensors go to and from
 //! strictly checked safetensors files ([`rfpga_core::TensorFile`]).
 
+pub mod fused;
 pub mod malloc;
 pub mod net;
 pub mod optim;

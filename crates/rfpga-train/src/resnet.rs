@@ -17,6 +17,8 @@ use tch::Tensor;
 use crate::quant::{maybe_ste, Quant};
 
 const BN_EPS: f64 = 1e-5;
+/// tch's (and PyTorch's) default BatchNorm momentum, which every BN here is built with.
+const BN_MOMENTUM: f64 = 0.1;
 
 /// A convolution followed by BatchNorm.
 #[derive(Debug)]
@@ -64,26 +66,49 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
-        if q.weight.is_none() && q.bias.is_none() {
-            return x.apply(&self.conv).apply_t(&self.bn, train);
-        }
-        let (stride, padding) = ([self.stride, self.stride], [self.padding, self.padding]);
-        if train {
+        self.forward_act(x, train, q, None, false)
+    }
+
+    /// `relu?(BN(conv(x)) + sc?)`: in training on the CPU, BatchNorm, the sum and the ReLU are
+    /// one fused op (crate::fused); otherwise libtorch's ops, the sum and ReLU in place.
+    pub fn forward_act(&self, x: &Tensor, train: bool, q: &Quant, sc: Option<&Tensor>, relu: bool) -> Tensor {
+        let y = if q.weight.is_none() && q.bias.is_none() {
+            x.apply(&self.conv)
+        } else if train {
             // As in Jacob et al. (2018) and PyTorch's ConvBn QAT modules: quantize the weight
             // folded with the running statistics, undo the per-channel scale, then let BN
             // normalize with the batch statistics (stable training, running statistics keep
             // learning). In eval mode this is exactly the folded, quantized convolution below.
             // The scale is a constant here: γ learns through BN alone, as in float training
             // (a gradient through 1/scale explodes for channels with a tiny γ).
+            let (stride, padding) = ([self.stride, self.stride], [self.padding, self.padding]);
             let scale = self.scale().detach();
             let w = maybe_ste(&self.conv.ws * scale.view([-1, 1, 1, 1]), q.weight.as_ref());
-            let y = x.conv2d(&w, None::<Tensor>, stride, padding, [1, 1], 1) / scale.view([1, -1, 1, 1]);
-            return y.apply_t(&self.bn, true);
+            x.conv2d(&w, None::<Tensor>, stride, padding, [1, 1], 1) / scale.view([1, -1, 1, 1])
+        } else {
+            let (stride, padding) = ([self.stride, self.stride], [self.padding, self.padding]);
+            let (w, b) = self.folded();
+            let w = maybe_ste(w, q.weight.as_ref());
+            let b = maybe_ste(b, q.bias.as_ref());
+            return finish(x.conv2d(&w, Some(&b), stride, padding, [1, 1], 1), sc, relu);
+        };
+        if train && crate::fused::applies(&y) {
+            return crate::fused::batch_norm_act(&y, &self.bn, sc, relu, BN_MOMENTUM, BN_EPS);
         }
-        let (w, b) = self.folded();
-        let w = maybe_ste(w, q.weight.as_ref());
-        let b = maybe_ste(b, q.bias.as_ref());
-        x.conv2d(&w, Some(&b), stride, padding, [1, 1], 1)
+        finish(y.apply_t(&self.bn, train), sc, relu)
+    }
+}
+
+/// The skip sum and the ReLU, in place on a fresh output.
+fn finish(t: Tensor, sc: Option<&Tensor>, relu: bool) -> Tensor {
+    let t = match sc {
+        Some(sc) => add_in_place(t, sc),
+        None => t,
+    };
+    if relu {
+        relu_in_place(t)
+    } else {
+        t
     }
 }
 
@@ -130,8 +155,13 @@ impl Block {
 
     /// The convolution path: conv-BN-ReLU-conv-BN (the final ReLU comes after the skip sum).
     pub fn residual(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
-        let h = maybe_ste(relu_in_place(self.first.forward(x, train, q)), q.act.as_ref());
+        let h = self.hidden(x, train, q);
         self.second.forward(&h, train, q)
+    }
+
+    /// The first convolution's activation: conv-BN-ReLU.
+    fn hidden(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
+        maybe_ste(self.first.forward_act(x, train, q, None, true), q.act.as_ref())
     }
 
     /// What a skip carries from the block input: identity, option A (strided subsampling, zero
@@ -150,13 +180,16 @@ impl Block {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
-        let act = |t: Tensor| maybe_ste(relu_in_place(t), q.act.as_ref());
+        let act = |t: Tensor| maybe_ste(t, q.act.as_ref());
         match self.skip {
-            Skip::Long => act(add_in_place(self.residual(x, train, q), &self.shortcut(x, train, q))),
-            Skip::None => act(self.residual(x, train, q)),
+            Skip::Long => {
+                let h = self.hidden(x, train, q);
+                act(self.second.forward_act(&h, train, q, Some(&self.shortcut(x, train, q)), true))
+            }
+            Skip::None => act(self.second.forward_act(&self.hidden(x, train, q), train, q, None, true)),
             Skip::Short => {
-                let h = act(add_in_place(self.first.forward(x, train, q), &self.shortcut(x, train, q)));
-                act(add_in_place(self.second.forward(&h, train, q), &h))
+                let h = act(self.first.forward_act(x, train, q, Some(&self.shortcut(x, train, q)), true));
+                act(self.second.forward_act(&h, train, q, Some(&h), true))
             }
         }
     }
@@ -185,7 +218,7 @@ impl ResNet {
 
     pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
         let x = maybe_ste(x.shallow_clone(), q.input.as_ref());
-        let mut h = maybe_ste(relu_in_place(self.stem.forward(&x, train, q)), q.act.as_ref());
+        let mut h = maybe_ste(self.stem.forward_act(&x, train, q, None, true), q.act.as_ref());
         for b in &self.blocks {
             h = b.forward(&h, train, q);
         }
