@@ -42,6 +42,7 @@ fn formats() -> Vec<FixedFormat> {
 
 #[test]
 fn fake_quant_matches_ap_fixed_on_every_grid_point_and_tie() {
+    let _rng = common::rng_lock();
     for f in formats() {
         // Every grid point, every midpoint (a tie), quarter points (not ties), out to twice
         // the range on each side (overflow), and both signs.
@@ -62,6 +63,7 @@ fn fake_quant_matches_ap_fixed_on_every_grid_point_and_tie() {
 
 #[test]
 fn straight_through_estimator_is_exact_forward_and_identity_backward() {
+    let _rng = common::rng_lock();
     let f: FixedFormat = "ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap();
     let x = Tensor::from_slice(&[0.1f32, -0.3, 3.99, -5.0, 1.0 / 3.0]).set_requires_grad(true);
     let y = ste(&x, &f);
@@ -75,6 +77,7 @@ fn straight_through_estimator_is_exact_forward_and_identity_backward() {
 
 #[test]
 fn removing_a_skip_in_place_changes_no_weight() {
+    let _rng = common::rng_lock();
     let spec = ModelSpec::cifar_resnet(20, Shortcut::B).unwrap();
     for k in [0, 3, 8] {
         let mut net = Net::new(&spec, Device::Cpu, 0, true);
@@ -97,6 +100,7 @@ fn removing_a_skip_in_place_changes_no_weight() {
 
 #[test]
 fn short_skips_go_around_each_convolution() {
+    let _rng = common::rng_lock();
     let spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
     let mut net = Net::new(&spec, Device::Cpu, 0, false);
     net.set_skip(1, Skip::Short).unwrap();
@@ -123,6 +127,7 @@ fn short_skips_go_around_each_convolution() {
 
 #[test]
 fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
+    let _rng = common::rng_lock();
     let spec = ModelSpec::cifar_resnet(8, Shortcut::A).unwrap(); // 3 blocks
     let teacher = tempfile::tempdir().unwrap();
     train_teacher(teacher.path(), &spec);
@@ -175,6 +180,7 @@ fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
 
 #[test]
 fn a_teacher_whose_tensors_do_not_match_fails_strictly() {
+    let _rng = common::rng_lock();
     let spec = ModelSpec::cifar_resnet(8, Shortcut::A).unwrap();
     let teacher = tempfile::tempdir().unwrap();
     train_teacher(teacher.path(), &spec);
@@ -192,6 +198,7 @@ fn a_teacher_whose_tensors_do_not_match_fails_strictly() {
 
 #[test]
 fn folded_forward_equals_batchnorm_in_eval_mode() {
+    let _rng = common::rng_lock();
     // With a format so wide that quantization is (nearly) the identity, the BN-folded QAT
     // forward must compute what the float network computes in eval mode.
     for shortcut in [Shortcut::A, Shortcut::B] {

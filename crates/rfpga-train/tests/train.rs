@@ -15,6 +15,7 @@ fn trainable_count(net: &Net) -> usize {
 
 #[test]
 fn every_depth_and_shortcut_builds_and_runs_forward() {
+    let _rng = common::rng_lock();
     for depth in [8, 20, 32, 44, 56, 110] {
         for shortcut in [Shortcut::A, Shortcut::B] {
             let spec = ModelSpec::cifar_resnet(depth, shortcut).unwrap();
@@ -39,6 +40,7 @@ fn every_depth_and_shortcut_builds_and_runs_forward() {
 
 #[test]
 fn channels_last_computes_the_same_function() {
+    let _rng = common::rng_lock();
     let spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
     let cl = Net::new(&spec, Device::Cpu, 1, true);
     let mut nchw = Net::new(&spec, Device::Cpu, 2, false);
@@ -52,6 +54,7 @@ fn channels_last_computes_the_same_function() {
 
 #[test]
 fn removed_skip_leaves_the_convolution_path_alone() {
+    let _rng = common::rng_lock();
     let mut spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
     spec.blocks[3].skip = Skip::None;
     let net = Net::new(&spec, Device::Cpu, 0, false);
@@ -71,6 +74,7 @@ fn removed_skip_leaves_the_convolution_path_alone() {
 
 #[test]
 fn short_seeded_training_lowers_the_loss_and_beats_chance() {
+    let _rng = common::rng_lock();
     let dir = tempfile::tempdir().unwrap();
     let spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
     let mut t = Trainer::create(dir.path(), config(&spec, 3, 2560, 1000), Device::Cpu).unwrap();
@@ -90,6 +94,7 @@ fn short_seeded_training_lowers_the_loss_and_beats_chance() {
 
 #[test]
 fn resume_equals_an_uninterrupted_run() {
+    let _rng = common::rng_lock();
     let spec = ModelSpec::cifar_resnet(8, Shortcut::B).unwrap();
     let cfg = config(&spec, 3, 320, 100);
     let whole = tempfile::tempdir().unwrap();
@@ -120,6 +125,7 @@ fn resume_equals_an_uninterrupted_run() {
 
 #[test]
 fn mismatched_weights_fail_with_every_name() {
+    let _rng = common::rng_lock();
     let dir = tempfile::tempdir().unwrap();
     let deep = Net::new(&ModelSpec::cifar_resnet(32, Shortcut::A).unwrap(), Device::Cpu, 0, false);
     let path = dir.path().join("weights.safetensors");
@@ -136,6 +142,7 @@ fn mismatched_weights_fail_with_every_name() {
 
 #[test]
 fn resume_of_a_folder_without_a_run_names_the_file() {
+    let _rng = common::rng_lock();
     let dir = tempfile::tempdir().unwrap();
     let e = Trainer::resume(dir.path(), Device::Cpu).err().unwrap().to_string();
     assert!(e.contains("train.json") && e.contains("No such file"), "{e}");

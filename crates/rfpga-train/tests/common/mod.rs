@@ -39,3 +39,13 @@ pub fn config(spec: &ModelSpec, epochs: usize, limit_train: usize, limit_test: u
         skip_schedule: None,
     }
 }
+
+/// libtorch's random generator is process-wide and the tests of one file run on parallel
+/// threads: a test that draws from it (`Tensor::randn`) could shift another's seeded weight
+/// initialization (`Net::new` seeds, then draws). Tests in the files that compare two seeded
+/// runs hold this lock for their whole body.
+#[allow(dead_code)] // not every test file uses it
+pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
