@@ -199,7 +199,7 @@ struct BatchNormAct : public torch::autograd::Function<BatchNormAct> {
 
     auto opts = y.options().memory_format(at::MemoryFormat::Contiguous);
     at::Tensor save_mean = at::empty({C}, opts), save_invstd = at::empty({C}, opts);
-    at::Tensor mean_t = at::empty({C}, opts), var_unbiased = at::empty({C}, opts);
+    at::Tensor var_unbiased = at::empty({C}, opts);
     auto g = gamma.contiguous(), bt = beta.contiguous();
     std::vector<float> a(C), b(C);
     for (int64_t c = 0; c < C; ++c) {
@@ -207,14 +207,13 @@ struct BatchNormAct : public torch::autograd::Function<BatchNormAct> {
       const double invstd = 1.0 / std::sqrt(var + eps);
       save_mean.data_ptr<float>()[c] = float(mean[c]);
       save_invstd.data_ptr<float>()[c] = float(invstd);
-      mean_t.data_ptr<float>()[c] = float(mean[c]);
       var_unbiased.data_ptr<float>()[c] = float(m2[c] / double(rows - 1));
       a[c] = g.const_data_ptr<float>()[c] * float(invstd);
       b[c] = bt.const_data_ptr<float>()[c] - float(mean[c]) * a[c];
     }
     {
       at::NoGradGuard no_grad;
-      running_mean.mul_(1.0 - momentum).add_(mean_t, momentum);
+      running_mean.mul_(1.0 - momentum).add_(save_mean, momentum);
       running_var.mul_(1.0 - momentum).add_(var_unbiased, momentum);
     }
 

@@ -72,6 +72,7 @@ impl ConvBn {
     /// `relu?(BN(conv(x)) + sc?)`: in training on the CPU, BatchNorm, the sum and the ReLU are
     /// one fused op (crate::fused); otherwise libtorch's ops, the sum and ReLU in place.
     pub fn forward_act(&self, x: &Tensor, train: bool, q: &Quant, sc: Option<&Tensor>, relu: bool) -> Tensor {
+        let (stride, padding) = ([self.stride, self.stride], [self.padding, self.padding]);
         let y = if q.weight.is_none() && q.bias.is_none() {
             x.apply(&self.conv)
         } else if train {
@@ -81,12 +82,10 @@ impl ConvBn {
             // learning). In eval mode this is exactly the folded, quantized convolution below.
             // The scale is a constant here: γ learns through BN alone, as in float training
             // (a gradient through 1/scale explodes for channels with a tiny γ).
-            let (stride, padding) = ([self.stride, self.stride], [self.padding, self.padding]);
             let scale = self.scale().detach();
             let w = maybe_ste(&self.conv.ws * scale.view([-1, 1, 1, 1]), q.weight.as_ref());
             x.conv2d(&w, None::<Tensor>, stride, padding, [1, 1], 1) / scale.view([1, -1, 1, 1])
         } else {
-            let (stride, padding) = ([self.stride, self.stride], [self.padding, self.padding]);
             let (w, b) = self.folded();
             let w = maybe_ste(w, q.weight.as_ref());
             let b = maybe_ste(b, q.bias.as_ref());
