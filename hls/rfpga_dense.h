@@ -7,19 +7,28 @@
 
 namespace rfpga {
 
-// Dense: acc = bias; acc += x[i] * w[o][i] in order; out = acc.
+// Dense: acc = bias; acc += x[i] * w[o][i] in order; out = acc. One multiply-accumulate per
+// cycle: a single loop over OUT·IN products pipelined at II = 1, indices from counters.
 template <class CFG>
 void dense(hls::stream<pixel<typename CFG::in_t, CFG::IN> > &in, hls::stream<pixel<typename CFG::out_t, CFG::OUT> > &out,
            const typename CFG::weight_raw_t w[CFG::OUT * CFG::IN], const typename CFG::bias_raw_t b[CFG::OUT]) {
+    typedef typename CFG::accum_t acc_t;
     pixel<typename CFG::in_t, CFG::IN> x = in.read();
     pixel<typename CFG::out_t, CFG::OUT> y;
-    for (int o = 0; o < CFG::OUT; o++) {
-        typename CFG::accum_t acc = from_raw<typename CFG::bias_t>(b[o]);
-        for (int i = 0; i < CFG::IN; i++) {
-#pragma HLS PIPELINE II = CFG::REUSE
-            mac<CFG::MUL_IN_DSP>::template run<typename CFG::product_t>(acc, x.v[i], from_raw<typename CFG::weight_t>(w[o * CFG::IN + i]));
+    acc_t acc = 0;
+    int o = 0, i = 0;
+    for (int n = 0; n < CFG::OUT * CFG::IN; n++) {
+#pragma HLS PIPELINE II = 1
+        acc_t a = (i == 0) ? acc_t(from_raw<typename CFG::bias_t>(b[o])) : acc;
+        mac<CFG::MUL_IN_DSP>::template run<typename CFG::product_t>(a, x.v[i], from_raw<typename CFG::weight_t>(w[n]));
+        acc = a;
+        if (i == CFG::IN - 1) {
+            y.v[o] = a;
+            i = 0;
+            o++;
+        } else {
+            i++;
         }
-        y.v[o] = acc;
     }
     out.write(y);
 }

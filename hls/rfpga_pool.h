@@ -9,11 +9,15 @@ namespace rfpga {
 
 // Global average pooling over PIXELS = 2^LOG2N pixels: s += x per channel in sum_t, then the
 // same bits read as mean_t (LOG2N fewer integer bits: exactly s / 2^LOG2N), converted to out_t.
+// One pixel per cycle; the C sums are registers.
 template <int PIXELS, int C, typename in_t, typename sum_t, typename mean_t, typename out_t>
 void avg_pool(hls::stream<pixel<in_t, C> > &in, hls::stream<pixel<out_t, C> > &out) {
     sum_t s[C];
 #pragma HLS ARRAY_PARTITION variable = s complete
-    for (int c = 0; c < C; c++) s[c] = 0;
+    for (int c = 0; c < C; c++) {
+#pragma HLS UNROLL
+        s[c] = 0;
+    }
     for (int p = 0; p < PIXELS; p++) {
 #pragma HLS PIPELINE II = 1
         pixel<in_t, C> px = in.read();
@@ -21,6 +25,7 @@ void avg_pool(hls::stream<pixel<in_t, C> > &in, hls::stream<pixel<out_t, C> > &o
     }
     pixel<out_t, C> o;
     for (int c = 0; c < C; c++) {
+#pragma HLS UNROLL
         mean_t m;
         m.range(mean_t::width - 1, 0) = s[c].range(sum_t::width - 1, 0);
         o.v[c] = m;

@@ -1,6 +1,7 @@
 // rfpga C-simulation testbench: reads test vectors written by `rfpga sim --export-vectors DIR`
 // (inputs.txt: one image per line, raw input integers in HWC order; logits.txt: the simulator's
-// raw logits), runs rfpga_top on each image and compares every logit bit for bit.
+// raw logits), sends each image as AXI-stream words, runs rfpga_top, and compares every logit bit for bit
+// and the output framing: one word per logit, TLAST on exactly the last word of each image.
 // Usage: rfpga_csim VECTORS_DIR [MAX_IMAGES]. Prints "N passed, M failed"; exit 1 on a mismatch.
 #include <cstdio>
 #include <cstdlib>
@@ -47,39 +48,63 @@ int main(int argc, char **argv) {
         size_t limit = std::strtoul(argv[2], 0, 10);
         if (limit < n) n = limit;
     }
-    const int channels = sizeof(((input_px_t *)0)->v) / sizeof(((input_px_t *)0)->v[0]);
-    const int classes = sizeof(((output_px_t *)0)->v) / sizeof(((output_px_t *)0)->v[0]);
-    typedef __typeof__(((input_px_t *)0)->v[0]) in_t;
-    typedef __typeof__(((output_px_t *)0)->v[0]) out_t;
-    size_t passed = 0, failed = 0;
+    const int channels = RFPGA_INPUT_CHANNELS, classes = RFPGA_CLASSES, iw = rfpga_input_t::width;
+    const int ow = rfpga_output_t::width, word = output_word_t().data.length();
+    size_t passed = 0, failed = 0, framing = 0;
     for (size_t i = 0; i < n; i++) {
-        if (inputs[i].size() % channels != 0 || (int)logits[i].size() != classes) {
-            std::fprintf(stderr, "image %zu: %zu input values (not a multiple of %d) or %zu logits (expected %d)\n", i,
-                         inputs[i].size(), channels, logits[i].size(), classes);
+        if ((int)inputs[i].size() != RFPGA_INPUT_PIXELS * channels || (int)logits[i].size() != classes) {
+            std::fprintf(stderr, "image %zu: %zu input values (expected %d) or %zu logits (expected %d)\n", i, inputs[i].size(),
+                         RFPGA_INPUT_PIXELS * channels, logits[i].size(), classes);
             return 2;
         }
-        hls::stream<input_px_t> in("in");
-        hls::stream<output_px_t> out("out");
-        for (size_t p = 0; p < inputs[i].size() / channels; p++) {
-            input_px_t px;
-            for (int c = 0; c < channels; c++) px.v[c] = rfpga::from_raw<in_t>(inputs[i][p * channels + c]);
-            in.write(px);
+        // One AXI-stream word per pixel, channel c in bits [c*iw, c*iw + iw), TLAST on the last.
+        hls::stream<input_word_t> in("in");
+        hls::stream<output_word_t> out("out");
+        for (int p = 0; p < RFPGA_INPUT_PIXELS; p++) {
+            input_word_t w;
+            w.data = 0;
+            for (int c = 0; c < channels; c++) w.data.range(c * iw + iw - 1, c * iw) = low_bits(inputs[i][p * channels + c], iw);
+            w.keep = -1;
+            w.strb = -1;
+            w.last = (p == RFPGA_INPUT_PIXELS - 1);
+            in.write(w);
         }
         rfpga_top(in, out);
-        output_px_t y = out.read();
         bool ok = true;
         for (int o = 0; o < classes; o++) {
-            unsigned long long got = y.v[o].range(out_t::width - 1, 0).to_uint64();
-            unsigned long long want = low_bits(logits[i][o], out_t::width);
-            if (got != want) {
+            if (out.empty()) {
+                std::printf("image %zu: %d output words, expected %d\n", i, o, classes);
+                ok = false;
+                framing++;
+                break;
+            }
+            output_word_t w = out.read();
+            // TLAST exactly on the image's last word, and the word is the logit's raw bits
+            // sign-extended (or zero-extended) to the word.
+            if ((int)w.last != (o == classes - 1)) {
+                if (framing < 5) std::printf("image %zu word %d: TLAST %d, expected %d\n", i, o, (int)w.last, o == classes - 1);
+                framing++;
+                ok = false;
+            }
+            unsigned long long got = w.data.range(ow - 1, 0).to_uint64();
+            unsigned long long want = low_bits(logits[i][o], ow);
+            bool extended = true;
+            for (int bit = ow; bit < word; bit++) extended &= (int)w.data[bit] == (RFPGA_OUTPUT_SIGNED ? (int)w.data[ow - 1] : 0);
+            if (got != want || !extended) {
                 if (failed < 5)
-                    std::printf("image %zu logit %d: C-sim bits 0x%llx, simulator bits 0x%llx (raw %lld)\n", i, o, got, want,
-                                logits[i][o]);
+                    std::printf("image %zu logit %d: C-sim bits 0x%llx, simulator bits 0x%llx (raw %lld)%s\n", i, o, got, want,
+                                logits[i][o], extended ? "" : ", upper word bits not the extension");
                 ok = false;
             }
         }
+        if (!out.empty()) {
+            std::printf("image %zu: more than %d output words\n", i, classes);
+            framing++;
+            ok = false;
+        }
         ok ? passed++ : failed++;
     }
+    if (framing > 0) std::printf("%zu AXI-stream framing errors (TLAST or word count)\n", framing);
     std::printf("%zu passed, %zu failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -14,7 +14,9 @@ add_files -tb tb/testbench.cpp -cflags "-std=c++14 -Ifirmware"
 open_solution -reset solution1 -flow_target vivado
 set_part {{ part }}
 create_clock -period {{ clock_ns }} -name default
-
+# Weight ROMs bound where the estimate counts them (file-scope arrays: the directive form).
+{% for b in bindings %}set_directive_bind_storage -type rom_1p -impl {{ b.1 }} rfpga_top {{ b.0 }}
+{% endfor %}
 if {[lsearch -exact $steps csim] >= 0} {
     csim_design -argv $vectors
 }

@@ -14,9 +14,9 @@ struct {{ c.id }}_cfg {
     static const int H = {{ c.h }}, W = {{ c.w }}, CIN = {{ c.cin }}, COUT = {{ c.cout }};
     static const int K = {{ c.k }}, STRIDE = {{ c.stride }}, PAD = {{ c.pad }}, OH = {{ c.oh }}, OW = {{ c.ow }};
     static const bool RELU = {{ c.relu }};
-    // Multiply-accumulate lanes (output channels computed in parallel), and the initiation
-    // interval of the tap loop that follows: COUT / UNROLL.
-    static const int UNROLL = {{ c.unroll }}, II = {{ c.ii }};
+    // Multiply-accumulate lanes (output channels computed in parallel); an output pixel takes
+    // COUT / UNROLL lane groups × K·K·CIN taps, one per cycle.
+    static const int UNROLL = {{ c.unroll }};
     // Multipliers in DSP slices (true) or LUTs (false), bound so (rfpga_conv.h, mac).
     static const bool MUL_IN_DSP = {{ c.mul_in_dsp }};
     typedef {{ c.in_t }} in_t;
@@ -32,7 +32,6 @@ struct {{ c.id }}_cfg {
 {% endfor %}{% for d in denses %}
 struct {{ d.id }}_cfg {
     static const int IN = {{ d.inputs }}, OUT = {{ d.outputs }};
-    static const int REUSE = 1;
     static const bool MUL_IN_DSP = {{ d.mul_in_dsp }};
     typedef {{ d.in_t }} in_t;
     typedef {{ d.id }}_t out_t;

@@ -4,11 +4,16 @@
 
 #include "parameters.h"
 
-typedef {{ input_px }} input_px_t;
-typedef {{ output_px }} output_px_t;
+// The AXI4-Stream words (README.md, "Driving the core"). In: one word per pixel, raster order
+// (height, width), channel c in TDATA bits [c·{{ in_bits }}, c·{{ in_bits }} + {{ in_bits }}) as the raw bits of
+// input_t. Out: one word per logit, its raw bits sign-extended, TLAST on the image's last.
+typedef ap_axiu<{{ in_word }}, 0, 0, 0> input_word_t;
+typedef ap_axiu<{{ out_word }}, 0, 0, 0> output_word_t;
+typedef {{ in_t }} rfpga_input_t;
+typedef {{ out_t }} rfpga_output_t;
+static const bool RFPGA_OUTPUT_SIGNED = {{ out_signed }};
+static const int RFPGA_INPUT_PIXELS = {{ in_pixels }}, RFPGA_INPUT_CHANNELS = {{ in_channels }}, RFPGA_CLASSES = {{ classes }};
 
-// One image in: its pixels in raster order (height, width), all channels per pixel, as raw
-// input_t values of the normalized image. One pixel out: the logits.
-void rfpga_top(hls::stream<input_px_t> &in, hls::stream<output_px_t> &out);
+void rfpga_top(hls::stream<input_word_t> &in, hls::stream<output_word_t> &out);
 
 #endif

@@ -9,48 +9,49 @@ use std::path::PathBuf;
 
 use crate::hls::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design};
 
-#[derive(Args)]
+#[derive(Args, Default)]
 pub struct EstimateArgs {
     /// Frozen model folders or generated HLS projects (a project's frozen model, part, clock and
     /// parallelism are read from its rfpga.json); several are estimated one after another and
     /// drawn side by side by --plot.
     #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Part or board (xc7z020, xczu7ev-ffvc1156-2-e, pynq-z2, zcu104, …); default: the project's, else xc7z020.
     #[arg(long)]
-    part: Option<String>,
+    pub(crate) part: Option<String>,
     /// Multiply-accumulate lanes per convolution: N or LAYER=N,… (default: the project's, else 1).
     #[arg(long)]
-    parallelism: Option<String>,
-    /// Where convolution weights live: auto, bram, lutram, uram, or LAYER=KIND,… (default: the project's, else auto).
+    pub(crate) parallelism: Option<String>,
+    /// Where convolution weights live: auto, bram, lutram, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
-    weight_storage: Option<String>,
+    pub(crate) weight_storage: Option<String>,
     /// Where convolution multipliers go: auto, fabric, dsp, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
-    multipliers: Option<String>,
+    pub(crate) multipliers: Option<String>,
     /// A design file of `rfpga fit --out` (overrides --parallelism, --weight-storage and --multipliers).
     #[arg(long)]
-    design: Option<PathBuf>,
+    pub(crate) design: Option<PathBuf>,
     /// Clock period (default: the project's, else 10).
     #[arg(long)]
-    clock_ns: Option<f64>,
+    pub(crate) clock_ns: Option<f64>,
     /// Also write the table (Markdown) to this file.
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Draw utilization per resource against the part's capacity (SVG).
     #[arg(long)]
-    plot: Option<PathBuf>,
+    pub(crate) plot: Option<PathBuf>,
     /// Also write the totals as JSON to this file (one object per path; what `rfpga sweep` collects).
     #[arg(long)]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
 }
 
 /// The frozen model and the design settings of a frozen folder or a project, with the
 /// command line's overrides.
-fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, String, Parallelism, f64)> {
+pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, String, Parallelism, f64)> {
     let (frozen, mut part_name, mut par, mut clock) = if path.join("rfpga.json").exists() {
         let info = rfpga_hls::project_info(path)?;
-        (info.frozen, info.part, Parallelism { default: 1, map: info.parallelism, storage: info.storage, multipliers: info.multipliers }, info.clock_ns)
+        let par = Parallelism { default: 1, map: info.parallelism, storage: info.storage, multipliers: info.multipliers, fifo_depths: info.fifo_depths };
+        (info.frozen, info.part, par, info.clock_ns)
     } else {
         (path.clone(), "xc7z020".to_string(), Parallelism::default(), 10.0)
     };
@@ -62,6 +63,7 @@ fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, Str
         let (default, map) = parse_parallelism(s)?;
         par.default = default;
         par.map = map;
+        par.fifo_depths.clear(); // a different design: its streams are sized again
     }
     if let Some(s) = &a.weight_storage {
         let (default, map) = parse_storage(s)?;
@@ -74,7 +76,7 @@ fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, Str
     if let Some(d) = &a.design {
         let design = read_design(d)?;
         part_name = design_part(&design, a.part.as_deref(), d)?;
-        (par.map, par.storage, par.multipliers) = (design.parallelism, design.storage, design.multipliers);
+        (par.map, par.storage, par.multipliers, par.fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
     if let Some(c) = a.clock_ns {
         clock = c;
@@ -132,6 +134,9 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
             "utilization_percent": percent,
             "fits": fits,
             "interval_cycles": e.interval,
+            "slowest_stage_cycles": e.slowest_stage,
+            "latency_cycles": e.latency,
+            "fifo_depths": e.fifo_depths,
             "images_per_s": e.images_per_s(),
             "skip_fifos": named(&e.skip_fifos),
         }));
@@ -177,7 +182,7 @@ pub fn report(a: ReportArgs) -> Result<()> {
         (None, None) => Some(default_csynth),
         (None, Some(_)) => default_csynth.exists().then_some(default_csynth),
     };
-    let args = EstimateArgs { paths: vec![], part: None, parallelism: None, weight_storage: None, design: None, clock_ns: None, out: None, plot: None, json: None, multipliers: None };
+    let args = EstimateArgs::default();
     let (model, frozen, part_name, par, clock) = design(&args, &a.project)?;
     let part = parts::find(&part_name)?;
     let mismatch = |file: &std::path::Path, what: &str| {
@@ -327,6 +332,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
             "format": "rfpga-design", "version": 1,
             "frozen": a.frozen.display().to_string(), "part": part.part,
             "parallelism": best.config.map, "weight_storage": best.config.storage, "multipliers": best.config.multipliers,
+            "fifo_depths": best.estimate.fifo_depths,
             "images_per_s": best.estimate.images_per_s(),
         });
         write_atomic(out, (serde_json::to_string_pretty(&design)? + "\n").as_bytes())?;

@@ -26,15 +26,16 @@ pub struct CodegenArgs {
     /// (e.g. `4` or `conv1=2,layer3.0.conv1=8`).
     #[arg(long, default_value = "1")]
     parallelism: String,
-    /// Where convolution weights live: auto (Vitis decides), bram, lutram, uram, or LAYER=KIND,….
+    /// Where convolution weights live: auto (Vitis decides), bram, lutram, or LAYER=KIND,….
     #[arg(long, default_value = "auto")]
     weight_storage: String,
     /// Where convolution multipliers go: auto (LUTs up to 10-bit operands, else DSPs), fabric,
     /// dsp, or LAYER=KIND,…; the generated code binds them so (BIND_OP).
     #[arg(long, default_value = "auto")]
     multipliers: String,
-    /// A design file written by `rfpga fit --out` (parallelism, weight storage and multipliers
-    /// per layer); overrides --parallelism, --weight-storage and --multipliers.
+    /// A design file written by `rfpga fit --out` (parallelism, weight storage, multipliers per
+    /// layer, and stream depths); overrides --parallelism, --weight-storage and --multipliers.
+    /// Without stream depths in it, codegen sizes them with the dataflow model.
     #[arg(long)]
     design: Option<PathBuf>,
     /// Test images whose inputs and expected logits (from the simulator) go into PROJECT/vectors.
@@ -86,12 +87,14 @@ pub fn parse_multipliers(s: &str) -> Result<(Multipliers, BTreeMap<String, Multi
 }
 
 /// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism`, `weight_storage`
-/// and (optional, `auto` when absent) `multipliers` by layer.
+/// and (optional, `auto` when absent) `multipliers` by layer, and (optional, sized by codegen
+/// when absent) `fifo_depths` by stream (`rfpga dataflow --size-fifos` writes them).
 pub struct Design {
     pub part: String,
     pub parallelism: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
     pub multipliers: BTreeMap<String, Multipliers>,
+    pub fifo_depths: BTreeMap<String, usize>,
 }
 
 pub fn read_design(path: &std::path::Path) -> Result<Design> {
@@ -109,8 +112,15 @@ pub fn read_design(path: &std::path::Path) -> Result<Design> {
         Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `multipliers`", path.display()))?,
         None => BTreeMap::new(),
     };
+    let fifo_depths: BTreeMap<String, usize> = match v.get("fifo_depths") {
+        Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `fifo_depths`", path.display()))?,
+        None => BTreeMap::new(),
+    };
+    if let Some((stream, _)) = fifo_depths.iter().find(|(_, &d)| d == 0) {
+        bail!("{}: field `fifo_depths.{stream}`: expected a depth ≥ 1, found 0", path.display());
+    }
     let part = field("part")?.as_str().map(str::to_string).with_context(|| format!("{}: field `part`: expected a string", path.display()))?;
-    Ok(Design { part, parallelism, storage, multipliers })
+    Ok(Design { part, parallelism, storage, multipliers, fifo_depths })
 }
 
 /// The part to use when a design file names one: the design's unless --part says the same
@@ -149,17 +159,26 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
     let mut storage = per_layer_map(&model, default_storage, storage);
     let mut multipliers = per_layer_map(&model, default_mult, multipliers);
     let mut part = a.part.clone().unwrap_or_else(|| "xc7z020clg400-1".into());
+    let mut fifo_depths = BTreeMap::new();
     if let Some(d) = &a.design {
         let design = read_design(d)?;
         part = design_part(&design, a.part.as_deref(), d)?;
-        (parallelism, storage, multipliers) = (design.parallelism, design.storage, design.multipliers);
+        (parallelism, storage, multipliers, fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
     }
-    let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage, multipliers };
-    rfpga_hls::generate(&a.frozen, &a.out, &opts).with_context(|| format!("generating {}", a.out.display()))?;
-    println!("Wrote the Vitis HLS project {} (vitis_hls -f build.tcl)", a.out.display());
+    let sized = fifo_depths.is_empty();
+    let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage, multipliers, fifo_depths };
+    let design = rfpga_hls::generate(&a.frozen, &a.out, &opts).with_context(|| format!("generating {}", a.out.display()))?;
+    let deep: Vec<String> = design.streams.iter().filter(|s| s.is_fifo() && s.depth > 2).map(|s| format!("{}={}", s.name, s.depth)).collect();
+    println!(
+        "Wrote the Vitis HLS project {} (vitis_hls -f build.tcl); stream depths {} ({} deeper than 2: {})",
+        a.out.display(),
+        if sized { "sized by the dataflow model" } else { "from the design file" },
+        deep.len(),
+        deep.join(", ")
+    );
     if a.vectors > 0 {
         let sim = Simulator::load(&a.frozen)?;
         let ds = load_test(&a.data_dir, Some(a.vectors))?;
@@ -184,11 +203,16 @@ pub struct CsimArgs {
     /// The ap_types headers (make setup-ap-types).
     #[arg(long, default_value = "third_party/ap_types")]
     ap_types: PathBuf,
+    /// Run each dataflow process in its own thread, each stream blocking at its generated depth
+    /// (Vitis's C simulation runs them one after another and cannot see a deadlock); a deadlock
+    /// is reported with the processes and the streams they wait on.
+    #[arg(long)]
+    threads: bool,
 }
 
 pub fn csim(a: CsimArgs) -> Result<()> {
     let vectors = a.vectors.unwrap_or_else(|| a.project.join("vectors"));
-    let r = rfpga_hls::csim(&a.project, &vectors, &a.ap_types, a.limit)?;
+    let r = rfpga_hls::csim_with(&a.project, &vectors, &a.ap_types, a.limit, a.threads, &BTreeMap::new())?;
     print!("{}", r.output);
     if r.failed > 0 {
         bail!("C simulation of {} differs from the simulator on {} of {} images", a.project.display(), r.failed, r.passed + r.failed);

@@ -11,6 +11,7 @@ use rfpga_train::{parse_device, tch, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
 
 mod bench;
+mod dataflow;
 mod estimate;
 mod fixedpoint;
 mod hls;
@@ -42,6 +43,8 @@ enum Command {
     Codegen(hls::CodegenArgs),
     /// C-simulate a generated project with g++ against the ap_types headers; compare with the simulator bit for bit.
     Csim(hls::CsimArgs),
+    /// Cycle-level simulation of the generated design: interval, latency, stream occupancy, deadlocks; --size-fifos.
+    Dataflow(dataflow::DataflowArgs),
     /// Resources (BRAM_18K, DSP, FF, LUT, URAM) and images/s of the generated design on a part, before synthesis.
     Estimate(estimate::EstimateArgs),
     /// A Vitis HLS synthesis report (csynth.xml) next to the estimate, with the error per resource.
@@ -408,6 +411,7 @@ fn main() {
         Command::Summarize(a) => sweep::summarize(a),
         Command::Csim(a) => hls::csim(a),
         Command::Estimate(a) => estimate::estimate(a),
+        Command::Dataflow(a) => dataflow::run(a),
         Command::Fit(a) => estimate::fit(a),
         Command::Report(a) => estimate::report(a),
         Command::PlotSkips(a) => plot::run(a),

@@ -1,26 +1,28 @@
 //! rfpga-estimate: resources and throughput of the design `rfpga codegen` generates, before
 //! synthesis; the part catalog; a search for per-layer parallelism that fits a part.
 //!
-//! The model follows the generated architecture: one dataflow stage per layer with the
-//! hardware structure of its HLS header (formulas in `layers/`, one per kind), the stream
-//! FIFOs between stages with the skip-FIFO depths the code generator chose
-//! (`rfpga_hls::skip_fifo`), the same per-layer parallelism. Its constants are assumptions,
-//! listed with their error ranges in docs/estimate.md. Throughput of a dataflow pipeline is set
-//! by its slowest stage.
+//! The model is the design the code generator emits, read from the same description
+//! (`rfpga_hls::hw::Design`: one process per layer with its resources and schedule, the
+//! streams with their depths); the interval and latency come from the cycle-level dataflow
+//! simulation of that design (`rfpga_hls::dataflow`), not from "the slowest stage". Its
+//! constants are assumptions, listed with their error ranges in docs/estimate.md.
 
-pub mod layers;
 pub mod parts;
 pub mod report;
-pub mod resources;
+pub use rfpga_hls::hw::resources;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use rfpga_core::frozen::{Analysis, FrozenModel, Layer};
+use rfpga_hls::hw::{Design, Role};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 pub use parts::Part;
 pub use resources::Resources;
 pub use rfpga_hls::{Multipliers, Storage};
+
+/// Images the dataflow simulation runs back to back for an estimate.
+pub const DATAFLOW_IMAGES: usize = 3;
 
 /// One row of the estimate.
 #[derive(Debug, Clone)]
@@ -36,11 +38,15 @@ pub struct Row {
 pub struct Estimate {
     pub rows: Vec<Row>,
     pub total: Resources,
-    /// Cycles between two images (the slowest stage) and its name.
+    /// Cycles between two images in the dataflow simulation.
     pub interval: u64,
+    /// The slowest process and its cycles per image when never stalled.
     pub bottleneck: String,
-    /// Cycles from the first input pixel to the logits, at most (stages one after another).
+    pub slowest_stage: u64,
+    /// Cycles from the first input word to the first image's last logit (dataflow simulation).
     pub latency: u64,
+    /// Every FIFO's depth, by stream name (as generated).
+    pub fifo_depths: BTreeMap<String, usize>,
     pub clock_ns: f64,
     /// Skip FIFOs alone (what removing or shortening skips changes).
     pub skip_fifos: Resources,
@@ -65,19 +71,21 @@ impl Estimate {
 }
 
 /// The per-layer design choices the code generator takes: lanes (`map[layer]`, else
-/// `default`), weight storage (`storage[layer]`, else `Auto`) and where the multipliers go
-/// (`multipliers[layer]`, else `Auto`).
+/// `default`), weight storage (`storage[layer]`, else `Auto`), where the multipliers go
+/// (`multipliers[layer]`, else `Auto`), and stream depths (`fifo_depths`; when empty, those
+/// `rfpga_hls::dataflow::size_fifos` finds, as codegen does).
 #[derive(Debug, Clone)]
 pub struct Parallelism {
     pub default: usize,
     pub map: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
     pub multipliers: BTreeMap<String, Multipliers>,
+    pub fifo_depths: BTreeMap<String, usize>,
 }
 
 impl Default for Parallelism {
     fn default() -> Self {
-        Parallelism { default: 1, map: BTreeMap::new(), storage: BTreeMap::new(), multipliers: BTreeMap::new() }
+        Parallelism { default: 1, map: BTreeMap::new(), storage: BTreeMap::new(), multipliers: BTreeMap::new(), fifo_depths: BTreeMap::new() }
     }
 }
 
@@ -91,71 +99,96 @@ impl Parallelism {
     pub fn multipliers_of(&self, layer: &str) -> Multipliers {
         *self.multipliers.get(layer).unwrap_or(&Multipliers::Auto)
     }
+    /// The code generator's options for these choices.
+    pub fn options(&self, part: &Part, clock_ns: f64) -> rfpga_hls::Options {
+        rfpga_hls::Options {
+            part: part.part.clone(),
+            clock_ns,
+            parallelism: self.map.clone(),
+            default_parallelism: self.default,
+            storage: self.storage.clone(),
+            multipliers: self.multipliers.clone(),
+            fifo_depths: self.fifo_depths.clone(),
+        }
+    }
+}
+
+/// The design `rfpga codegen` would generate with `par`: its streams at `par.fifo_depths`, or
+/// sized by the dataflow model when none are given.
+pub fn design(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clock_ns: f64) -> Result<Design> {
+    for (name, &p) in &par.map {
+        if let Some(Layer::Conv(c)) = m.layers.iter().find(|l| l.name() == name) {
+            anyhow::ensure!(p >= 1 && c.out_ch % p == 0, "parallelism {p} for `{name}`: must divide its {} output channels", c.out_ch);
+        }
+    }
+    let mut d = Design::build(m, a, &par.options(part, clock_ns), part.dsp(), "the frozen model")?;
+    if par.fifo_depths.is_empty() {
+        let sizing = rfpga_hls::dataflow::size_fifos(&d, DATAFLOW_IMAGES)?;
+        for (s, depth) in d.streams.iter_mut().zip(sizing.depths) {
+            s.depth = depth;
+        }
+    }
+    Ok(d)
 }
 
 pub fn estimate(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clock_ns: f64) -> Result<Estimate> {
-    let dsp = part.dsp();
+    let d = design(m, a, par, part, clock_ns)?;
+    estimate_design(&d, clock_ns)
+}
+
+/// The estimate of a built design: its processes' and streams' resources, and the interval and
+/// latency of its dataflow simulation.
+pub fn estimate_design(d: &Design, clock_ns: f64) -> Result<Estimate> {
     let mut rows = Vec::new();
-    for (i, layer) in m.layers.iter().enumerate() {
-        let input = &a.ports[a.inputs[i][0]];
-        let out = &a.ports[i + 1];
-        let cost = match layer {
-            Layer::Conv(c) => {
-                let p = par.of(&c.name);
-                anyhow::ensure!(p >= 1 && c.out_ch % p == 0, "parallelism {p} for `{}`: must divide its {} output channels", c.name, c.out_ch);
-                let in_dsp = par.multipliers_of(&c.name).in_dsp(input.format.width, c.weight.width);
-                layers::conv::estimate(c, input, out, p, par.storage_of(&c.name), in_dsp, dsp)
+    let (mut ports, mut splits) = (Row { name: "axis ports".into(), kind: "axis".into(), resources: Resources::default(), cycles: 0, detail: String::new() }, Resources::default());
+    for p in &d.processes {
+        match p.kind {
+            "split" => splits += p.resources,
+            "axis" => {
+                ports.resources += p.resources;
+                ports.cycles = ports.cycles.max(p.cycles());
+                ports.detail = format!("in: {} words of {} bits; out: {} words of {} bits with TLAST", d.in_pixels, d.in_word, d.classes, d.out_word);
             }
-            Layer::Add(l) => layers::add::estimate(l, input),
-            Layer::PadShortcut(_) => layers::pad::estimate(input),
-            Layer::AvgPool(l) => layers::pool::estimate(l, input),
-            Layer::Dense(l) => layers::dense::estimate(l, input, dsp),
-        };
-        rows.push(Row { name: layer.name().to_string(), kind: layer.kind().to_string(), resources: cost.resources, cycles: cost.cycles, detail: cost.detail });
-    }
-    // Streams between stages, as the code generator lays them out.
-    let readers = rfpga_hls::readers(a);
-    let last = a.ports.len() - 1;
-    let mut depth: BTreeMap<(usize, usize), u64> = BTreeMap::new(); // (reader, port) → depth
-    for (i, layer) in m.layers.iter().enumerate() {
-        if let Layer::Add(_) = layer {
-            if let Some((q, d)) = rfpga_hls::skip_fifo(m, a, &readers, &a.inputs[i]) {
-                depth.insert((i, q), d as u64);
-            }
+            _ => rows.push(Row { name: p.name.clone(), kind: p.kind.to_string(), resources: p.resources, cycles: p.cycles(), detail: p.detail.clone() }),
         }
     }
-    let (mut streams, mut skip_fifos, mut splits) = (Resources::default(), Resources::default(), Resources::default());
-    for (p, rs) in readers.iter().enumerate() {
-        if p == 0 || p == last {
-            continue; // the top function's AXI-stream ports
-        }
-        let width = (a.ports[p].shape[2] as u32 * a.ports[p].format.width) as u64;
-        // As generated: one stream per port; with two readers a split and one stream per reader.
-        // A stream feeding an add's waiting input is deep (a skip FIFO), the others depth 2.
-        let mut add_stream = |reader: Option<usize>| {
-            match reader.and_then(|r| depth.get(&(r, p))) {
-                Some(&d) => skip_fifos += resources::fifo(d, width),
-                None => streams += resources::fifo(2, width),
+    rows.push(ports);
+    let (mut streams, mut skip_fifos) = (Resources::default(), Resources::default());
+    let (mut n_streams, mut n_skip) = (0, 0);
+    for s in &d.streams {
+        match s.role {
+            Role::Skip => {
+                skip_fifos += s.resources();
+                n_skip += 1;
             }
-        };
-        if rs.len() == 2 {
-            splits += resources::stage_control();
-            add_stream(None);
-            for &r in rs {
-                add_stream(Some(r));
+            Role::Stream => {
+                streams += s.resources();
+                n_streams += 1;
             }
-        } else {
-            add_stream(rs.first().copied());
+            _ => {}
         }
     }
-    rows.push(Row { name: "streams".into(), kind: "fifo".into(), resources: streams + splits, cycles: 0, detail: "stream FIFOs (depth 2) and skip splits".into() });
-    rows.push(Row { name: "skip FIFOs".into(), kind: "fifo".into(), resources: skip_fifos, cycles: 0, detail: "deep FIFOs holding skip activations".into() });
+    let deep = d.streams.iter().filter(|s| s.role == Role::Stream && s.depth > 2).count();
+    rows.push(Row {
+        name: "streams".into(),
+        kind: "fifo".into(),
+        resources: streams + splits,
+        cycles: 0,
+        detail: format!("{n_streams} stream FIFOs ({deep} deeper than 2) and the skip splits"),
+    });
+    rows.push(Row { name: "skip FIFOs".into(), kind: "fifo".into(), resources: skip_fifos, cycles: 0, detail: format!("{n_skip} deep FIFOs holding skip activations") });
     let total = rows.iter().fold(Resources::default(), |t, r| t + r.resources);
-    let slowest = rows.iter().max_by_key(|r| r.cycles).expect("layers");
+    let slowest = d.slowest();
+    let sim = rfpga_hls::dataflow::simulate(d, DATAFLOW_IMAGES);
+    if let Some(report) = sim.deadlock_report() {
+        bail!("the design deadlocks at its FIFO depths ({report}); size them with `rfpga dataflow --size-fifos`");
+    }
     Ok(Estimate {
-        interval: slowest.cycles,
+        interval: sim.interval().expect("no deadlock"),
         bottleneck: slowest.name.clone(),
-        latency: rows.iter().map(|r| r.cycles).sum(),
+        slowest_stage: slowest.cycles(),
+        latency: sim.latency().expect("no deadlock"),
+        fifo_depths: d.depths(),
         total,
         rows,
         clock_ns,
@@ -185,11 +218,13 @@ pub fn table(e: &Estimate, part: &Part) -> String {
     let verdict = if fits { format!("**fits** {}", part.device) } else { format!("**does not fit** {}: {} over 100 %", part.device, over.join(", ")) };
     let _ = writeln!(
         s,
-        "Verdict: {verdict}. Throughput: one image every {} cycles (slowest stage: {}) = {:.1} images/s at {} ns; latency ≤ {} cycles ({:.2} ms). Skip FIFOs: {} BRAM_18K, {} LUT.",
+        "Verdict: {verdict}. Throughput (dataflow simulation, {DATAFLOW_IMAGES} images back to back): one image every {} cycles = {:.1} images/s at {} ns (slowest stage: {}, {} cycles; interval {:+.1} % over it); latency {} cycles ({:.2} ms). Skip FIFOs: {} BRAM_18K, {} LUT.",
         e.interval,
-        e.bottleneck,
         e.images_per_s(),
         e.clock_ns,
+        e.bottleneck,
+        e.slowest_stage,
+        100.0 * (e.interval as f64 / e.slowest_stage.max(1) as f64 - 1.0),
         e.latency,
         e.latency as f64 * e.clock_ns / 1e6,
         e.skip_fifos.bram_18k,
@@ -224,7 +259,7 @@ impl Candidate {
 /// Searches per-layer parallelism, weight storage and multiplier binding for designs that fit
 /// `part`: from one lane everywhere, the slowest convolution's lanes double while the design
 /// fits. A design over budget is first relieved: over BRAM_18K, the largest BRAM weight memory
-/// moves to URAM (where the part has room) or LUTRAM (where LUTs have room); over LUT, the
+/// moves to LUTRAM (where LUTs have room; never to URAM, which cannot hold a ROM); over LUT, the
 /// multipliers of the convolution with the most lanes move from LUTs to DSP slices (while DSPs
 /// have room). Returns every design visited, in order; the fastest that fits is the answer.
 pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<Vec<Candidate>> {
@@ -255,7 +290,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<
                     .max_by_key(|r| r.resources.bram_18k)
                     .map(|r| r.name.clone());
                 let Some(layer) = moved else { break };
-                let to = if part.uram > 0 && u[4] < 90.0 { Storage::Uram } else if u[3] < 90.0 { Storage::Lutram } else { break };
+                let to = if u[3] < 90.0 { Storage::Lutram } else { break };
                 next.storage.insert(layer, to);
             } else if u[3] > 100.0 && u[1] < 90.0 {
                 let in_lut = |n: &str| {

@@ -2,15 +2,20 @@
 //! hand-written layer library `hls/rfpga_layers.h`), and C simulation of that project with g++
 //! against the real ap_types headers (`rfpga csim`). No libtorch.
 //!
-//! The generated top function is a DATAFLOW region with one stage per layer and an
-//! `hls::stream` of pixels between stages. Each layer kind maps to one template function of the
-//! layer library, which computes in the order `rfpga_core::frozen` defines — the order the
-//! simulator follows — so C simulation and `rfpga sim` agree bit for bit.
+//! The generated top function is a DATAFLOW region with one process per layer and an
+//! `hls::stream` of pixels between processes, described once by [`hw::Design`] (what each
+//! layer kind instantiates, its schedule and its resources) and simulated cycle by cycle by
+//! [`dataflow`]. Each layer kind maps to one template function of the layer library, which
+//! computes in the order `rfpga_core::frozen` defines — the order the simulator follows — so C
+//! simulation and `rfpga sim` agree bit for bit.
+
+pub mod dataflow;
+pub mod hw;
 
 use anyhow::{bail, ensure, Context, Result};
 use askama::Template;
 use rfpga_core::fixed::FixedFormat;
-use rfpga_core::frozen::{Analysis, FrozenModel, Layer, Port, FROZEN_WEIGHTS};
+use rfpga_core::frozen::{Analysis, FrozenModel, Layer, FROZEN_WEIGHTS};
 use rfpga_core::io::write_atomic;
 use rfpga_core::IntTensorFile;
 use std::collections::BTreeMap;
@@ -30,6 +35,7 @@ const LIBRARY: [(&str, &str); 7] = [
     ("rfpga_dense.h", include_str!("../../../hls/rfpga_dense.h")),
 ];
 const SIM_STREAM_H: &str = include_str!("../../../hls/sim/hls_stream.h");
+const SIM_AXI_H: &str = include_str!("../../../hls/sim/ap_axi_sdata.h");
 const TESTBENCH_CPP: &str = include_str!("../../../testbench/testbench.cpp");
 
 #[derive(Debug, Clone)]
@@ -44,6 +50,9 @@ pub struct Options {
     pub storage: BTreeMap<String, Storage>,
     /// Where each convolution's multipliers go, by layer name; `Auto` elsewhere.
     pub multipliers: BTreeMap<String, Multipliers>,
+    /// Stream depths by stream name (a design file's, sized by `rfpga dataflow --size-fifos`);
+    /// when empty, `generate` sizes them itself.
+    pub fifo_depths: BTreeMap<String, usize>,
 }
 
 impl Options {
@@ -62,11 +71,14 @@ impl Default for Options {
             default_parallelism: 1,
             storage: BTreeMap::new(),
             multipliers: BTreeMap::new(),
+            fifo_depths: BTreeMap::new(),
         }
     }
 }
 
-/// The memory a convolution's weight ROM is bound to (`#pragma HLS BIND_STORAGE`).
+/// The memory a convolution's weight ROM is bound to (`set_directive_bind_storage` in
+/// build.tcl). Never UltraRAM: it has no initial contents (UG573, UG901), so a ROM there would
+/// hold zeros.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Storage {
@@ -74,7 +86,6 @@ pub enum Storage {
     Auto,
     Bram,
     Lutram,
-    Uram,
 }
 
 impl std::str::FromStr for Storage {
@@ -84,8 +95,8 @@ impl std::str::FromStr for Storage {
             "auto" => Ok(Storage::Auto),
             "bram" => Ok(Storage::Bram),
             "lutram" => Ok(Storage::Lutram),
-            "uram" => Ok(Storage::Uram),
-            _ => bail!("weight storage: expected auto, bram, lutram or uram, found `{s}`"),
+            "uram" => bail!("weight storage `uram`: UltraRAM has no initial contents (UG573), so weights (ROMs) cannot live there; use auto, bram or lutram"),
+            _ => bail!("weight storage: expected auto, bram or lutram, found `{s}`"),
         }
     }
 }
@@ -96,7 +107,6 @@ impl Storage {
             Storage::Auto => None,
             Storage::Bram => Some("bram"),
             Storage::Lutram => Some("lutram"),
-            Storage::Uram => Some("uram"),
         }
     }
 }
@@ -144,12 +154,12 @@ impl Multipliers {
 }
 
 /// A C identifier for a layer name (`layer1.0.conv1` → `layer1_0_conv1`).
-fn ident(name: &str) -> String {
+pub(crate) fn ident(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
 /// The smallest C integer type holding every raw value of `f`.
-fn raw_ctype(f: &FixedFormat) -> &'static str {
+pub(crate) fn raw_ctype(f: &FixedFormat) -> &'static str {
     match f.width + (!f.signed) as u32 {
         0..=8 => "int8_t",
         9..=16 => "int16_t",
@@ -171,11 +181,13 @@ fn literals(values: &[i64], ctype: &str) -> String {
     s
 }
 
+#[derive(Debug, Clone)]
 pub struct TypeDef {
     pub name: String,
     pub cpp: String,
 }
 
+#[derive(Debug, Clone)]
 pub struct ConvCfg {
     pub id: String,
     pub h: usize,
@@ -189,13 +201,13 @@ pub struct ConvCfg {
     pub ow: usize,
     pub relu: bool,
     pub unroll: usize,
-    pub ii: usize,
     pub mul_in_dsp: bool,
     pub in_t: String,
     pub w_raw: &'static str,
     pub b_raw: &'static str,
 }
 
+#[derive(Debug, Clone)]
 pub struct DenseCfg {
     pub id: String,
     pub mul_in_dsp: bool,
@@ -214,11 +226,6 @@ pub struct RawArray {
     pub values: String,
 }
 
-pub struct StreamDecl {
-    pub name: String,
-    pub ty: String,
-    pub depth: usize,
-}
 
 #[derive(Template)]
 #[template(path = "hls/parameters.h", escape = "none")]
@@ -238,17 +245,22 @@ struct WeightsH<'a> {
 #[derive(Template)]
 #[template(path = "hls/rfpga_top.h", escape = "none")]
 struct TopH<'a> {
-    input_px: &'a str,
-    output_px: &'a str,
+    in_word: u32,
+    out_word: u32,
+    in_bits: u32,
+    in_t: &'a str,
+    out_t: &'a str,
+    out_signed: bool,
+    in_pixels: usize,
+    in_channels: usize,
+    classes: usize,
 }
 
 #[derive(Template)]
 #[template(path = "hls/rfpga_top.cpp", escape = "none")]
 struct TopCpp<'a> {
-    streams: &'a [StreamDecl],
-    calls: &'a [String],
-    /// (array, impl) of `#pragma HLS BIND_STORAGE`.
-    bindings: &'a [(String, &'static str)],
+    streams: &'a [&'a hw::Stream],
+    processes: &'a [hw::Process],
 }
 
 #[derive(Template)]
@@ -256,6 +268,8 @@ struct TopCpp<'a> {
 struct BuildTcl<'a> {
     part: &'a str,
     clock_ns: f64,
+    /// (array, impl) of `set_directive_bind_storage`.
+    bindings: &'a [(String, &'static str)],
 }
 
 #[derive(Template)]
@@ -266,156 +280,44 @@ struct ProjectReadme<'a> {
     part: &'a str,
     clock_ns: f64,
     layers: usize,
+    in_word: u32,
+    out_word: u32,
+    in_bits: u32,
+    in_channels: usize,
+    in_pixels: usize,
+    in_format: String,
+    out_format: String,
+    classes: usize,
 }
 
-/// Writes a complete Vitis HLS project for the frozen model in `frozen` into `out`.
-pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
+/// Writes a complete Vitis HLS project for the frozen model in `frozen` into `out`. Without
+/// `opts.fifo_depths`, the streams get the depths [`dataflow::size_fifos`] finds.
+pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design> {
     let model = FrozenModel::load(frozen)?;
     let wpath = frozen.join(FROZEN_WEIGHTS);
     let weights = IntTensorFile::load_strict(&wpath, &model.tensors())?;
     let a = model.analyze(&frozen.display().to_string())?;
-    for (option, names) in [
-        ("--parallelism", opts.parallelism.keys().collect::<Vec<_>>()),
-        ("--weight-storage", opts.storage.keys().collect()),
-        ("--multipliers", opts.multipliers.keys().collect()),
-    ] {
-        for name in names {
-            if !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
-                bail!("{option}: `{name}` is not a convolution of {}", frozen.display());
-            }
-        }
-    }
-    ensure!(opts.default_parallelism >= 1, "--parallelism: expected ≥ 1");
-
-    // What the templates cannot express, refused up front with the layer named.
-    let mut ids = std::collections::HashMap::new();
-    for (i, l) in model.layers.iter().enumerate() {
-        if let Some(other) = ids.insert(ident(l.name()), l.name()) {
-            bail!("{}: layers `{other}` and `{}` have the same C name `{}`", frozen.display(), l.name(), ident(l.name()));
-        }
-        let ins = &a.inputs[i];
-        match l {
-            Layer::Add(_) if ins[0] == ins[1] => bail!("{}: `{}` adds a value to itself; the HLS library needs two streams", frozen.display(), l.name()),
-            Layer::Dense(_) if a.ports[ins[0]].shape[0] * a.ports[ins[0]].shape[1] != 1 => {
-                bail!("{}: `{}` reads a {:?} feature map; dense layers read one pixel (after pooling)", frozen.display(), l.name(), a.ports[ins[0]].shape)
-            }
-            _ => {}
-        }
-        // A conversion the C-sim headers would abort on (see FixedFormat::assignment_asserts_in_cpp).
-        let conversions: Vec<(FixedFormat, FixedFormat)> = match l {
-            Layer::Conv(c) => vec![(c.bias, c.accum), (c.accum, c.output)],
-            Layer::Dense(d) => vec![(d.bias, d.accum), (d.accum, d.output)],
-            Layer::Add(s) => vec![(a.ports[ins[0]].format, s.sum), (s.sum, s.output)],
-            Layer::AvgPool(p) => {
-                let n = a.ports[ins[0]].shape[0] * a.ports[ins[0]].shape[1];
-                vec![(FixedFormat { int: p.sum.int - n.trailing_zeros() as i32, ..p.sum }, p.output)]
-            }
-            Layer::PadShortcut(_) => vec![],
-        };
-        if let Some((src, dst)) = conversions.iter().find(|(src, dst)| dst.assignment_asserts_in_cpp(src)) {
-            bail!(
-                "{}: `{}` converts {src} to {dst}, which drops more fraction bits than the source has while rounding; the ap_fixed headers assert on it in C simulation. Choose formats closer together.",
-                frozen.display(),
-                l.name()
-            );
+    let mut design = hw::Design::build(&model, &a, opts, hw::DspKind::Dsp48E1, &frozen.display().to_string())?;
+    if opts.fifo_depths.is_empty() {
+        let sizing = dataflow::size_fifos(&design, 3)?;
+        for (s, d) in design.streams.iter_mut().zip(sizing.depths) {
+            s.depth = d;
         }
     }
 
-    // Port 0 is the input, port i+1 layer i's output.
-    let port_id = |p: usize| if p == 0 { "input".to_string() } else { ident(model.layers[p - 1].name()) };
-    let mut types = Vec::new();
-    let mut ty = |name: String, f: &FixedFormat| {
-        types.push(TypeDef { name: name.clone(), cpp: f.to_string() });
-        name
-    };
-    let mut port_t = Vec::new();
-    for (p, port) in a.ports.iter().enumerate() {
-        port_t.push(ty(format!("{}_t", port_id(p)), &port.format));
-    }
-    let px = |p: usize| format!("rfpga::pixel<{}, {}>", port_t[p], a.ports[p].shape[2]);
-
-    // Who reads each port, in layer order; two readers → a split into two streams.
-    let readers = readers(&a);
-    let mut streams = Vec::new();
-    let mut calls = Vec::new();
-    // The stream layer `i` reads port `p` from.
-    let mut stream_of: BTreeMap<(usize, usize), String> = BTreeMap::new();
-    let last = a.ports.len() - 1;
-    let stream_name = |p: usize| if p == 0 { "in".to_string() } else if p == last { "out".to_string() } else { format!("s_{}", port_id(p)) };
-    for (p, rs) in readers.iter().enumerate() {
-        match rs.len() {
-            0 if p == last => {}
-            0 => bail!("{}: the output of `{}` is never used", frozen.display(), port_id(p)),
-            1 => {
-                stream_of.insert((rs[0], p), stream_name(p));
-            }
-            2 => {
-                let pixels = a.ports[p].shape[0] * a.ports[p].shape[1];
-                let (sa, sb) = (format!("{}_a", stream_name(p)), format!("{}_b", stream_name(p)));
-                calls.push(((p, 1), format!("rfpga::split<{}, {pixels}>({}, {sa}, {sb});", px(p), stream_name(p))));
-                for (s, &r) in [&sa, &sb].into_iter().zip(rs) {
-                    streams.push(StreamDecl { name: s.clone(), ty: px(p), depth: 0 });
-                    stream_of.insert((r, p), s.clone());
-                }
-            }
-            n => bail!("{}: `{}` feeds {n} layers; at most 2 are supported", frozen.display(), port_id(p)),
-        }
-        if p != 0 && p != last {
-            streams.push(StreamDecl { name: stream_name(p), ty: px(p), depth: 0 });
-        }
-    }
-
-    let mut convs = Vec::new();
-    let mut denses = Vec::new();
-    let mut bindings = Vec::new();
     let mut arrays = Vec::new();
     let raw = |name: &str, f: &FixedFormat, id: String| -> RawArray {
         let values = weights.get(name).expect("checked strictly");
         let ctype = raw_ctype(f);
         RawArray { name: id, ctype, dims: format!("[{}]", values.len()), values: literals(values, ctype) }
     };
-    for (i, layer) in model.layers.iter().enumerate() {
+    for layer in &model.layers {
         let id = ident(layer.name());
-        let p_out = i + 1;
-        let ins: Vec<usize> = a.inputs[i].clone();
-        let input = |k: usize| stream_of[&(i, ins[k])].clone();
-        let output = stream_name(p_out);
-        let in_port: &Port = &a.ports[ins[0]];
-        let call = match layer {
+        match layer {
             Layer::Conv(c) => {
-                ty(format!("{id}_weight_t"), &c.weight);
-                ty(format!("{id}_bias_t"), &c.bias);
-                ty(format!("{id}_accum_t"), &c.accum);
-                let product = in_port.format.try_product(&c.weight).map_err(|e| anyhow::anyhow!("{}: `{}`: the product type: {e}", frozen.display(), c.name))?;
-                ty(format!("{id}_product_t"), &product);
-                let [h, w, cin] = in_port.shape;
-                let [oh, ow, _] = a.ports[p_out].shape;
-                let unroll = opts.lanes(&c.name);
-                if c.out_ch % unroll != 0 {
-                    bail!("--parallelism {unroll} for `{}`: must divide its {} output channels", c.name, c.out_ch);
-                }
-                convs.push(ConvCfg {
-                    id: id.clone(),
-                    h,
-                    w,
-                    cin,
-                    cout: c.out_ch,
-                    k: c.kernel,
-                    stride: c.stride,
-                    pad: c.kernel / 2,
-                    oh,
-                    ow,
-                    relu: c.relu,
-                    unroll,
-                    ii: c.out_ch / unroll,
-                    mul_in_dsp: opts.multipliers.get(&c.name).copied().unwrap_or(Multipliers::Auto).in_dsp(in_port.format.width, c.weight.width),
-                    in_t: port_t[ins[0]].clone(),
-                    w_raw: raw_ctype(&c.weight),
-                    b_raw: raw_ctype(&c.bias),
-                });
                 // Weights in the order the kernel reads them: [co][ky][kx][ci].
                 let src = weights.get(&format!("{}.weight", c.name)).expect("checked strictly");
-                let (k, co_n) = (c.kernel, c.out_ch);
+                let (k, co_n, cin) = (c.kernel, c.out_ch, c.in_ch);
                 let mut t = vec![0i64; src.len()];
                 for co in 0..co_n {
                     for ci in 0..cin {
@@ -428,101 +330,72 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<()> {
                 }
                 let ctype = raw_ctype(&c.weight);
                 let dims = format!("[{co_n}][{}]", k * k * cin);
-                if let Some(imp) = opts.storage.get(&c.name).and_then(|s| s.pragma_impl()) {
-                    bindings.push((format!("w_{id}"), imp));
-                }
                 arrays.push(RawArray { name: format!("w_{id}"), ctype, dims, values: literals(&t, ctype) });
                 arrays.push(raw(&format!("{}.bias", c.name), &c.bias, format!("b_{id}")));
-                format!("rfpga::conv2d<{id}_cfg>({}, {output}, w_{id}, b_{id});", input(0))
-            }
-            Layer::Add(l) => {
-                let sum = ty(format!("{id}_sum_t"), &l.sum);
-                let [h, w, c] = in_port.shape;
-                // The input that arrives first waits in its stream for the other branch.
-                if let Some((q, depth)) = skip_fifo(&model, &a, &readers, &ins) {
-                    let name = &stream_of[&(i, q)];
-                    if let Some(s) = streams.iter_mut().find(|s| &s.name == name) {
-                        s.depth = depth;
-                    }
-                }
-                format!(
-                    "rfpga::add<{}, {c}, {}, {}, {}, {sum}, {}>({}, {}, {output});",
-                    h * w,
-                    l.relu,
-                    port_t[ins[0]],
-                    port_t[ins[1]],
-                    port_t[p_out],
-                    input(0),
-                    input(1)
-                )
-            }
-            Layer::PadShortcut(l) => {
-                let [h, w, c] = in_port.shape;
-                format!("rfpga::pad_shortcut<{h}, {w}, {c}, {}, {}, {}>({}, {output});", l.out_ch, l.stride, port_t[ins[0]], input(0))
-            }
-            Layer::AvgPool(l) => {
-                let [h, w, c] = in_port.shape;
-                let n = h * w;
-                let sum = ty(format!("{id}_sum_t"), &l.sum);
-                let mean = ty(format!("{id}_mean_t"), &FixedFormat { int: l.sum.int - n.trailing_zeros() as i32, ..l.sum });
-                format!("rfpga::avg_pool<{n}, {c}, {}, {sum}, {mean}, {}>({}, {output});", port_t[ins[0]], port_t[p_out], input(0))
             }
             Layer::Dense(d) => {
-                ty(format!("{id}_weight_t"), &d.weight);
-                ty(format!("{id}_bias_t"), &d.bias);
-                ty(format!("{id}_accum_t"), &d.accum);
-                let product = in_port.format.try_product(&d.weight).map_err(|e| anyhow::anyhow!("{}: `{}`: the product type: {e}", frozen.display(), d.name))?;
-                ty(format!("{id}_product_t"), &product);
-                denses.push(DenseCfg {
-                    id: id.clone(),
-                    // The dense layer's one multiplier follows the default rule.
-                    mul_in_dsp: Multipliers::Auto.in_dsp(in_port.format.width, d.weight.width),
-                    inputs: d.in_features,
-                    outputs: d.out_features,
-                    in_t: port_t[ins[0]].clone(),
-                    w_raw: raw_ctype(&d.weight),
-                    b_raw: raw_ctype(&d.bias),
-                });
                 arrays.push(raw(&format!("{}.weight", d.name), &d.weight, format!("w_{id}")));
                 arrays.push(raw(&format!("{}.bias", d.name), &d.bias, format!("b_{id}")));
-                format!("rfpga::dense<{id}_cfg>({}, {output}, w_{id}, b_{id});", input(0))
             }
-        };
-        calls.push(((p_out, 0), call));
+            _ => {}
+        }
     }
-    // A split runs right after the layer producing its port.
-    calls.sort_by_key(|(p, _)| *p);
-    let calls: Vec<String> = calls.into_iter().map(|(_, c)| c).collect();
 
     // Recorded absolute, so the project can be used from any folder.
     let source = std::fs::canonicalize(frozen).with_context(|| format!("resolving {}", frozen.display()))?.display().to_string();
     let fw = out.join("firmware");
     let mut files: Vec<(PathBuf, String)> = LIBRARY.iter().map(|(name, text)| (fw.join(name), text.to_string())).collect();
+    let fifos: Vec<&hw::Stream> = design.streams.iter().filter(|s| s.is_fifo()).collect();
+    let top_h = TopH {
+        in_word: design.in_word,
+        out_word: design.out_word,
+        in_bits: a.ports[0].format.width,
+        in_t: &design.in_t,
+        out_t: &design.out_t,
+        out_signed: design.out_signed,
+        in_pixels: design.in_pixels,
+        in_channels: design.in_channels,
+        classes: design.classes,
+    };
+    let readme = ProjectReadme {
+        source: &source,
+        model: &model.model.name(),
+        part: &opts.part,
+        clock_ns: opts.clock_ns,
+        layers: model.layers.len(),
+        in_word: design.in_word,
+        out_word: design.out_word,
+        in_bits: a.ports[0].format.width,
+        in_channels: design.in_channels,
+        in_pixels: design.in_pixels,
+        in_format: a.ports[0].format.to_string(),
+        out_format: a.ports[a.ports.len() - 1].format.to_string(),
+        classes: design.classes,
+    };
     files.extend([
-        (fw.join("parameters.h"), ParametersH { source: &source, types: &types, convs: &convs, denses: &denses }.render()?),
+        (fw.join("parameters.h"), ParametersH { source: &source, types: &design.types, convs: &design.convs, denses: &design.denses }.render()?),
         (fw.join("weights.h"), WeightsH { arrays: &arrays }.render()?),
-        (fw.join("rfpga_top.h"), TopH { input_px: &px(0), output_px: &px(last) }.render()?),
-        (fw.join("rfpga_top.cpp"), TopCpp { streams: &streams, calls: &calls, bindings: &bindings }.render()?),
+        (fw.join("rfpga_top.h"), top_h.render()?),
+        (fw.join("rfpga_top.cpp"), TopCpp { streams: &fifos, processes: &design.processes }.render()?),
         (out.join("csim").join("hls_stream.h"), SIM_STREAM_H.to_string()),
+        (out.join("csim").join("ap_axi_sdata.h"), SIM_AXI_H.to_string()),
         (out.join("tb").join("testbench.cpp"), TESTBENCH_CPP.to_string()),
-        (out.join("build.tcl"), BuildTcl { part: &opts.part, clock_ns: opts.clock_ns }.render()?),
-        (
-            out.join("README.md"),
-            ProjectReadme { source: &source, model: &model.model.name(), part: &opts.part, clock_ns: opts.clock_ns, layers: model.layers.len() }.render()?,
-        ),
+        (out.join("build.tcl"), BuildTcl { part: &opts.part, clock_ns: opts.clock_ns, bindings: &design.bindings }.render()?),
+        (out.join("README.md"), readme.render()?),
     ]);
     for (path, text) in files {
         write_atomic(&path, text.as_bytes())?;
     }
     let meta = serde_json::json!({
-        "format": "rfpga-hls-project", "version": 1,
+        "format": "rfpga-hls-project", "version": 2,
         "frozen": source, "frozen_fingerprint": fingerprint(frozen)?, "part": opts.part, "clock_ns": opts.clock_ns,
         "parallelism": model.layers.iter().filter(|l| l.kind() == "conv").map(|l| (l.name(), opts.lanes(l.name()))).collect::<BTreeMap<_, _>>(),
         "weight_storage": opts.storage,
         "multipliers": opts.multipliers,
+        "fifo_depths": design.depths(),
     });
     write_atomic(&out.join("rfpga.json"), (serde_json::to_string_pretty(&meta)? + "\n").as_bytes())?;
-    Ok(())
+    Ok(design)
 }
 
 /// The layers reading each port (port 0: the input; port i+1: layer i's output), in order.
@@ -598,6 +471,8 @@ pub struct ProjectInfo {
     pub parallelism: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
     pub multipliers: BTreeMap<String, Multipliers>,
+    /// Stream depths as generated.
+    pub fifo_depths: BTreeMap<String, usize>,
 }
 
 pub fn project_info(project: &Path) -> Result<ProjectInfo> {
@@ -621,7 +496,11 @@ pub fn project_info(project: &Path) -> Result<ProjectInfo> {
         Some(x) => serde_json::from_value(x.clone()).with_context(|| format!("{}: field `multipliers`", path.display()))?,
         None => BTreeMap::new(),
     };
-    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism, storage, multipliers })
+    let fifo_depths = match v.get("fifo_depths") {
+        Some(x) => serde_json::from_value(x.clone()).with_context(|| format!("{}: field `fifo_depths`", path.display()))?,
+        None => bail!("{}: no field `fifo_depths` (a project from an older rfpga, before its streams were sized); run rfpga codegen again", path.display()),
+    };
+    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism, storage, multipliers, fifo_depths })
 }
 
 /// What `rfpga csim` found.
@@ -632,17 +511,54 @@ pub struct CsimResult {
     pub output: String,
 }
 
+/// What a C simulation found besides the logits: a deadlock of the threaded simulation, with
+/// its report (each blocked process and the stream it waits on).
+#[derive(Debug)]
+pub struct Deadlock(pub String);
+
+impl std::fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for Deadlock {}
+
 /// Builds `project` with g++ -O2 against the ap_types headers in `ap_types` (the sources Vitis
-/// would compile, plus the simulation `hls_stream.h`), then runs its testbench on `vectors`
-/// (`rfpga sim --export-vectors`), at most `limit` images.
+/// would compile, plus the simulation `hls_stream.h` and `ap_axi_sdata.h`), then runs its
+/// testbench on `vectors` (`rfpga sim --export-vectors`), at most `limit` images. `threaded`:
+/// each dataflow process in its own thread and each stream blocking at its generated depth
+/// (`depths` overrides some, by stream name); a deadlock is an error of type [`Deadlock`].
 pub fn csim(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize>) -> Result<CsimResult> {
+    csim_with(project, vectors, ap_types, limit, false, &BTreeMap::new())
+}
+
+/// [`csim`], threaded or not, with stream depth overrides for the threaded simulation.
+pub fn csim_with(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize>, threaded: bool, depths: &BTreeMap<String, usize>) -> Result<CsimResult> {
+    let exe = build_csim(project, ap_types, threaded)?;
+    ensure!(vectors.join("vectors.json").exists(), "{}: no vectors.json (write it with `rfpga sim FROZEN --export-vectors DIR`)", vectors.display());
+    run_csim(&exe, vectors, limit, depths)
+}
+
+/// Compiles the C simulation of `project` (once per mode; reused while its sources are older).
+pub fn build_csim(project: &Path, ap_types: &Path, threaded: bool) -> Result<PathBuf> {
     ensure!(ap_types.join("ap_fixed.h").exists(), "{}: no ap_fixed.h (run `make setup-ap-types`)", ap_types.display());
     ensure!(project.join("firmware/rfpga_top.cpp").exists(), "{}: not a generated project (no firmware/rfpga_top.cpp)", project.display());
-    ensure!(vectors.join("vectors.json").exists(), "{}: no vectors.json (write it with `rfpga sim FROZEN --export-vectors DIR`)", vectors.display());
-    let exe = project.join("csim").join("rfpga_csim");
-    let status = Command::new("g++")
-        // -Wno-(maybe-)uninitialized: false positives inside the headers, inlined into our code.
-        .args(["-O2", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-maybe-uninitialized", "-Wno-uninitialized"])
+    let exe = project.join("csim").join(if threaded { "rfpga_csim_threaded" } else { "rfpga_csim" });
+    let sources = ["firmware/rfpga_top.cpp", "firmware/weights.h", "firmware/parameters.h", "tb/testbench.cpp", "csim/hls_stream.h"];
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let Some(built) = modified(&exe) {
+        if sources.iter().all(|f| modified(&project.join(f)).is_some_and(|m| m < built)) {
+            return Ok(exe);
+        }
+    }
+    let mut cmd = Command::new("g++");
+    // -Wno-(maybe-)uninitialized: false positives inside the headers, inlined into our code.
+    cmd.args(["-O2", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-maybe-uninitialized", "-Wno-uninitialized"]);
+    if threaded {
+        cmd.args(["-DRFPGA_THREADED_CSIM", "-pthread"]);
+    }
+    let status = cmd
         .arg("-I")
         .arg(project.join("csim"))
         .arg("-I")
@@ -657,13 +573,25 @@ pub fn csim(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize
         .status()
         .context("running g++")?;
     ensure!(status.success(), "g++ failed on {}", project.display());
-    let mut cmd = Command::new(&exe);
+    Ok(exe)
+}
+
+/// Runs a compiled C simulation on `vectors`; `depths` overrides stream depths by name (threaded only).
+pub fn run_csim(exe: &Path, vectors: &Path, limit: Option<usize>, depths: &BTreeMap<String, usize>) -> Result<CsimResult> {
+    let mut cmd = Command::new(exe);
     cmd.arg(vectors);
     if let Some(n) = limit {
         cmd.arg(n.to_string());
     }
+    if !depths.is_empty() {
+        cmd.env("RFPGA_CSIM_DEPTHS", depths.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+    }
     let out = cmd.output().with_context(|| format!("running {}", exe.display()))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) {
+        let report: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("deadlock")).collect();
+        return Err(Deadlock(report.join("\n")).into());
+    }
     let summary = text.lines().rev().find_map(|l| {
         let mut w = l.split_whitespace();
         let p = w.next()?.parse().ok()?;

@@ -11,6 +11,7 @@ use rfpga_hls::{csim, generate, Options};
 use rfpga_sim::Simulator;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 
 fn ap_types() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../third_party/ap_types");
@@ -130,11 +131,11 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     let opts = Options {
         part: "xczu7ev-ffvc1156-2-e".into(),
         clock_ns: 5.0,
-        storage: [("layer3.0.conv2".to_string(), rfpga_hls::Storage::Uram)].into(),
+        storage: [("layer3.0.conv2".to_string(), rfpga_hls::Storage::Bram)].into(),
         ..Default::default()
     };
-    generate(&frozen, &project, &opts).unwrap();
-    let stubs = "foreach cmd {open_project set_top add_files open_solution set_part create_clock \
+    let design = generate(&frozen, &project, &opts).unwrap();
+    let stubs = "foreach cmd {open_project set_top add_files open_solution set_part create_clock set_directive_bind_storage \
                  csim_design csynth_design cosim_design export_design} {\n\
                  proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}\nsource build.tcl\n";
     let script = dir.path().join("stubs.tcl");
@@ -153,8 +154,10 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     let names: Vec<&str> = default.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(
         names,
-        ["open_project", "set_top", "add_files", "add_files", "open_solution", "set_part", "create_clock", "csim_design", "csynth_design"]
+        ["open_project", "set_top", "add_files", "add_files", "open_solution", "set_part", "create_clock", "set_directive_bind_storage", "csim_design", "csynth_design"]
     );
+    // Weight ROMs are bound by the directive (file-scope arrays), never to URAM.
+    assert!(default.contains("set_directive_bind_storage -type rom_1p -impl bram rfpga_top w_layer3_0_conv2"), "{default}");
     assert!(default.contains("set_part xczu7ev-ffvc1156-2-e") && default.contains("create_clock -period 5 -name default"), "{default}");
     assert!(default.contains("set_top rfpga_top"), "{default}");
     let all = tcl(Some("csim csynth cosim export"));
@@ -164,23 +167,45 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     for pragma in ["#pragma HLS DATAFLOW", "#pragma HLS INTERFACE mode = axis port = in", "#pragma HLS INTERFACE mode = axis port = out"] {
         assert!(top.contains(pragma), "{pragma}");
     }
-    assert!(top.contains("#pragma HLS BIND_STORAGE variable = w_layer3_0_conv2 type = rom_1p impl = uram"), "{top}");
-    assert_eq!(top.matches("BIND_STORAGE").count(), 1);
+    assert_eq!(top.matches("BIND_STORAGE").count(), 0);
+    assert!(rfpga_hls::Storage::from_str("uram").unwrap_err().to_string().contains("UltraRAM has no initial contents"));
     // Every multiplier is bound, to LUTs or to DSPs, as the estimate assumes.
     let common = std::fs::read_to_string(project.join("firmware/rfpga_common.h")).unwrap();
     assert!(common.contains("#pragma HLS BIND_OP variable = p op = mul impl = fabric") && common.contains("#pragma HLS BIND_OP variable = p op = mul impl = dsp"));
-    // Skip FIFOs, by hand: an identity skip around two 3×3 convolutions waits for input rows
-    // 0..2 (the second convolution's first row needs rows 0..1 of the first, which needs rows
-    // 0..2), plus a row of slack: 4 rows of 32 pixels. Across a stride-2 block, the first
-    // convolution needs input rows 0..3 before the second emits; the option-A shortcut halves
-    // that: (4/2 + 1) rows of 16 pixels. In the last stage: 4 rows of 8.
+    // Every stream is declared at the depth of the design (sized by the dataflow model): the
+    // STREAM pragma for Vitis and the same depth for the threaded C simulation.
     let depth = |stream: &str| {
         top.lines()
-            .find_map(|l| l.strip_prefix(&format!("#pragma HLS STREAM variable = {stream} depth = ")).map(|d| d.trim().parse::<usize>().unwrap()))
+            .find_map(|l| l.trim().strip_prefix(&format!("#pragma HLS STREAM variable = {stream} depth = ")).map(|d| d.trim().parse::<usize>().unwrap()))
     };
-    assert_eq!(depth("s_conv1_b"), Some(128), "{top}");
-    assert_eq!(depth("s_layer2_0_shortcut"), Some(48), "{top}");
-    assert_eq!(depth("s_layer3_1_add_b"), Some(32), "{top}");
+    let fifos: Vec<_> = design.streams.iter().filter(|s| s.is_fifo()).collect();
+    assert!(fifos.len() > 40, "{}", fifos.len());
+    for s in fifos {
+        assert_eq!(depth(&s.name), Some(s.depth), "{}", s.name);
+        assert!(top.contains(&format!("RFPGA_STREAM_DEPTH({}, {});", s.name, s.depth)), "{}", s.name);
+    }
+    // Every process of the design is called, in order, once.
+    let calls: Vec<&str> = top.lines().filter_map(|l| l.trim().strip_prefix("RFPGA_PROCESS(\"")).map(|l| l.split('"').next().unwrap()).collect();
+    let names: Vec<&str> = design.processes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(calls, names);
+}
+
+/// The unsized skip FIFO depths, by hand: an identity skip around two 3×3 convolutions waits
+/// for input rows 0..2 (the second convolution's first row needs rows 0..1 of the first, which
+/// needs rows 0..2), plus a row of slack: 4 rows of 32 pixels. Across a stride-2 block, the
+/// first convolution needs input rows 0..3 before the second emits; the option-A shortcut
+/// halves that: (4/2 + 1) rows of 16 pixels. In the last stage: 4 rows of 8.
+#[test]
+fn analytic_skip_fifo_depths_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = frozen_model(dir.path(), Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>");
+    let model = rfpga_core::frozen::FrozenModel::load(&frozen).unwrap();
+    let a = model.analyze("test").unwrap();
+    let d = rfpga_hls::hw::Design::build(&model, &a, &Options::default(), rfpga_hls::hw::DspKind::Dsp48E1, "test").unwrap();
+    let depth = |name: &str| d.streams[d.stream(name).unwrap()].depth;
+    assert_eq!(depth("s_conv1_b"), 128);
+    assert_eq!(depth("s_layer2_0_shortcut"), 48);
+    assert_eq!(depth("s_layer3_1_add_b"), 32);
 }
 
 #[test]

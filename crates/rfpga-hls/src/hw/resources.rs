@@ -1,6 +1,7 @@
 //! Resource counts and the building blocks every layer formula uses: memories (BRAM_18K or
 //! LUTRAM by size and shape), multipliers (DSP or LUTs by operand width), FIFOs.
 //! The constants are assumptions, documented in docs/estimate.md with their error ranges.
+//! Each layer kind's formula (`hw/<kind>.rs`) is built from these.
 
 use serde::Serialize;
 use std::ops::{Add, AddAssign};
@@ -63,10 +64,9 @@ pub fn memory(entries: u64, width: u64, banks: u64) -> Resources {
     Resources { bram_18k: banks * blocks, ..Default::default() }
 }
 
-/// A memory bound to a given kind (`#pragma HLS BIND_STORAGE`); `Auto` is [`memory`].
-/// URAM: 4K×72 bits per block.
-pub fn memory_as(storage: rfpga_hls::Storage, entries: u64, width: u64, banks: u64) -> Resources {
-    use rfpga_hls::Storage;
+/// A memory bound to a given kind (`set_directive_bind_storage`); `Auto` is [`memory`].
+pub fn memory_as(storage: crate::Storage, entries: u64, width: u64, banks: u64) -> Resources {
+    use crate::Storage;
     if entries == 0 || width == 0 {
         return Resources::default();
     }
@@ -75,7 +75,6 @@ pub fn memory_as(storage: rfpga_hls::Storage, entries: u64, width: u64, banks: u
     match storage {
         Storage::Auto => memory(entries, width, banks),
         Storage::Lutram => Resources::lut(banks * width * per_bank.div_ceil(64)),
-        Storage::Uram => Resources { uram: banks * width.div_ceil(72) * per_bank.div_ceil(4096), ..Default::default() },
         Storage::Bram => {
             let blocks = BRAM_SHAPES.iter().map(|&(w, d)| width.div_ceil(w) * per_bank.div_ceil(d)).min().expect("shapes");
             Resources { bram_18k: banks * blocks, ..Default::default() }
@@ -95,7 +94,7 @@ pub enum DspKind {
 /// One pipelined `a × b` multiplier, in LUTs (≈ a·b; public figures for 8×8 range from 41 LUT,
 /// a Vitis estimate, to 88, FINN-R's formula: docs/estimate-sources.md) or in DSP slices tiling
 /// the product by the DSP's port widths. Where it goes is the generated code's binding
-/// ([`rfpga_hls::Multipliers`]), not a guess.
+/// ([`crate::Multipliers`]), not a guess.
 pub fn multiplier(a_bits: u32, b_bits: u32, in_dsp: bool, dsp: DspKind) -> Resources {
     let (a, b) = (a_bits.max(b_bits) as u64, a_bits.min(b_bits) as u64);
     if !in_dsp {
@@ -156,10 +155,7 @@ mod tests {
 
     #[test]
     fn bound_memories_by_hand() {
-        use rfpga_hls::Storage;
-        // 16×144 8-bit weights in URAM: 1 × ⌈2304/4096⌉ = 1 block; in 4 banks, 4.
-        assert_eq!(memory_as(Storage::Uram, 2304, 8, 1).uram, 1);
-        assert_eq!(memory_as(Storage::Uram, 2304, 8, 4).uram, 4);
+        use crate::Storage;
         // In LUTRAM: 8 bits × ⌈2304/64⌉ = 288 LUTs.
         assert_eq!(memory_as(Storage::Lutram, 2304, 8, 1), Resources::lut(288));
         // Forced to BRAM even when small.

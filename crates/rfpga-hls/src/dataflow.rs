@@ -1,0 +1,267 @@
+//! A cycle-level simulation of a generated design ([`crate::hw::Design`]): every process runs
+//! its schedule, every stream holds at most its depth, over back-to-back images.
+//!
+//! Stream semantics (those of an RTL FIFO between two processes): an element written in cycle
+//! t can be read from cycle t + 1; a slot freed by a read in cycle t can be written from cycle
+//! t + 1; a process that reads an empty stream or writes a full one stalls until it can. The
+//! top function's input is a DMA that always has the next word; its output is always taken.
+//!
+//! Every event's cycle follows from max-plus recurrences (a read of element k happens at
+//! max(the reader's own time, write_k + 1); a write of element k at max(the writer's time,
+//! read_{k−depth} + 1)), so processes are advanced one at a time until they block, in any
+//! order: the result is the same. When every unfinished process is blocked the design
+//! deadlocks; that does not depend on timing either, only on the order of each process's
+//! reads and writes — the same order as the generated C++, which is why the threaded C-sim
+//! and this model agree on the smallest depth that completes.
+
+use crate::hw::{Design, Op, Role};
+use std::fmt::Write as _;
+
+/// What a simulation found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub images: usize,
+    /// Cycle at which each image's last output word was written.
+    pub done: Vec<u64>,
+    /// Per stream: the most elements it held at once.
+    pub peak: Vec<usize>,
+    /// Set when the design deadlocked: each blocked process and the stream it waits on.
+    pub deadlock: Option<Vec<Blocked>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    pub process: String,
+    pub stream: String,
+    /// Waiting to write a full stream (true) or to read an empty one.
+    pub writing: bool,
+    pub fill: usize,
+    pub depth: usize,
+}
+
+impl Outcome {
+    /// Cycles between the last two images (the steady-state interval); None with one image
+    /// or a deadlock.
+    pub fn interval(&self) -> Option<u64> {
+        if self.deadlock.is_some() || self.done.len() < 2 {
+            return None;
+        }
+        Some(self.done[self.done.len() - 1] - self.done[self.done.len() - 2])
+    }
+    /// Cycles from the first input word to the first image's last output word.
+    pub fn latency(&self) -> Option<u64> {
+        self.done.first().copied().filter(|_| self.deadlock.is_none())
+    }
+    pub fn deadlock_report(&self) -> Option<String> {
+        let b = self.deadlock.as_ref()?;
+        let mut s = String::from("deadlock: every unfinished process is blocked");
+        for x in b {
+            if x.writing {
+                let _ = write!(s, "; {} waits to write {} (full: {} of {})", x.process, x.stream, x.fill, x.depth);
+            } else {
+                let _ = write!(s, "; {} waits to read {} (empty)", x.process, x.stream);
+            }
+        }
+        Some(s)
+    }
+}
+
+/// Runs `images` images back to back through `design` at its stream depths.
+pub fn simulate(design: &Design, images: usize) -> Outcome {
+    let depths: Vec<usize> = design.streams.iter().map(|s| s.depth).collect();
+    simulate_with(design, &depths, images)
+}
+
+/// As [`simulate`], with `depths[s]` in place of each stream's depth.
+pub fn simulate_with(design: &Design, depths: &[usize], images: usize) -> Outcome {
+    let ns = design.streams.len();
+    let np = design.processes.len();
+    let mut writes: Vec<Vec<u64>> = design.streams.iter().map(|s| Vec::with_capacity(s.elements * images)).collect();
+    let mut reads: Vec<Vec<u64>> = design.streams.iter().map(|s| Vec::with_capacity(s.elements * images)).collect();
+    // Per process: next op, image, local cycle, finished, the stream it is blocked on.
+    let mut pc = vec![0usize; np];
+    let mut image = vec![0usize; np];
+    let mut time = vec![0u64; np];
+    let mut finished = vec![images == 0; np];
+    let mut blocked: Vec<Option<(usize, bool)>> = vec![None; np];
+    let mut done = Vec::with_capacity(images);
+    let out_port = design.streams.iter().position(|s| s.role == Role::Output);
+    let mut work: Vec<usize> = (0..np).rev().collect();
+    while let Some(p) = work.pop() {
+        if finished[p] {
+            continue;
+        }
+        blocked[p] = None;
+        let proc_ = &design.processes[p];
+        let mut t = time[p];
+        loop {
+            if pc[p] == proc_.ops.len() {
+                pc[p] = 0;
+                image[p] += 1;
+                if image[p] == images {
+                    finished[p] = true;
+                    break;
+                }
+            }
+            match proc_.ops[pc[p]] {
+                Op::Wait(n) => t += n as u64,
+                Op::Read(i) => {
+                    let s = proc_.inputs[i as usize];
+                    let k = reads[s].len();
+                    let at = if design.streams[s].role == Role::Input {
+                        t
+                    } else if let Some(&w) = writes[s].get(k) {
+                        t.max(w + 1)
+                    } else {
+                        blocked[p] = Some((s, false));
+                        break;
+                    };
+                    t = at;
+                    reads[s].push(t);
+                    if let Some(w) = design.streams[s].writer {
+                        if blocked[w] == Some((s, true)) {
+                            work.push(w);
+                        }
+                    }
+                }
+                Op::Write(i) => {
+                    let s = proc_.outputs[i as usize];
+                    let k = writes[s].len();
+                    let d = depths[s].max(1);
+                    let at = if design.streams[s].role == Role::Output || k < d {
+                        t
+                    } else if let Some(&r) = reads[s].get(k - d) {
+                        t.max(r + 1)
+                    } else {
+                        blocked[p] = Some((s, true));
+                        break;
+                    };
+                    t = at;
+                    writes[s].push(t);
+                    if Some(s) == out_port && writes[s].len() % design.streams[s].elements == 0 {
+                        done.push(t);
+                    }
+                    if let Some(r) = design.streams[s].reader {
+                        if blocked[r] == Some((s, false)) {
+                            work.push(r);
+                        }
+                    }
+                }
+            }
+            pc[p] += 1;
+        }
+        time[p] = t;
+    }
+    let deadlock = (!finished.iter().all(|&f| f)).then(|| {
+        (0..np)
+            .filter_map(|p| {
+                let (s, writing) = blocked[p]?;
+                Some(Blocked {
+                    process: design.processes[p].name.clone(),
+                    stream: design.streams[s].name.clone(),
+                    writing,
+                    fill: writes[s].len() - reads[s].len(),
+                    depth: depths[s],
+                })
+            })
+            .collect()
+    });
+    // Peak occupancy: after write k at cycle w_k, the elements written minus those whose
+    // slot was freed by then (read at r with r + 1 ≤ w_k).
+    let peak = (0..ns)
+        .map(|s| {
+            let (w, r) = (&writes[s], &reads[s]);
+            let mut freed = 0;
+            let mut best = 0;
+            for (k, &wk) in w.iter().enumerate() {
+                while freed < r.len() && r[freed] < wk {
+                    freed += 1;
+                }
+                best = best.max(k + 1 - freed.min(k + 1));
+            }
+            best
+        })
+        .collect();
+    Outcome { images, done, peak, deadlock }
+}
+
+/// The smallest depth of stream `s` (others as in `depths`) with which the design completes
+/// `images` images, searched up to `max`; None if even `max` deadlocks.
+pub fn min_depth(design: &Design, depths: &[usize], s: usize, images: usize, max: usize) -> Option<usize> {
+    let mut d = depths.to_vec();
+    let ok = |d: &mut Vec<usize>, v: usize| {
+        d[s] = v;
+        simulate_with(design, d, images).deadlock.is_none()
+    };
+    if !ok(&mut d, max) {
+        return None;
+    }
+    let (mut lo, mut hi) = (1, max); // hi completes
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if ok(&mut d, mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(hi)
+}
+
+/// The result of [`size_fifos`].
+#[derive(Debug, Clone)]
+pub struct Sizing {
+    /// Depth of every stream (ports included, unchanged).
+    pub depths: Vec<usize>,
+    /// The interval with every FIFO unbounded, and with the chosen depths.
+    pub unbounded_interval: u64,
+    pub interval: u64,
+}
+
+/// The margin added to a FIFO the model sized above the default depth 2, for the model's
+/// uncertainty in cycle counts: one eighth, at least one element.
+pub fn margin(depth: usize) -> usize {
+    if depth <= 2 {
+        2
+    } else {
+        depth + depth.div_ceil(8)
+    }
+}
+
+/// Finds, stream by stream (the largest memories first), the smallest depth that neither
+/// deadlocks nor lengthens the interval of `images` (≥ 3) back-to-back images beyond what
+/// unbounded FIFOs give, then adds [`margin`]. Errors when the design deadlocks even with
+/// unbounded FIFOs (it cannot: every schedule is feed-forward, but the check costs nothing).
+pub fn size_fifos(design: &Design, images: usize) -> anyhow::Result<Sizing> {
+    let images = images.max(3);
+    let unbounded: Vec<usize> = design.streams.iter().map(|s| s.elements * images + 1).collect();
+    let free = simulate_with(design, &unbounded, images);
+    let Some(target) = free.interval() else {
+        anyhow::bail!("the design deadlocks even with unbounded FIFOs: {}", free.deadlock_report().unwrap_or_default());
+    };
+    // Depth = peak occupancy reproduces the unbounded schedule exactly.
+    let mut depths: Vec<usize> = design.streams.iter().zip(&free.peak).map(|(s, &p)| if s.is_fifo() { p.max(2) } else { s.depth }).collect();
+    let mut order: Vec<usize> = (0..design.streams.len()).filter(|&s| design.streams[s].is_fifo() && depths[s] > 2).collect();
+    order.sort_by_key(|&s| std::cmp::Reverse(depths[s] as u64 * design.streams[s].bits));
+    let meets = |d: &[usize]| simulate_with(design, d, images).interval().is_some_and(|i| i <= target);
+    for s in order {
+        let (mut lo, mut hi) = (2, depths[s]); // hi meets the target
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            depths[s] = mid;
+            if meets(&depths) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        depths[s] = hi;
+    }
+    for (s, st) in design.streams.iter().enumerate() {
+        if st.is_fifo() {
+            depths[s] = margin(depths[s]);
+        }
+    }
+    let interval = simulate_with(design, &depths, images).interval().expect("larger depths cannot deadlock");
+    Ok(Sizing { depths, unbounded_interval: target, interval })
+}
