@@ -40,17 +40,20 @@ fn a_16_channel_convolution_by_hand() {
     // Weights 16×144 words of 8 bits: 9-wide BRAM shape, ⌈2304/2048⌉ = 2; the line buffer,
     // partitioned by channel, is 16 banks of 3×32 words × 8 bits = 768 bits: LUTRAM.
     assert_eq!(row.resources.bram_18k, 2, "{}", row.detail);
-    // Per output pixel: 144 taps at II 16, the bias and output loops (16 cycles each) and the
-    // pipeline's fill (8); 1,024 pixels; plus 1,024 cycles reading the rows.
-    assert_eq!(row.cycles, 1024 * (144 * 16 + 2 * 16 + 8) + 1024);
+    // 34×34 padded slots of one cycle; per output pixel (1,024) 16 lane groups × 144 taps at
+    // one per cycle and the MAC pipeline's fill and loop overhead (8).
+    assert_eq!(row.cycles, 34 * 34 + 1024 * (144 * 16 + 8));
     // 8×8 products go to LUTs: no DSP in any convolution.
     assert_eq!(row.resources.dsp, 0);
-    // One image per slowest stage (every 16-channel convolution of stage 1 takes as long).
-    assert!((e.images_per_s() - 1e8 / row.cycles as f64).abs() < 1e-6);
-    // Doubling a layer's lanes halves its tap-loop cycles.
+    // The interval comes from the dataflow simulation of the sized design: never below the
+    // slowest stage (every 16-channel convolution of stage 1 takes as long), within 5 % of it.
+    assert_eq!(e.slowest_stage, row.cycles);
+    assert!(e.interval >= e.slowest_stage && (e.interval as f64) < 1.05 * e.slowest_stage as f64, "{} vs {}", e.interval, e.slowest_stage);
+    assert!((e.images_per_s() - 1e8 / e.interval as f64).abs() < 1e-6);
+    // Doubling a layer's lanes halves its lane groups.
     let two = Parallelism { map: [("layer1.0.conv1".to_string(), 2)].into(), ..Default::default() };
     let e2 = estimate(&m, &a, &two, &part, 10.0).unwrap();
-    assert_eq!(e2.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap().cycles, 1024 * (144 * 8 + 2 * 8 + 8) + 1024);
+    assert_eq!(e2.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap().cycles, 34 * 34 + 1024 * (144 * 8 + 8));
     let bad = Parallelism { default: 3, ..Default::default() };
     let err = estimate(&m, &a, &bad, &part, 10.0).unwrap_err().to_string();
     assert!(err.contains("must divide"), "{err}");
@@ -66,11 +69,14 @@ fn weight_storage_moves_memory_between_kinds() {
     let layer = "layer3.0.conv2"; // 64×576 8-bit weights: 18 BRAM_18K
     let row = |e: &rfpga_estimate::Estimate| e.rows.iter().find(|r| r.name == layer).unwrap().resources;
     assert_eq!(row(&auto).bram_18k, 18);
-    let uram = Parallelism { storage: [(layer.to_string(), rfpga_estimate::Storage::Uram)].into(), ..Default::default() };
-    let e = estimate(&m, &a, &uram, &part, 10.0).unwrap();
-    // 36,864 words of 8 bits: ⌈36864/4096⌉ = 9 URAM blocks, no BRAM left.
-    assert_eq!((row(&e).uram, row(&e).bram_18k), (9, 0));
+    let lutram = Parallelism { storage: [(layer.to_string(), rfpga_estimate::Storage::Lutram)].into(), ..Default::default() };
+    let e = estimate(&m, &a, &lutram, &part, 10.0).unwrap();
+    // 36,864 words of 8 bits in LUTRAM: 8 × ⌈36864/64⌉ = 4,608 LUTs more, no BRAM left.
+    assert_eq!(row(&e).bram_18k, 0);
+    assert_eq!(row(&e).lut - row(&auto).lut, 8 * 576);
     assert_eq!(e.total.bram_18k, auto.total.bram_18k - 18);
+    // Never URAM: it cannot hold a ROM.
+    assert!(e.total.uram == 0 && auto.total.uram == 0);
 }
 
 #[test]
@@ -100,15 +106,31 @@ fn skip_fifos_follow_the_skips() {
     let dir = tempfile::tempdir().unwrap();
     let part = parts::find("zcu104").unwrap();
     let mut fifo = Vec::new();
+    let mut depths = Vec::new();
     for skip in [Skip::Long, Skip::None, Skip::Short] {
         let d = dir.path().join(format!("{skip:?}"));
         let m = frozen(&d, skip);
-        let e = estimate(&m, &m.analyze("t").unwrap(), &one_lane(), &part, 10.0).unwrap();
+        let a = m.analyze("t").unwrap();
+        let e = estimate(&m, &a, &one_lane(), &part, 10.0).unwrap();
         fifo.push(e.skip_fifos);
+        // The skip FIFOs of stage 1 (32 pixels a row), as sized by the dataflow model.
+        let design = rfpga_estimate::design(&m, &a, &one_lane(), &part, 10.0).unwrap();
+        let stage1: Vec<usize> = design
+            .streams
+            .iter()
+            .filter(|s| s.role == rfpga_hls::hw::Role::Skip && s.elements == 1024 && s.reader.is_some_and(|r| design.processes[r].name.starts_with("layer1.")))
+            .map(|s| s.depth)
+            .collect();
+        depths.push(stage1);
     }
-    assert!(fifo[0].bram_18k > 0, "long skips hold activations");
+    assert!(fifo[0].bram_18k > 0 && fifo[2].bram_18k > 0, "skips hold activations");
     assert_eq!(fifo[1], Default::default(), "no skips, no skip FIFOs");
-    assert!(fifo[2].bram_18k > fifo[0].bram_18k, "two short skips per block hold more");
+    // A long skip waits while two 3×3 convolutions each fill a row and two pixels of their line
+    // buffers (2·32 + 4 pixels), a short skip while one does (32 + 2): with the model's margin,
+    // between 2 and 3 rows, and between 1 and 2 rows.
+    assert_eq!((depths[0].len(), depths[1].len(), depths[2].len()), (3, 0, 6), "{depths:?}");
+    assert!(depths[0].iter().all(|&d| (2 * 32 + 4..3 * 32).contains(&d)), "{depths:?}");
+    assert!(depths[2].iter().all(|&d| (32 + 2..2 * 32).contains(&d)), "{depths:?}");
 }
 
 #[test]

@@ -349,14 +349,6 @@ impl Design {
         axis_out.outputs = vec![s_out];
         processes.push(axis_out);
 
-        for (k, p) in processes.iter().enumerate() {
-            for &s in &p.inputs {
-                ensure!(streams[s].reader.replace(k).is_none(), "internal: stream {} has two readers", streams[s].name);
-            }
-            for &s in &p.outputs {
-                ensure!(streams[s].writer.replace(k).is_none(), "internal: stream {} has two writers", streams[s].name);
-            }
-        }
         let mut design = Design {
             processes,
             streams,
@@ -373,8 +365,52 @@ impl Design {
             classes,
             bindings,
         };
+        design.connect()?;
         design.set_depths(&opts.fifo_depths)?;
         Ok(design)
+    }
+
+    /// A design of processes and streams alone (no C++ around them): for the dataflow model's
+    /// own tests and experiments. Each stream's writer and reader are the processes naming it.
+    pub fn from_processes(processes: Vec<Process>, streams: Vec<Stream>) -> Result<Design> {
+        let mut d = Design {
+            processes,
+            streams,
+            types: vec![],
+            convs: vec![],
+            denses: vec![],
+            in_word: 8,
+            out_word: 8,
+            in_t: String::new(),
+            out_t: String::new(),
+            out_signed: true,
+            in_pixels: 0,
+            in_channels: 0,
+            classes: 0,
+            bindings: vec![],
+        };
+        d.connect()?;
+        Ok(d)
+    }
+
+    /// Sets each stream's writer and reader from the processes; one of each per stream.
+    fn connect(&mut self) -> Result<()> {
+        for s in &mut self.streams {
+            (s.writer, s.reader) = (None, None);
+        }
+        for (k, p) in self.processes.iter().enumerate() {
+            for &s in &p.inputs {
+                ensure!(self.streams[s].reader.replace(k).is_none(), "stream {} has two readers", self.streams[s].name);
+            }
+            for &s in &p.outputs {
+                ensure!(self.streams[s].writer.replace(k).is_none(), "stream {} has two writers", self.streams[s].name);
+            }
+        }
+        for s in &self.streams {
+            ensure!(s.role == Role::Input || s.writer.is_some(), "stream {} has no writer", s.name);
+            ensure!(s.role == Role::Output || s.reader.is_some(), "stream {} has no reader", s.name);
+        }
+        Ok(())
     }
 
     /// Sets stream depths by name (a design file's `fifo_depths`).
