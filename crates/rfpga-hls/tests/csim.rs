@@ -122,6 +122,75 @@ fn csim_equals_the_simulator_projection_shortcuts_unsigned_acts() {
     assert_eq!(check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None], "ap_ufixed<10,4,AP_TRN,AP_SAT>", 3, &["conv1", "layer2.0.conv1"]).0, 3);
 }
 
+/// The threaded C simulation of a ResNet-20: bit-exact at the generated (sized) depths; for
+/// every skip FIFO, the dataflow model's smallest deadlock-free depth (others as generated) is
+/// at most the generated depth, the threaded C-sim completes with every skip FIFO at that
+/// minimum at once, and one below it both the threaded C-sim and the model deadlock, naming
+/// that FIFO — so the threaded minimum equals the model's.
+fn threaded_check(shortcut: Shortcut, skips: [Skip; 3]) {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = frozen_model(dir.path(), shortcut, skips, "ap_fixed<8,3,AP_RND,AP_SAT>");
+    let sim = Simulator::load(&frozen).unwrap();
+    let fmt = sim.model.input.format;
+    let mut s = 11u64;
+    let inputs: Vec<Vec<i64>> = (0..2)
+        .map(|_| {
+            (0..sim.analysis.ports[0].len())
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    fmt.min_raw() + ((s >> 20) % (fmt.max_raw() - fmt.min_raw() + 1) as u64) as i64
+                })
+                .collect()
+        })
+        .collect();
+    let vectors = dir.path().join("vectors");
+    rfpga_sim::vectors::write(&sim, &inputs, &[0, 0], &vectors).unwrap();
+    let project = dir.path().join("project");
+    let design = generate(&frozen, &project, &Options::default()).unwrap();
+    let exe = rfpga_hls::build_csim(&project, &ap_types(), true).unwrap();
+    let none = std::collections::BTreeMap::new();
+    let r = rfpga_hls::run_csim(&exe, &vectors, None, &none).unwrap();
+    assert_eq!((r.passed, r.failed), (2, 0), "{}", r.output);
+
+    let depths: Vec<usize> = design.streams.iter().map(|s| s.depth).collect();
+    let skips: Vec<usize> = (0..design.streams.len()).filter(|&s| design.streams[s].role == rfpga_hls::hw::Role::Skip).collect();
+    assert!(!skips.is_empty());
+    let mut mins = std::collections::BTreeMap::new();
+    for &k in &skips {
+        let name = &design.streams[k].name;
+        let min = rfpga_hls::dataflow::min_depth(&design, &depths, k, 2, depths[k]).expect("the generated depth completes");
+        assert!(min <= depths[k], "{name}: model minimum {min} > generated {}", depths[k]);
+        mins.insert(name.clone(), min);
+        // One below: the model deadlocks on this FIFO ...
+        let mut d = depths.clone();
+        d[k] = min - 1;
+        let o = rfpga_hls::dataflow::simulate_with(&design, &d, 2);
+        let report = o.deadlock_report().unwrap_or_default();
+        assert!(report.contains(&format!("waits to write {name} (full: {} of {})", min - 1, min - 1)), "{name}: {report}");
+        // ... and so does the threaded C simulation.
+        let e = rfpga_hls::run_csim(&exe, &vectors, Some(1), &[(name.clone(), min - 1)].into()).unwrap_err();
+        let e = e.downcast::<rfpga_hls::Deadlock>().unwrap_or_else(|e| panic!("{name}: not a deadlock: {e}")).0;
+        assert!(e.contains(&format!("waits to write stream {name} (full: {} of {})", min - 1, min - 1)), "{name}: {e}");
+    }
+    let r = rfpga_hls::run_csim(&exe, &vectors, Some(1), &mins).unwrap();
+    assert_eq!((r.passed, r.failed), (1, 0), "every skip FIFO at its model minimum {mins:?}: {}", r.output);
+}
+
+#[test]
+fn threaded_csim_long_skips_option_a() {
+    threaded_check(Shortcut::A, [Skip::Long; 3]);
+}
+
+#[test]
+fn threaded_csim_short_and_no_skips_option_a() {
+    threaded_check(Shortcut::A, [Skip::Short, Skip::None, Skip::Short]);
+}
+
+#[test]
+fn threaded_csim_long_short_and_no_skips_option_b() {
+    threaded_check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None]);
+}
+
 /// build.tcl under tclsh, every Vitis command stubbed to print its name and arguments.
 #[test]
 fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
