@@ -32,6 +32,10 @@ pub struct DataflowArgs {
     /// Clock period (default: the project's, else 10).
     #[arg(long)]
     clock_ns: Option<f64>,
+    /// Simulate the layer library as it was before the stall-free convolution (row bursts,
+    /// II² loops, depth-2 streams and the analytic skip FIFOs), for comparison.
+    #[arg(long, conflicts_with = "size_fifos")]
+    old_library: bool,
 }
 
 pub fn run(a: DataflowArgs) -> Result<()> {
@@ -49,7 +53,17 @@ pub fn run(a: DataflowArgs) -> Result<()> {
     if a.size_fifos {
         par.fifo_depths.clear();
     }
-    let d = rfpga_estimate::design(&model, &analysis, &par, &part, clock)?;
+    let d = if a.old_library {
+        // Unsized: depth 2 everywhere but the analytic skip FIFOs, as the old code generator had.
+        let mut d = rfpga_hls::hw::Design::build(&model, &analysis, &rfpga_estimate::Parallelism { fifo_depths: Default::default(), ..par.clone() }.options(&part, clock), part.dsp(), &frozen.display().to_string())?;
+        for p in d.processes.iter_mut().filter(|p| p.kind == "conv") {
+            let c = d.convs.iter().find(|c| c.id == rfpga_hls::ident(&p.name)).expect("a conv's configuration");
+            p.ops = rfpga_hls::hw::conv::legacy_schedule(c.h, c.w, c.k, c.stride, c.cout / c.unroll, c.k * c.k * c.cin);
+        }
+        d
+    } else {
+        rfpga_estimate::design(&model, &analysis, &par, &part, clock)?
+    };
     let started = std::time::Instant::now();
     let sim = dataflow::simulate(&d, a.images);
     let seconds = started.elapsed().as_secs_f64();
@@ -60,7 +74,7 @@ pub fn run(a: DataflowArgs) -> Result<()> {
         model.model.name(),
         d.processes.len(),
         d.streams.iter().filter(|s| s.is_fifo()).count(),
-        if a.size_fifos || !sized_by_design { "sized by the dataflow model" } else { "as given" },
+        if a.old_library { "of the old library" } else if a.size_fifos || !sized_by_design { "sized by the dataflow model" } else { "as given" },
         a.images,
         seconds
     );

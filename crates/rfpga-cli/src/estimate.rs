@@ -228,8 +228,11 @@ pub fn report(a: ReportArgs) -> Result<()> {
         println!("| {name} | {est} | {} | {} |", cells.join(" | "), avail.named()[k].1);
     }
     if let Some(r) = &csynth {
-        let ie = 100.0 * (e.interval as f64 - r.interval_max as f64) / r.interval_max.max(1) as f64;
-        println!("\nInterval: estimate {} cycles, HLS {} ({ie:+.0} %). Clock: target {} ns, HLS estimate {} ns.", e.interval, r.interval_max, r.target_clock_ns, r.estimated_clock_ns);
+        let hls = match r.interval_max {
+            Some(i) => format!("HLS {i} ({:+.0} %)", 100.0 * (e.interval as f64 - i as f64) / i.max(1) as f64),
+            None => "HLS undef (Vitis could not bound it; rfpga dataflow gives the model's)".to_string(),
+        };
+        println!("\nInterval: estimate {} cycles, {hls}. Clock: target {} ns, HLS estimate {} ns.", e.interval, r.target_clock_ns, r.estimated_clock_ns);
         println!("HLS estimates are not place-and-route results, LUTs least of all (docs/estimate-sources.md: one public design's csynth LUTs were 2× its placed count).");
     }
     Ok(())

@@ -19,8 +19,10 @@ pub struct SynthReport {
     pub top: String,
     pub target_clock_ns: f64,
     pub estimated_clock_ns: f64,
-    pub latency_worst: u64,
-    pub interval_max: u64,
+    /// None where Vitis writes `undef` or `-` (a latency it cannot bound: variable trip counts,
+    /// some dataflow regions).
+    pub latency_worst: Option<u64>,
+    pub interval_max: Option<u64>,
     pub resources: Resources,
     pub available: Resources,
 }
@@ -43,6 +45,14 @@ fn text<'a>(n: Node<'a, '_>, path: &str, file: &Path) -> Result<&'a str> {
 fn number<T: std::str::FromStr>(n: Node, path: &str, file: &Path) -> Result<T> {
     let t = text(n, path, file)?;
     t.parse().map_err(|_| anyhow!("{}: element `{path}`: expected a number, found `{t}`", file.display()))
+}
+
+/// A number that Vitis may write as `undef`, `-` or `N/A` when it cannot bound it.
+fn maybe_number(n: Node, path: &str, file: &Path) -> Result<Option<u64>> {
+    match text(n, path, file)? {
+        "undef" | "-" | "N/A" | "" => Ok(None),
+        _ => number(n, path, file).map(Some),
+    }
 }
 
 fn resources(n: Node, path: &str, file: &Path) -> Result<Resources> {
@@ -72,8 +82,8 @@ pub fn read_csynth(file: &Path) -> Result<SynthReport> {
         top: text(root, "UserAssignments/TopModelName", file)?.to_string(),
         target_clock_ns: number(root, "UserAssignments/TargetClockPeriod", file)?,
         estimated_clock_ns: number(perf, "SummaryOfTimingAnalysis/EstimatedClockPeriod", file)?,
-        latency_worst: number(perf, "SummaryOfOverallLatency/Worst-caseLatency", file)?,
-        interval_max: number(perf, "SummaryOfOverallLatency/Interval-max", file)?,
+        latency_worst: maybe_number(perf, "SummaryOfOverallLatency/Worst-caseLatency", file)?,
+        interval_max: maybe_number(perf, "SummaryOfOverallLatency/Interval-max", file)?,
         resources: resources(root, "AreaEstimates/Resources", file)?,
         available: resources(root, "AreaEstimates/AvailableResources", file)?,
     })

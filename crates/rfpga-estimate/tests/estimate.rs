@@ -156,7 +156,10 @@ fn csynth_reports_are_read_and_bad_ones_named() {
     let r = read_csynth(&fixture("csynth_xc7z020.xml")).unwrap();
     assert_eq!((r.part.as_str(), r.top.as_str()), ("xc7z020-clg400-1", "rfpga_top"));
     assert_eq!((r.resources.bram_18k, r.resources.dsp, r.resources.ff, r.resources.lut), (210, 4, 45000, 41000));
-    assert_eq!((r.available.lut, r.interval_max, r.latency_worst), (53200, 2_300_000, 2_500_000));
+    assert_eq!((r.available.lut, r.interval_max, r.latency_worst), (53200, Some(2_300_000), Some(2_500_000)));
+    // Vitis writes `undef` (or `-`) for latencies it cannot bound: read as unknown, not an error.
+    let u = read_csynth(&fixture("csynth_undef_latency.xml")).unwrap();
+    assert_eq!((u.interval_max, u.latency_worst, u.resources.lut), (None, None, 41000));
     assert_eq!((r.target_clock_ns, r.estimated_clock_ns), (10.0, 7.3));
     assert_eq!(parts::find(&r.part).unwrap().device, "xc7z020");
     // Older reports name DSPs DSP48E and have no URAM.

@@ -154,7 +154,7 @@ impl Multipliers {
 }
 
 /// A C identifier for a layer name (`layer1.0.conv1` → `layer1_0_conv1`).
-pub(crate) fn ident(name: &str) -> String {
+pub fn ident(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 

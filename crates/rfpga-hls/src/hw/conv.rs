@@ -79,3 +79,30 @@ pub fn process(l: &Conv, cfg: &ConvCfg, input: &Port, storage: Storage, dsp: Dsp
     let call = format!("rfpga::conv2d<{id}_cfg>({}, {}, w_{id}, b_{id})", call_args.0, call_args.1);
     Process { name: l.name.clone(), kind: "conv", call, inputs: vec![], outputs: vec![], ops, resources: res, detail }
 }
+
+/// The schedule of the convolution as the layer library had it before the stall-free one, kept
+/// only to compare the two in `rfpga dataflow --old-library` (docs/estimate.md): each input
+/// row read in a burst (a pixel per cycle), then every output row it completes, each output
+/// pixel taking a bias loop and an output loop of (COUT/UNROLL)² cycles (II = COUT/UNROLL
+/// with UNROLL lanes), the taps at II = COUT/UNROLL, and 8 cycles of fill — during which the
+/// stage reads nothing.
+pub fn legacy_schedule(h: usize, w: usize, k: usize, stride: usize, groups: usize, taps: usize) -> Vec<Op> {
+    let (pad, oh, ow) = (k / 2, (h + 2 * (k / 2) - k) / stride + 1, (w + 2 * (k / 2) - k) / stride + 1);
+    let pixel = (2 * groups * groups + taps * groups) as u32 + MAC_PIPELINE_DEPTH;
+    let mut ops = Vec::new();
+    let mut oy = 0;
+    for r in 0..h {
+        for _ in 0..w {
+            ops.push(Op::Read(0));
+            ops.push(Op::Wait(1));
+        }
+        while oy < oh && (oy * stride + pad).min(h - 1) <= r {
+            for _ in 0..ow {
+                ops.push(Op::Wait(pixel));
+                ops.push(Op::Write(0));
+            }
+            oy += 1;
+        }
+    }
+    ops
+}
