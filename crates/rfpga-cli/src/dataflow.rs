@@ -23,7 +23,8 @@ pub struct DataflowArgs {
     #[arg(long, default_value_t = 2)]
     images: usize,
     /// Find the smallest stream depths that neither deadlock nor lengthen the interval (plus a
-    /// margin of 1/8) and write them into the --design file (created when missing).
+    /// margin of 1/8; at most 0.1 % of the interval given up to keep FIFOs out of BRAM) and write
+    /// them into the --design file (created when missing).
     #[arg(long)]
     size_fifos: bool,
     /// Part (for the design file and the resources of the design it builds); default: the project's, else xc7z020.

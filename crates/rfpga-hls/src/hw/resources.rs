@@ -116,12 +116,15 @@ pub fn accumulator(bits: u32) -> Resources {
 /// A stream FIFO of `depth` words of `width` bits: shift registers when shallow (a LUT holds
 /// two 16-deep or one 32-deep SRL per bit, UG949; FINN's estimate counts the same), a memory
 /// when deep; plus its control.
+/// The deepest stream FIFO kept in shift registers (one SRL32 per bit); deeper ones are memories.
+pub const SRL_MAX_DEPTH: u64 = 32;
+
 pub fn fifo(depth: u64, width: u64) -> Resources {
     let control = Resources::logic(12, 12);
     if depth <= 16 {
         return Resources::logic(width.div_ceil(2), width) + control;
     }
-    if depth <= 32 {
+    if depth <= SRL_MAX_DEPTH {
         return Resources::logic(width, width) + control;
     }
     // Read/write pointers and full/empty logic, and the output register.
