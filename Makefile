@@ -26,7 +26,7 @@ RUN         ?= runs/resnet$(DEPTH)-$(SHORTCUT)-e$(EPOCHS)-n$(LIMIT_TRAIN)-s$(SEE
 TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools build test demo train eval quantize sim sim-check bench-sim sim-agreement \
-        codegen csim csim-check \
+        codegen csim csim-check dataflow dataflow-tables \
         bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types
@@ -121,14 +121,24 @@ codegen: build setup-data
 	$(RFPGA) codegen $(FROZEN) --out $(PROJECT) --part $(PART) --clock-ns $(CLOCK_NS) \
 	  --parallelism $(PARALLELISM) --vectors $(CSIM_IMAGES) --data-dir $(DATA_DIR)
 
+# Threaded: each dataflow process a thread, each stream blocking at its generated depth.
 csim: build setup-ap-types setup-tools
-	$(RFPGA) csim $(PROJECT) --ap-types third_party/ap_types
+	$(RFPGA) csim $(PROJECT) --ap-types third_party/ap_types --threads
+
+# The generated design's cycle-level dataflow simulation: interval, latency, FIFO occupancy.
+dataflow: build
+	$(RFPGA) dataflow $(PROJECT)
 
 # The generated design's resources and images/s on its part, before synthesis.
 estimate: build
 	$(RFPGA) estimate $(PROJECT)
 
-# C-sim against the simulator on 100 images for the frozen models of sim-agreement (README).
+# Dataflow intervals (old and new layer library) and estimate/fit tables of ResNet-20 <8,3>
+# (docs/estimate.md).
+dataflow-tables: build setup-data
+	@bash scripts/dataflow-tables.sh
+
+# Threaded C-sim against the simulator on 100 images for frozen ResNet-20s (README).
 csim-check: build setup-ap-types setup-tools
 	@bash scripts/csim-check.sh
 

@@ -28,8 +28,11 @@ void conv_window(typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN], int lrow0, 
     typedef typename CFG::accum_t acc_t;
     const int TAPS = CFG::K * CFG::K * CFG::CIN, GROUPS = CFG::COUT / CFG::UNROLL;
     acc_t acc[CFG::UNROLL];
-#pragma HLS ARRAY_PARTITION variable = acc complete
-    pixel<typename CFG::out_t, CFG::COUT> po;
+#pragma HLS ARRAY_PARTITION variable = acc type = complete
+    // Results in registers (a plain partitioned array, not the stream's struct, which Vitis
+    // could map to a two-port RAM), packed into the output pixel after the loop.
+    typename CFG::out_t res[CFG::COUT];
+#pragma HLS ARRAY_PARTITION variable = res type = complete
     int t = 0, g = 0, ci = 0, kx = 0, ly = lrow0, iy = iy0, ix = ix0;
     for (int i = 0; i < GROUPS * TAPS; i++) {
 #pragma HLS PIPELINE II = 1
@@ -42,7 +45,7 @@ void conv_window(typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN], int lrow0, 
             acc[u] = a;
             if (t == TAPS - 1) {
                 if (CFG::RELU && a < 0) a = 0;
-                po.v[co] = a;
+                res[co] = a;
             }
         }
         // The next tap: ci, then kx, then ky; after the last one, the next lane group.
@@ -72,6 +75,11 @@ void conv_window(typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN], int lrow0, 
             }
         }
     }
+    pixel<typename CFG::out_t, CFG::COUT> po;
+    for (int c = 0; c < CFG::COUT; c++) {
+#pragma HLS UNROLL
+        po.v[c] = res[c];
+    }
     out.write(po);
 }
 
@@ -81,19 +89,23 @@ void conv2d(hls::stream<pixel<typename CFG::in_t, CFG::CIN> > &in,
             hls::stream<pixel<typename CFG::out_t, CFG::COUT> > &out,
             const typename CFG::weight_raw_t w[CFG::COUT][CFG::K * CFG::K * CFG::CIN],
             const typename CFG::bias_raw_t b[CFG::COUT]) {
-#pragma HLS ARRAY_PARTITION variable = w cyclic factor = CFG::UNROLL dim = 1
-#pragma HLS ARRAY_PARTITION variable = b cyclic factor = CFG::UNROLL dim = 1
+#pragma HLS ARRAY_PARTITION variable = w type = cyclic factor = CFG::UNROLL dim = 1
+#pragma HLS ARRAY_PARTITION variable = b type = cyclic factor = CFG::UNROLL dim = 1
     const int K = CFG::K, HP = CFG::H + 2 * CFG::PAD, WP = CFG::W + 2 * CFG::PAD;
     typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN];
     // A whole pixel (all channels) is written in one cycle.
-#pragma HLS ARRAY_PARTITION variable = lines complete dim = 3
+#pragma HLS ARRAY_PARTITION variable = lines type = complete dim = 3
     // wrow: the line-buffer row of input row sy − PAD, i.e. (sy − PAD) mod K, by counter.
     int wrow = (CFG::PAD == 0) ? 0 : K - CFG::PAD;
     // Stride phases: 0 on the slots that complete a window.
     int phase_y = 0;
+    // The slot loops are never pipelined (that would unroll the MAC loop inside): one slot at
+    // a time, the MAC loop pipelined within it.
     for (int sy = 0; sy < HP; sy++) {
+#pragma HLS PIPELINE off
         int phase_x = 0;
         for (int sx = 0; sx < WP; sx++) {
+#pragma HLS PIPELINE off
             const int iy = sy - CFG::PAD, ix = sx - CFG::PAD;
             if (iy >= 0 && iy < CFG::H && ix >= 0 && ix < CFG::W) {
                 pixel<typename CFG::in_t, CFG::CIN> px = in.read();

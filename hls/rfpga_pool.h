@@ -13,7 +13,7 @@ namespace rfpga {
 template <int PIXELS, int C, typename in_t, typename sum_t, typename mean_t, typename out_t>
 void avg_pool(hls::stream<pixel<in_t, C> > &in, hls::stream<pixel<out_t, C> > &out) {
     sum_t s[C];
-#pragma HLS ARRAY_PARTITION variable = s complete
+#pragma HLS ARRAY_PARTITION variable = s type = complete
     for (int c = 0; c < C; c++) {
 #pragma HLS UNROLL
         s[c] = 0;

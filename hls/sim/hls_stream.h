@@ -37,8 +37,7 @@ struct Channel {
 };
 
 struct Scheduler {
-    std::mutex m;
-    std::condition_variable cv;
+    std::mutex m;  // guards every stream and the counts below
     std::vector<std::thread> threads;
     std::vector<const Channel *> channels;  // every live bounded stream
     int running = 0;                        // processes started and not finished
@@ -78,7 +77,6 @@ inline void spawn(const char *name, std::function<void()> body) {
         std::lock_guard<std::mutex> lock(s.m);
         s.running--;
         check_deadlock(s);
-        s.cv.notify_all();
     }));
 }
 
@@ -208,22 +206,25 @@ class stream RFPGA_STREAM_BASE {
         s.channels.push_back(this);
     }
     // The calling process waits until the other side wakes it; `who` names it meanwhile.
+    // One condition variable per stream and side: a write wakes only the blocked reader, a
+    // read only the blocked writer (one global one woke every thread at every element).
     void block(rfpga_csim::Scheduler &s, std::unique_lock<std::mutex> &lock, const char *&who) {
         if (!who) {
             who = rfpga_csim::current_process();
             s.blocked++;
         }
         rfpga_csim::check_deadlock(s);
-        s.cv.wait(lock);
+        (&who == &reader_ ? readable_ : writable_).wait(lock);
     }
     // The other side's condition is now true: it no longer counts as blocked.
     void wake(rfpga_csim::Scheduler &s, const char *&who) {
         if (who) {
             who = 0;
             s.blocked--;
+            (&who == &reader_ ? readable_ : writable_).notify_one();
         }
-        s.cv.notify_all();
     }
+    std::condition_variable readable_, writable_;
     const char *reader_ = 0;  // the process blocked reading, if any
     const char *writer_ = 0;  // the process blocked writing, if any
 #endif

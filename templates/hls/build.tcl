@@ -10,13 +10,13 @@ set vectors [file normalize [file join [file dirname [info script]] vectors]]
 open_project -reset rfpga_prj
 set_top rfpga_top
 add_files firmware/rfpga_top.cpp -cflags "-std=c++14"
-add_files -tb tb/testbench.cpp -cflags "-std=c++14 -Ifirmware"
+add_files -tb tb/testbench.cpp -cflags "-std=c++14 -I[file normalize firmware]"
 open_solution -reset solution1 -flow_target vivado
 set_part {{ part }}
 create_clock -period {{ clock_ns }} -name default
-# Weight ROMs bound where the estimate counts them (file-scope arrays: the directive form).
+{% if !bindings.is_empty() %}# Weight ROMs bound where the estimate counts them (file-scope arrays: the directive form).
 {% for b in bindings %}set_directive_bind_storage -type rom_1p -impl {{ b.1 }} rfpga_top {{ b.0 }}
-{% endfor %}
+{% endfor %}{% endif %}
 if {[lsearch -exact $steps csim] >= 0} {
     csim_design -argv $vectors
 }
@@ -24,7 +24,8 @@ if {[lsearch -exact $steps csynth] >= 0} {
     csynth_design
 }
 if {[lsearch -exact $steps cosim] >= 0} {
-    cosim_design -argv $vectors
+    # Two images back to back: the interval can be read from the waveform.
+    cosim_design -argv "$vectors 2"
 }
 if {[lsearch -exact $steps export] >= 0} {
     export_design -format ip_catalog

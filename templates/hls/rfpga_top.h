@@ -14,6 +14,6 @@ typedef {{ out_t }} rfpga_output_t;
 static const bool RFPGA_OUTPUT_SIGNED = {{ out_signed }};
 static const int RFPGA_INPUT_PIXELS = {{ in_pixels }}, RFPGA_INPUT_CHANNELS = {{ in_channels }}, RFPGA_CLASSES = {{ classes }};
 
-void rfpga_top(hls::stream<input_word_t> &in, hls::stream<output_word_t> &out);
+void rfpga_top(hls::stream<input_word_t> &in_words, hls::stream<output_word_t> &out_words);
 
 #endif

@@ -217,3 +217,63 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert_eq!(code, 1);
     assert!(text.contains("rfpga.json") && text.contains("changed since"), "{text}");
 }
+
+/// `rfpga dataflow` sizes the FIFOs into a design file; a skip FIFO set below its minimum in
+/// that file makes both `rfpga dataflow` and the threaded C-sim of the generated project
+/// report a deadlock naming it; URAM for weights and one image are refused.
+#[test]
+fn dataflow_sizes_fifos_and_a_shallow_skip_fifo_deadlocks_in_both_simulations() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_run(&run);
+    let frozen = dir.path().join("frozen");
+    let (r, f) = (run.to_str().unwrap(), frozen.to_str().unwrap());
+    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+    assert_eq!(code, 0, "{text}");
+
+    let (code, text) = rfpga(&["dataflow", f]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("interval 23") && text.contains("slowest stage"), "{text}");
+    let design = dir.path().join("design.json");
+    let d = design.to_str().unwrap();
+    let (code, text) = rfpga(&["dataflow", f, "--size-fifos"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("pass --design FILE"), "{text}");
+    let (code, text) = rfpga(&["dataflow", f, "--design", d, "--size-fifos"]);
+    assert_eq!(code, 0, "{text}");
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&design).unwrap()).unwrap();
+    let sized = doc["fifo_depths"]["s_conv1_b"].as_u64().unwrap();
+    assert!(sized > 32, "the first long skip waits about two rows of 32 pixels: {sized}");
+    doc["fifo_depths"]["s_conv1_b"] = 5.into();
+    std::fs::write(&design, doc.to_string()).unwrap();
+    let (code, text) = rfpga(&["dataflow", f, "--design", d]);
+    assert_eq!(code, 1);
+    assert!(text.contains("deadlock") && text.contains("waits to write s_conv1_b (full: 5 of 5)"), "{text}");
+
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_records(&data.join("test_batch.bin"), 1, 3);
+    let project = dir.path().join("project");
+    let p = project.to_str().unwrap();
+    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--vectors", "1", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let ap_types = concat!(env!("CARGO_MANIFEST_DIR"), "/../../third_party/ap_types");
+    let (code, text) = rfpga(&["csim", p, "--threads", "--ap-types", ap_types]);
+    assert_eq!(code, 1);
+    assert!(text.contains("deadlock") && text.contains("waits to write stream s_conv1_b (full: 5 of 5)"), "{text}");
+    // At the sized depths the threaded C-sim completes, bit-exact.
+    doc["fifo_depths"]["s_conv1_b"] = sized.into();
+    std::fs::write(&design, doc.to_string()).unwrap();
+    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--vectors", "1", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = rfpga(&["csim", p, "--threads", "--ap-types", ap_types]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("1 passed, 0 failed"), "{text}");
+
+    let (code, text) = rfpga(&["estimate", f, "--weight-storage", "uram"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("UltraRAM has no initial contents"), "{text}");
+    let (code, text) = rfpga(&["dataflow", f, "--images", "1"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("--images: expected ≥ 2"), "{text}");
+}

@@ -233,7 +233,7 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     assert!(all.contains("cosim_design") && all.contains("export_design -format ip_catalog"), "{all}");
     // The top function follows Vitis conventions: AXI-stream ports and a DATAFLOW region.
     let top = std::fs::read_to_string(project.join("firmware/rfpga_top.cpp")).unwrap();
-    for pragma in ["#pragma HLS DATAFLOW", "#pragma HLS INTERFACE mode = axis port = in", "#pragma HLS INTERFACE mode = axis port = out"] {
+    for pragma in ["#pragma HLS DATAFLOW", "#pragma HLS INTERFACE mode = axis port = in_words", "#pragma HLS INTERFACE mode = axis port = out_words", "#pragma HLS INTERFACE mode = ap_ctrl_none port = return"] {
         assert!(top.contains(pragma), "{pragma}");
     }
     assert_eq!(top.matches("BIND_STORAGE").count(), 0);
