@@ -7,7 +7,8 @@
 
 namespace rfpga {
 
-// The skip sum: s = a; s += b; ReLU; out = s.
+// The skip sum: the exact sum a + b (ap_fixed's own result type) converted once into sum_t,
+// ReLU, out = s — what hls4ml's Add with result_t = sum_t computes.
 template <int PIXELS, int C, bool RELU, typename a_t, typename b_t, typename sum_t, typename out_t>
 void add(hls::stream<pixel<a_t, C> > &a, hls::stream<pixel<b_t, C> > &b, hls::stream<pixel<out_t, C> > &out) {
     for (int p = 0; p < PIXELS; p++) {
@@ -16,8 +17,7 @@ void add(hls::stream<pixel<a_t, C> > &a, hls::stream<pixel<b_t, C> > &b, hls::st
         pixel<b_t, C> pb = b.read();
         pixel<out_t, C> po;
         for (int c = 0; c < C; c++) {
-            sum_t s = pa.v[c];
-            s += pb.v[c];
+            sum_t s = pa.v[c] + pb.v[c];
             if (RELU && s < 0) s = 0;
             po.v[c] = s;
         }

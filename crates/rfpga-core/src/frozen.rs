@@ -12,7 +12,8 @@
 //!   accumulator format), then for every tap in (ky, kx, ci) order `acc += x·w` (the exact
 //!   product, then one conversion into `accum` with its modes), then `relu` if set, then the
 //!   conversion into `output`.
-//! - `add`: `s = a` (converted into `sum`), `s += b`, `relu` if set, conversion into `output`.
+//! - `add`: the exact sum `a + b` (the type `FixedFormat::try_sum` gives, ≤ 64 bits) converted
+//!   once into `sum`, `relu` if set, conversion into `output`.
 //! - `pad_shortcut`: He et al.'s option A: every `stride`-th pixel, zero channels added, ⌊Δ/2⌋
 //!   before and the rest after; values unchanged (same format as its input).
 //! - `avg_pool` (global, over a power-of-two number of pixels n): `s = Σ x` in `sum`, then the
@@ -301,6 +302,9 @@ impl FrozenModel {
                     let other = ports[ins[1]];
                     if other.shape != src.shape {
                         return Err(bad(at("inputs"), format!("two inputs of one shape ({:?})", src.shape), format!("{:?}", other.shape)));
+                    }
+                    if let Err(e) = src.format.try_sum(&other.format) {
+                        return Err(bad(at("inputs"), "inputs whose exact sum has at most 64 bits".into(), format!("{} + {}: {e}", src.format, other.format)));
                     }
                     Port { shape: src.shape, format: l.output }
                 }

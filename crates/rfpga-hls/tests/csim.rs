@@ -315,3 +315,74 @@ fn bad_inputs_are_clear_errors() {
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
     assert!(e.contains("--parallelism 3 for `layer1.0.conv1`: must divide its 16 output channels"), "{e}");
 }
+
+/// `--sum` narrower than the add's inputs (issue 19): the add converts the exact sum once.
+/// Independently of rfpga's arithmetic: the one-conversion and the two-step (`s = a; s += b`)
+/// results differ on this data, the simulator gives the one-conversion result (then ReLU and
+/// the output conversion), and the generated project's C-sim equals the simulator.
+#[test]
+fn a_narrow_sum_format_converts_the_exact_sum_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = ModelSpec::cifar_resnet(20, Shortcut::A).unwrap();
+    spec.blocks.iter_mut().for_each(|b| b.skip = Skip::Long);
+    let run = dir.path().join("run");
+    write_run(&run, &spec, 5);
+    let p = |s: &str| FixedFormat::parse(s).unwrap();
+    let (act, sum) = (p("ap_fixed<8,3,AP_RND,AP_SAT>"), p("ap_fixed<8,4,AP_RND,AP_SAT>"));
+    let req = Request {
+        weights: Some(act),
+        act: Some(act),
+        input: Some(act),
+        sum: rfpga_freeze::Choice::Fixed(sum),
+        ..Default::default()
+    };
+    let frozen = dir.path().join("frozen");
+    freeze(&run, &req).unwrap().save(&frozen).unwrap();
+    let sim = Simulator::load(&frozen).unwrap();
+    let fmt = sim.model.input.format;
+    let mut s = 3u64;
+    let inputs: Vec<Vec<i64>> = (0..2)
+        .map(|_| {
+            (0..sim.analysis.ports[0].len())
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    fmt.min_raw() + ((s >> 20) % (fmt.max_raw() - fmt.min_raw() + 1) as u64) as i64
+                })
+                .collect()
+        })
+        .collect();
+
+    let (i, add) = sim.model.layers.iter().enumerate().find_map(|(i, l)| if let rfpga_core::frozen::Layer::Add(a) = l { Some((i, a.clone())) } else { None }).unwrap();
+    let (fa, fb) = (sim.analysis.ports[sim.analysis.inputs[i][0]].format.frac(), sim.analysis.ports[sim.analysis.inputs[i][1]].format.frac());
+    // The convolution branch arrives at its accumulator's LSB, the skip at the activations'
+    // (5 fraction bits); the sum keeps 4.
+    assert!(add.sum == sum && add.output == act && fa > 4 && fb == 5, "{fa} {fb}");
+    // RND adds half an LSB and floors, SAT clamps to [−128, 127] — written out here, not taken
+    // from rfpga. One conversion: the exact sum at the finer LSB, into 4 fraction bits. Two
+    // steps: a into 4 fraction bits, then that plus b (5 fraction bits) into 4 again.
+    let rnd_sat = |v: i64, drop: i32| ((v + (1 << (drop - 1))) >> drop).clamp(-128, 127);
+    let f = fa.max(fb);
+    let one = |a: i64, b: i64| rnd_sat((a << (f - fa)) + (b << (f - fb)), f - 4);
+    let two = |a: i64, b: i64| rnd_sat((rnd_sat(a, fa - 4) << (5 - 4)) + b, 1);
+    let mut state = sim.new_state();
+    state.ports[0].copy_from_slice(&inputs[0]);
+    sim.run(&mut state);
+    let (pa, pb) = (&state.ports[sim.analysis.inputs[i][0]], &state.ports[sim.analysis.inputs[i][1]]);
+    let out = &state.ports[i + 1];
+    let mut differ = 0;
+    for k in 0..out.len() {
+        let (a, b) = (pa[k], pb[k]);
+        differ += (one(a, b) != two(a, b)) as usize;
+        // ReLU, then <8,4> into <8,3>: one more fraction bit, saturating at [−128, 127].
+        let want = (one(a, b).max(0) << 1).clamp(-128, 127);
+        assert_eq!(out[k], want, "element {k}: a {a}, b {b}");
+    }
+    assert!(differ > 100, "the two definitions must differ on this data: {differ} of {}", out.len());
+
+    let vectors = dir.path().join("vectors");
+    rfpga_sim::vectors::write(&sim, &inputs, &[0, 0], &vectors).unwrap();
+    let project = dir.path().join("project");
+    generate(&frozen, &project, &Options::default()).unwrap();
+    let r = csim(&project, &vectors, &ap_types(), None).unwrap();
+    assert_eq!((r.passed, r.failed), (2, 0), "{}", r.output);
+}

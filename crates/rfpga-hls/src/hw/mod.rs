@@ -290,7 +290,7 @@ impl Design {
                         input(0),
                         input(1)
                     );
-                    add::process(l, in_port, call)
+                    add::process(l, in_port, &a.ports[ins[1]], call)
                 }
                 Layer::PadShortcut(l) => {
                     let [h, w, c] = in_port.shape;
@@ -460,7 +460,8 @@ fn refuse_unsupported(model: &FrozenModel, a: &Analysis, source: &str) -> Result
         let conversions: Vec<(FixedFormat, FixedFormat)> = match l {
             Layer::Conv(c) => vec![(c.bias, c.accum), (c.accum, c.output)],
             Layer::Dense(d) => vec![(d.bias, d.accum), (d.accum, d.output)],
-            Layer::Add(s) => vec![(a.ports[ins[0]].format, s.sum), (s.sum, s.output)],
+            // The exact sum a + b converted into `sum` (the analysis checked that it exists).
+            Layer::Add(s) => vec![(a.ports[ins[0]].format.try_sum(&a.ports[ins[1]].format).unwrap_or(s.sum), s.sum), (s.sum, s.output)],
             Layer::AvgPool(p) => {
                 let n = a.ports[ins[0]].shape[0] * a.ports[ins[0]].shape[1];
                 vec![(FixedFormat { int: p.sum.int - n.trailing_zeros() as i32, ..p.sum }, p.output)]

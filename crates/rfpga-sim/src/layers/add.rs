@@ -1,6 +1,8 @@
-//! `add`: the skip sum. `s = a` converted into `sum`, `s += b`, ReLU, conversion into `output`.
-//! When `sum` holds both inputs exactly and their sum cannot overflow it, that is
-//! `(a << sa) + (b << sb)`; otherwise it runs through the conversion rules step by step.
+//! `add`: the skip sum. The exact sum of the two inputs (the type `a + b` has in C++, as
+//! `FixedFormat::try_sum` gives it) converted once into `sum`, ReLU, conversion into `output`
+//! — what hls4ml's Add with `result_t = sum` and any `sum_t s = a + b;` compute. When `sum` holds
+//! the exact sum without rounding or overflow, that is `(a << sa) + (b << sb)`; otherwise the
+//! exact sum is formed at the finer LSB and converted by the conversion rules.
 
 use rfpga_core::fixed::FixedFormat;
 use rfpga_core::frozen::{Add, Port};
@@ -11,9 +13,11 @@ use crate::convert::Conversion;
 pub struct AddKernel {
     /// (shift of a, shift of b) into the sum's LSB when the sum is exact.
     exact: Option<(u32, u32)>,
+    /// (shift of a, shift of b) to the finer of their LSBs, where the exact sum is formed.
+    common: (u32, u32),
     sum: FixedFormat,
-    a_to_sum: Conversion,
-    b_frac: i32,
+    /// The exact sum into `sum`: the one conversion.
+    to_sum: Conversion,
     relu: bool,
     out: Conversion,
 }
@@ -25,11 +29,14 @@ impl AddKernel {
         let exact = (allow_fast && sa >= 0 && sb >= 0 && sa < 62 && sb < 62 && l.sum.signed)
             .then(|| ((max_abs(&fa) << sa) + (max_abs(&fb) << sb) <= l.sum.max_raw() as i128).then_some((sa as u32, sb as u32)))
             .flatten();
+        // The analysis checked that the exact sum type has at most 64 bits, so these shifts
+        // and the sum fit an i128.
+        let f = fa.frac().max(fb.frac());
         AddKernel {
             exact,
+            common: ((f - fa.frac()) as u32, (f - fb.frac()) as u32),
             sum: l.sum,
-            a_to_sum: Conversion::new(fa.frac(), l.sum),
-            b_frac: fb.frac(),
+            to_sum: Conversion::new(f, l.sum),
             relu: l.relu,
             out: Conversion::new(l.sum.frac(), l.output),
         }
@@ -42,7 +49,10 @@ impl Kernel for AddKernel {
         for i in 0..out.len() {
             let mut s = match self.exact {
                 Some((sa, sb)) => (a[i] << sa) + (b[i] << sb),
-                None => self.sum.accumulate(self.a_to_sum.apply(a[i]).0, b[i] as i128, self.b_frac),
+                None => {
+                    let v = ((a[i] as i128) << self.common.0) + ((b[i] as i128) << self.common.1);
+                    self.sum.convert_raw(v, self.to_sum.src_frac)
+                }
             };
             if self.relu {
                 s = s.max(0);
@@ -52,7 +62,7 @@ impl Kernel for AddKernel {
     }
 
     fn engine(&self) -> String {
-        if self.exact.is_some() { "exact".into() } else { "step by step".into() }
+        if self.exact.is_some() { "exact".into() } else { "one conversion of the exact sum".into() }
     }
 
     fn stats_frac(&self) -> i32 {
