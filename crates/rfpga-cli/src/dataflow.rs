@@ -91,15 +91,15 @@ pub fn run(a: DataflowArgs) -> Result<()> {
         100.0 * (interval as f64 / slowest.cycles() as f64 - 1.0)
     );
     println!("  latency {} cycles ({:.3} ms)", sim.latency().expect("no deadlock"), sim.latency().unwrap() as f64 * clock / 1e6);
-    println!("\n| stream | role | bits | depth | peak occupancy |");
-    println!("|---|---|---:|---:|---:|");
+    println!("\n| stream | writer → reader | role | bits | depth | peak occupancy |");
+    println!("|---|---|---|---:|---:|---:|");
+    let name = |p: Option<usize>| p.map_or("-", |p| d.processes[p].name.as_str());
     for (s, peak) in d.streams.iter().zip(&sim.peak) {
-        if s.is_fifo() && (s.depth > 2 || *peak > 2 || s.role == Role::Skip) {
-            println!("| {} | {:?} | {} | {} | {} |", s.name, s.role, s.bits, s.depth, peak);
+        if s.is_fifo() {
+            let role = if s.role == Role::Skip { "skip" } else { "stream" };
+            println!("| {} | {} → {} | {role} | {} | {} | {} |", s.name, name(s.writer), name(s.reader), s.bits, s.depth, peak);
         }
     }
-    let shallow = d.streams.iter().zip(&sim.peak).filter(|(s, p)| s.is_fifo() && s.depth <= 2 && **p <= 2 && s.role != Role::Skip).count();
-    println!("({shallow} more streams of depth 2.)");
     if a.size_fifos {
         let file = a.design.as_ref().expect("checked");
         let mut doc: serde_json::Value = if file.exists() {

@@ -171,13 +171,14 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
     let sized = fifo_depths.is_empty();
     let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage, multipliers, fifo_depths };
     let design = rfpga_hls::generate(&a.frozen, &a.out, &opts).with_context(|| format!("generating {}", a.out.display()))?;
-    let deep: Vec<String> = design.streams.iter().filter(|s| s.is_fifo() && s.depth > 2).map(|s| format!("{}={}", s.name, s.depth)).collect();
+    let deep: Vec<usize> = design.streams.iter().filter(|s| s.is_fifo() && s.depth > 2).map(|s| s.depth).collect();
     println!(
-        "Wrote the Vitis HLS project {} (vitis_hls -f build.tcl); stream depths {} ({} deeper than 2: {})",
+        "Wrote the Vitis HLS project {} (vitis_hls -f build.tcl); stream depths {}: {} of {} deeper than 2, the deepest {} (rfpga.json lists them)",
         a.out.display(),
         if sized { "sized by the dataflow model" } else { "from the design file" },
         deep.len(),
-        deep.join(", ")
+        design.streams.iter().filter(|s| s.is_fifo()).count(),
+        deep.iter().max().unwrap_or(&2)
     );
     if a.vectors > 0 {
         let sim = Simulator::load(&a.frozen)?;
