@@ -25,11 +25,15 @@ SKIPS       ?= long
 RUN         ?= runs/resnet$(DEPTH)-$(SHORTCUT)-e$(EPOCHS)-n$(LIMIT_TRAIN)-s$(SEED)
 TRAIN_FLAGS ?=
 
-.PHONY: setup setup-torch setup-data setup-tools build test demo train eval quantize sim sim-check bench-sim sim-agreement \
+.PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         codegen csim csim-check dataflow dataflow-tables \
         bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
-setup: setup-torch setup-data setup-tools setup-ap-types
+setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
+
+# onnx, onnxruntime (pinned) for checking rfpga's ONNX exports; never used by the binary.
+setup-onnx:
+	@bash scripts/setup-onnx.sh .venv-onnx
 
 setup-tools:
 	@bash scripts/setup-tools.sh
@@ -120,6 +124,16 @@ CSIM_IMAGES ?= 20
 codegen: build setup-data
 	$(RFPGA) codegen $(FROZEN) --out $(PROJECT) --part $(PART) --clock-ns $(CLOCK_NS) \
 	  --parallelism $(PARALLELISM) --vectors $(CSIM_IMAGES) --data-dir $(DATA_DIR)
+
+# The float network of RUN exported to ONNX and run by onnxruntime on all 10,000 test images
+# against rfpga eval: logits within 1e-4 of each image's largest, and both top-1 figures.
+ONNX_DIR ?= $(RUN)-onnx
+onnx-check: build setup-data setup-onnx
+	@mkdir -p $(ONNX_DIR)
+	$(RFPGA) export onnx $(RUN) --out $(ONNX_DIR)/model.onnx
+	@rm -rf $(ONNX_DIR)/logits
+	$(RFPGA) eval $(RUN) --data-dir $(DATA_DIR) --save-logits $(ONNX_DIR)/logits
+	.venv-onnx/bin/python scripts/onnx_check.py $(ONNX_DIR)/model.onnx $(ONNX_DIR)/logits
 
 # Threaded: each dataflow process a thread, each stream blocking at its generated depth.
 csim: build setup-ap-types setup-tools

@@ -51,6 +51,8 @@ enum Command {
     Report(estimate::ReportArgs),
     /// Search per-layer parallelism for the fastest design that fits a part.
     Fit(estimate::FitArgs),
+    /// Export a network for other tools: `export onnx RUN --out model.onnx` (the float network).
+    Export(ExportArgs),
     /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
     PlotSkips(plot::PlotArgs),
     /// Training throughput (images/s) of this build, for `make bench-train`.
@@ -215,8 +217,42 @@ struct EvalArgs {
     /// print both accuracies side by side.
     #[arg(long)]
     frozen: Option<PathBuf>,
+    /// Write the network's inputs (normalized, N×C×H×W) and logits as little-endian f32 into
+    /// this new folder (inputs.f32, logits.f32, labels.txt, logits.json), for comparing with
+    /// another runtime (onnxruntime: scripts/onnx_check.py).
+    #[arg(long)]
+    save_logits: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(subcommand)]
+    what: ExportWhat,
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    /// A run's float network as ONNX (opset 13, NCHW, BatchNorm kept, the run's skip structure;
+    /// input: the normalized image). QAT runs are refused.
+    Onnx {
+        /// Run folder (model.json + weights.safetensors).
+        run: PathBuf,
+        /// The .onnx file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    match a.what {
+        ExportWhat::Onnx { run, out } => {
+            rfpga_onnx::export_float(&run, &out).with_context(|| format!("exporting {}", run.display()))?;
+            println!("Wrote {} (ONNX opset {}, the float network of {})", out.display(), rfpga_onnx::OPSET, run.display());
+        }
+    }
+    Ok(())
 }
 
 fn setup(common: &Common) -> Result<tch::Device> {
@@ -372,6 +408,20 @@ fn eval(a: EvalArgs) -> Result<()> {
         acc.images,
         a.data_dir.display()
     );
+    if let Some(dir) = &a.save_logits {
+        if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+            anyhow::bail!("--save-logits {}: the folder exists and is not empty; choose a new one", dir.display());
+        }
+        let l = rfpga_train::trainer::run_logits(&a.run, &a.data_dir, a.limit, device)?;
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        use rfpga_core::io::write_atomic;
+        write_atomic(&dir.join("inputs.f32"), &bytes(&l.inputs_nchw))?;
+        write_atomic(&dir.join("logits.f32"), &bytes(&l.logits))?;
+        write_atomic(&dir.join("labels.txt"), l.labels.iter().map(|v| format!("{v}\n")).collect::<String>().as_bytes())?;
+        let meta = serde_json::json!({ "format": "rfpga-logits", "version": 1, "run": a.run.display().to_string(), "shape": l.shape, "classes": l.classes });
+        rfpga_core::io::write_json_atomic(&dir.join("logits.json"), &meta)?;
+        println!("Wrote the inputs and logits of {} images to {}", l.labels.len(), dir.display());
+    }
     if let Some(frozen) = &a.frozen {
         let sim = rfpga_sim::Simulator::load(frozen)?;
         let ds = fixedpoint::load_test(&a.data_dir, a.limit)?;
@@ -415,6 +465,7 @@ fn main() {
         Command::Fit(a) => estimate::fit(a),
         Command::Report(a) => estimate::report(a),
         Command::PlotSkips(a) => plot::run(a),
+        Command::Export(a) => export(a),
         Command::BenchTrain(a) => bench::run(a),
     };
     if let Err(e) = result {

@@ -277,6 +277,37 @@ pub fn eval_run(run: &Path, data_dir: &Path, limit: Option<usize>, device: Devic
     Ok((evaluate(&net, &ds, 256), net.quant.clone()))
 }
 
+/// The logits of a run's network (with the fake quantization it was trained with) on the first
+/// `limit` test images, and those images as the network saw them: normalized, N×C×H×W.
+pub struct Logits {
+    pub inputs_nchw: Vec<f32>,
+    pub logits: Vec<f32>,
+    pub labels: Vec<i64>,
+    /// [N, C, H, W] of the inputs; the logits are N × classes.
+    pub shape: [usize; 4],
+    pub classes: usize,
+}
+
+pub fn run_logits(run: &Path, data_dir: &Path, limit: Option<usize>, device: Device) -> Result<Logits> {
+    // Channels-last, as `rfpga eval` runs it.
+    let net = Net::load_run(run, device, true)?;
+    let ds = load_split(data_dir, Split::Test, limit)?;
+    let s = &net.spec.input;
+    let (c, h, w) = (s.channels, s.height, s.width);
+    let mut out = Logits { inputs_nchw: vec![], logits: vec![], labels: vec![], shape: [ds.len(), c, h, w], classes: net.spec.num_classes };
+    tch::no_grad(|| -> Result<()> {
+        for b in BatchStream::eval(ds.clone(), 256) {
+            let x = net.input(&b.images, b.len());
+            out.inputs_nchw.extend(Vec::<f32>::try_from(x.contiguous().view([-1]))?);
+            let y = net.forward(&x, false).to_device(Device::Cpu).contiguous();
+            out.logits.extend(Vec::<f32>::try_from(y.view([-1]))?);
+            out.labels.extend(&b.labels);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 pub struct Trainer {
     pub run: PathBuf,
     pub cfg: TrainConfig,
