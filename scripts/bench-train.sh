@@ -9,13 +9,7 @@ ROUNDS=${ROUNDS:-5}
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-20}
 VENV=.venv-pytorch
-PIN="torch==2.13.0"
-if [ ! -f "$VENV/.rfpga-pins" ] || [ "$(cat "$VENV/.rfpga-pins")" != "$PIN" ]; then
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --no-cache-dir "$PIN" numpy
-  echo "$PIN" > "$VENV/.rfpga-pins"
-fi
+bash scripts/setup-pytorch.sh "$VENV"
 out=$(mktemp)
 for r in $(seq "$ROUNDS"); do
   target/release/rfpga bench-train --threads "$THREADS" --steps "$STEPS" | tee -a "$out"

@@ -53,6 +53,8 @@ enum Command {
     Fit(estimate::FitArgs),
     /// Export a network for other tools: `export onnx RUN --out model.onnx` (the float network).
     Export(ExportArgs),
+    /// Import a network trained elsewhere: `import torch STATE.safetensors --depth D --shortcut A|B --out RUN`.
+    Import(ImportArgs),
     /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
     PlotSkips(plot::PlotArgs),
     /// Training throughput (images/s) of this build, for `make bench-train`.
@@ -248,8 +250,55 @@ enum ExportWhat {
 fn export(a: ExportArgs) -> Result<()> {
     match a.what {
         ExportWhat::Onnx { run, out } => {
-            rfpga_onnx::export_float(&run, &out).with_context(|| format!("exporting {}", run.display()))?;
-            println!("Wrote {} (ONNX opset {}, the float network of {})", out.display(), rfpga_onnx::OPSET, run.display());
+            rfpga_interop::onnx::export_float(&run, &out).with_context(|| format!("exporting {}", run.display()))?;
+            println!("Wrote {} (ONNX opset {}, the float network of {})", out.display(), rfpga_interop::onnx::OPSET, run.display());
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(subcommand)]
+    what: ImportWhat,
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// A PyTorch CIFAR ResNet state dict saved with safetensors (names `fc`/`shortcut.0|1` or
+    /// `linear`/`downsample.0|1`; checked strictly) as a run folder.
+    Torch {
+        /// The state dict: safetensors.torch.save_file(model.state_dict(), "state.safetensors").
+        state: PathBuf,
+        /// 6n+2: 8, 14, 20, 32, 44, 56, 110, …
+        #[arg(long)]
+        depth: usize,
+        /// A (subsample + zero channels) or B (1×1 projections) where the shape changes.
+        #[arg(long)]
+        shortcut: Shortcut,
+        /// The skip of every block: long, short or none.
+        #[arg(long, default_value = "long")]
+        skips: Skip,
+        /// The run folder to write (new, or empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    match a.what {
+        ImportWhat::Torch { state, depth, shortcut, skips, out } => {
+            let s = rfpga_interop::torch::import(&state, depth, shortcut, skips, &out)?;
+            println!(
+                "Wrote the run {} from {} ({} naming{}; {} tensors, {} parameters{}): rfpga eval {0}",
+                out.display(),
+                state.display(),
+                s.naming,
+                if s.module_prefix_removed { ", `module.` prefix removed" } else { "" },
+                s.tensors,
+                s.parameters,
+                if s.ignored.is_empty() { String::new() } else { format!("; ignored {} num_batches_tracked", s.ignored.len()) }
+            );
         }
     }
     Ok(())
@@ -466,6 +515,7 @@ fn main() {
         Command::Report(a) => estimate::report(a),
         Command::PlotSkips(a) => plot::run(a),
         Command::Export(a) => export(a),
+        Command::Import(a) => import(a),
         Command::BenchTrain(a) => bench::run(a),
     };
     if let Err(e) = result {

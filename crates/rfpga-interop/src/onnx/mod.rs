@@ -1,6 +1,6 @@
-//! rfpga-onnx: rfpga's networks as ONNX graphs, written with prost from the schema's field
-//! numbers (`proto.rs`), so that onnxruntime, Netron and the ONNX-based tools (hls4ml, FINN's
-//! QONNX front ends) can read them. No libtorch.
+//! rfpga's networks as ONNX graphs, written with prost from the schema's field numbers
+//! (`proto.rs`), so that onnxruntime, Netron and the ONNX-based tools (hls4ml, FINN's QONNX
+//! front ends) can read them.
 //!
 //! - [`export_float`]: a run's float network (opset 13, NCHW, BatchNorm kept as
 //!   `BatchNormalization` nodes with the running statistics, ε = 1e-5), with its skip
