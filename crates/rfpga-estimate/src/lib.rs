@@ -116,11 +116,6 @@ impl Parallelism {
 /// The design `rfpga codegen` would generate with `par`: its streams at `par.fifo_depths`, or
 /// sized by the dataflow model when none are given.
 pub fn design(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clock_ns: f64) -> Result<Design> {
-    for (name, &p) in &par.map {
-        if let Some(Layer::Conv(c)) = m.layers.iter().find(|l| l.name() == name) {
-            anyhow::ensure!(p >= 1 && c.out_ch % p == 0, "parallelism {p} for `{name}`: must divide its {} output channels", c.out_ch);
-        }
-    }
     let mut d = Design::build(m, a, &par.options(part, clock_ns), part.dsp(), "the frozen model")?;
     if par.fifo_depths.is_empty() {
         let sizing = rfpga_hls::dataflow::size_fifos(&d, DATAFLOW_IMAGES)?;
