@@ -245,6 +245,16 @@ enum ExportWhat {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A frozen model as QONNX: every ap_fixed format a Quant node, exact in float32 (proven
+    /// per layer, else refused with the layer and the reason); `qonnx`'s executor reproduces
+    /// `rfpga sim`'s raw logits bit for bit.
+    Qonnx {
+        /// Frozen model folder (rfpga quantize --out).
+        frozen: PathBuf,
+        /// The .onnx file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn export(a: ExportArgs) -> Result<()> {
@@ -252,6 +262,10 @@ fn export(a: ExportArgs) -> Result<()> {
         ExportWhat::Onnx { run, out } => {
             rfpga_interop::onnx::export_float(&run, &out).with_context(|| format!("exporting {}", run.display()))?;
             println!("Wrote {} (ONNX opset {}, the float network of {})", out.display(), rfpga_interop::onnx::OPSET, run.display());
+        }
+        ExportWhat::Qonnx { frozen, out } => {
+            rfpga_interop::onnx::qonnx::export_qonnx(&frozen, &out).with_context(|| format!("exporting {}", frozen.display()))?;
+            println!("Wrote {} (QONNX: ONNX opset {} with Quant nodes, exact in float32; the frozen model {})", out.display(), rfpga_interop::onnx::OPSET, frozen.display());
         }
     }
     Ok(())

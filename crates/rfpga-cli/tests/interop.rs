@@ -64,6 +64,51 @@ fn onnxruntime_reproduces_rfpga_eval_for_every_skip_kind() {
     check(dir.path(), "long-a", "A", "long");
     check(dir.path(), "none-b", "B", "none");
     check(dir.path(), "short-b", "B", "short");
+    // The same runs frozen at <8,3> (weights, input; activations RND/SAT or TRN/SAT) and
+    // exported as QONNX: qonnx's executor gives the simulator's raw logits on 20 images.
+    let f = |q: &str, o: &str| format!("ap_fixed<8,3,{q},{o}>");
+    for (name, act) in [("long-a", f("AP_RND", "AP_SAT")), ("none-b", f("AP_TRN", "AP_SAT")), ("short-b", f("AP_RND", "AP_SAT")), ("long-a", f("AP_TRN", "AP_SAT"))] {
+        qonnx_check(dir.path(), name, &act);
+    }
+    // Wrapping activations that can overflow have no QONNX form: refused, the layer named.
+    let run = dir.path().join("long-a");
+    let frozen = dir.path().join("wrap-frozen");
+    let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", &f("AP_RND", "AP_SAT"), "--act", &f("AP_RND", "AP_WRAP"), "--input", &f("AP_RND", "AP_SAT"), "--calib", "0", "--out", frozen.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", dir.path().join("wrap.onnx").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("`conv1`: output ap_fixed<8,3,AP_RND> can overflow") && text.contains("AP_WRAP has no QONNX form"), "{text}");
+    // Formats whose sums need more than float32's 24 bits are refused, the layer named.
+    let frozen = dir.path().join("wide-frozen");
+    let w = "ap_fixed<16,4,AP_RND,AP_SAT>";
+    let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", w, "--act", w, "--input", w, "--calib", "0", "--out", frozen.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", dir.path().join("wide.onnx").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("`conv1`: sums of up to") && text.contains("not exact in float32"), "{text}");
+}
+
+/// Freezes the run `name` with activations `act`, exports it as QONNX and checks qonnx's
+/// executor against the simulator's raw logits on 20 test images.
+fn qonnx_check(dir: &Path, name: &str, act: &str) {
+    let run = dir.join(name);
+    let tag = act.replace(['<', '>', ','], "_");
+    let frozen = dir.join(format!("{name}-{tag}-frozen"));
+    let q = "ap_fixed<8,3,AP_RND,AP_SAT>";
+    let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", q, "--act", act, "--input", q, "--calib", "0", "--out", frozen.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let model = dir.join(format!("{name}-{tag}.onnx"));
+    let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let vectors = dir.join(format!("{name}-{tag}-vectors"));
+    let (code, text) = rfpga(&["sim", frozen.to_str().unwrap(), "--limit", "20", "--data-dir", &data(), "--export-vectors", vectors.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let out = Command::new(python()).arg(root().join("scripts/qonnx_check.py")).arg(&model).arg(&vectors).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name} {act}: {report}");
+    let v: serde_json::Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
+    assert_eq!((v["images"].as_u64(), v["mismatches"].as_u64()), (Some(20), Some(0)), "{name} {act}: {report}");
+    eprintln!("qonnx {name} {act}: {report}");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //!   N×C×H×W float; output `logits`: N×classes.
 
 pub mod proto;
+pub mod qonnx;
 
 use anyhow::{bail, Context, Result};
 use prost::Message;
@@ -21,23 +22,23 @@ pub const OPSET: i64 = 13;
 /// ONNX IR version 8 (opset 13 needs ≥ 7; onnxruntime 1.20 reads up to 10).
 pub const IR_VERSION: i64 = 8;
 
-fn attr_int(name: &str, v: i64) -> AttributeProto {
+pub(crate) fn attr_int(name: &str, v: i64) -> AttributeProto {
     AttributeProto { name: Some(name.into()), r#type: Some(attribute_type::INT), i: Some(v), ..Default::default() }
 }
 
-fn attr_float(name: &str, v: f32) -> AttributeProto {
+pub(crate) fn attr_float(name: &str, v: f32) -> AttributeProto {
     AttributeProto { name: Some(name.into()), r#type: Some(attribute_type::FLOAT), f: Some(v), ..Default::default() }
 }
 
-fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+pub(crate) fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto { name: Some(name.into()), r#type: Some(attribute_type::INTS), ints: v.to_vec(), ..Default::default() }
 }
 
-fn attr_string(name: &str, v: &str) -> AttributeProto {
+pub(crate) fn attr_string(name: &str, v: &str) -> AttributeProto {
     AttributeProto { name: Some(name.into()), r#type: Some(attribute_type::STRING), s: Some(v.as_bytes().to_vec()), ..Default::default() }
 }
 
-fn float_value(name: &str, dims: &[Dimension]) -> ValueInfoProto {
+pub(crate) fn float_value(name: &str, dims: &[Dimension]) -> ValueInfoProto {
     ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
@@ -46,7 +47,7 @@ fn float_value(name: &str, dims: &[Dimension]) -> ValueInfoProto {
     }
 }
 
-fn dim(v: i64) -> Dimension {
+pub(crate) fn dim(v: i64) -> Dimension {
     Dimension { dim_value: Some(v), dim_param: None }
 }
 
@@ -66,12 +67,17 @@ impl Graph {
     }
 
     pub fn node(&mut self, op: &str, name: &str, inputs: &[&str], outputs: &[&str], attributes: Vec<AttributeProto>) {
+        self.node_in("", op, name, inputs, outputs, attributes);
+    }
+
+    /// A node of operator set `domain` ("" for ONNX's own).
+    pub fn node_in(&mut self, domain: &str, op: &str, name: &str, inputs: &[&str], outputs: &[&str], attributes: Vec<AttributeProto>) {
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: outputs.iter().map(|s| s.to_string()).collect(),
             name: Some(name.into()),
             op_type: Some(op.into()),
-            domain: None,
+            domain: (!domain.is_empty()).then(|| domain.to_string()),
             attribute: attributes,
         });
     }
@@ -96,11 +102,13 @@ impl Graph {
         name.to_string()
     }
 
-    /// The model around this graph, serialized.
-    pub fn into_model(self, name: &str, doc: &str, input: ValueInfoProto, output: ValueInfoProto) -> Vec<u8> {
+    /// The model around this graph, serialized; `domains`: operator sets besides ONNX's (version 1).
+    pub fn into_model(self, name: &str, doc: &str, input: ValueInfoProto, output: ValueInfoProto, domains: &[&str]) -> Vec<u8> {
+        let mut opset_import = vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }];
+        opset_import.extend(domains.iter().map(|d| OperatorSetIdProto { domain: Some(d.to_string()), version: Some(1) }));
         let model = ModelProto {
             ir_version: Some(IR_VERSION),
-            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
+            opset_import,
             producer_name: Some("rfpga".into()),
             producer_version: Some(env!("CARGO_PKG_VERSION").into()),
             doc_string: Some(doc.into()),
@@ -255,7 +263,7 @@ pub fn export_float(run: &Path, out: &Path) -> Result<()> {
         spec.name(),
         skips.join(",")
     );
-    let bytes = g.into_model(&spec.name(), &doc, input, output);
+    let bytes = g.into_model(&spec.name(), &doc, input, output, &[]);
     rfpga_core::io::write_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }

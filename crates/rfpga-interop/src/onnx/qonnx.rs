@@ -1,0 +1,306 @@
+//! `rfpga export qonnx`: a frozen model as a QONNX graph — every tensor's `ap_fixed` format a
+//! `Quant` node (scale 2^−F, zero point 0, bit width W, signed, narrow for AP_SAT_SYM, its
+//! rounding mode) — that computes exactly what `rfpga sim` computes, in float32.
+//!
+//! Exactness is proven per layer from the formats and the actual weights before anything is
+//! written, as the simulator's fast paths are: float32 holds an integer multiple of an LSB
+//! exactly up to 2^24 of them, so every convolution's and dense layer's sum (bias included,
+//! in the accumulator's LSB), every skip sum and every pooling sum must stay below 2^24 LSBs,
+//! and the accumulator must hold every partial sum without rounding or overflow (QONNX's Conv
+//! sums exactly; an `ap_fixed` accumulator that rounds each product cannot be expressed).
+//! A layer that fails is refused with its name and the reason.
+//!
+//! Rounding: `Quant` rounds `x/scale` with FLOOR (AP_TRN), DOWN (AP_TRN_ZERO), HALF_DOWN
+//! (AP_RND_ZERO), HALF_UP (AP_RND_INF) or ROUND (half to even: AP_RND_CONV). AP_RND (ties toward
+//! +∞) is an `Add` of half an LSB and FLOOR; AP_RND_MIN_INF an `Add` of −½ LSB and CEIL.
+//! Overflow: AP_SAT clips (QONNX clips before rounding, which gives the same integers since the
+//! bounds are integers and rounding is monotone), AP_SAT_SYM clips narrow; AP_WRAP and
+//! AP_SAT_ZERO have no QONNX form and are refused where a value can leave the range.
+
+use anyhow::{bail, Context, Result};
+use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
+use rfpga_core::frozen::{FrozenModel, Layer, FROZEN_WEIGHTS};
+use rfpga_core::IntTensorFile;
+use std::path::Path;
+
+use super::{attr_int, attr_ints, attr_string, dim, float_value, Graph};
+use super::proto::Dimension;
+
+/// QONNX's operator domain (its `Quant`).
+pub const QONNX_DOMAIN: &str = "qonnx.custom_op.general";
+/// Integer multiples of one LSB float32 holds exactly.
+const F32_EXACT: i128 = 1 << 24;
+
+/// A value in the graph: its name, its LSB 2^−frac, the largest |value| in LSBs, and whether it
+/// is known to be ≥ 0.
+#[derive(Debug, Clone)]
+struct Val {
+    name: String,
+    frac: i32,
+    bound: i128,
+    nonneg: bool,
+}
+
+fn pow2(e: i32) -> f32 {
+    2f32.powi(e)
+}
+
+struct Export<'a> {
+    g: Graph,
+    source: &'a str,
+}
+
+impl Export<'_> {
+    fn scalar(&mut self, name: &str, v: f32) -> String {
+        self.g.float_tensor(name, &[], &[v])
+    }
+
+    /// `v` converted into `dst` as ap_fixed does, for `what` of `layer`: an optional `Add` of
+    /// ±½ LSB and a `Quant`.
+    fn convert(&mut self, v: &Val, dst: &FixedFormat, layer: &str, what: &str) -> Result<Val> {
+        let sh = v.frac - dst.frac();
+        let rounds = sh > 0;
+        // The largest |raw| after rounding (one more for rounding up), before overflow.
+        let rounded = if rounds { (v.bound >> sh) + 1 } else { v.bound << (-sh).min(100) };
+        let (lo, hi) = (dst.min_raw() as i128, dst.max_raw() as i128);
+        let fits = rounded <= hi && (v.nonneg || -rounded >= lo);
+        if !fits && matches!(dst.overflow, Overflow::Wrap | Overflow::SatZero) {
+            bail!(
+                "{}: `{layer}`: {what} {dst} can overflow (values up to {} LSBs of 2^-{}) and {} has no QONNX form; choose AP_SAT or a wider format",
+                self.source,
+                v.bound,
+                v.frac,
+                if dst.overflow == Overflow::Wrap { "AP_WRAP" } else { "AP_SAT_ZERO" }
+            );
+        }
+        let mut x = v.name.clone();
+        let n = self.g.value(&format!("{layer}.{what}"));
+        let mode = if !rounds {
+            "ROUND" // nothing to round: the values are on the grid
+        } else {
+            let half = match dst.rounding {
+                Rounding::Rnd => Some(0.5f32),
+                Rounding::RndMinInf => Some(-0.5f32),
+                _ => None,
+            };
+            if let Some(h) = half {
+                if v.bound + (1i128 << (sh - 1)) >= F32_EXACT {
+                    bail!("{}: `{layer}`: {what}: adding half an LSB of {dst} to values of {} bits is not exact in float32", self.source, v.bound.max(1).ilog2() + 1);
+                }
+                let c = self.scalar(&format!("{n}.half"), h * pow2(-dst.frac()));
+                let y = self.g.value(&format!("{layer}.{what}.rnd"));
+                self.g.node("Add", &format!("{n}.rnd"), &[&x, &c], &[&y], vec![]);
+                x = y;
+            }
+            match dst.rounding {
+                Rounding::Trn | Rounding::Rnd => "FLOOR",
+                Rounding::RndMinInf => "CEIL",
+                Rounding::TrnZero => "DOWN",
+                Rounding::RndZero => "HALF_DOWN",
+                Rounding::RndInf => "HALF_UP",
+                Rounding::RndConv => "ROUND",
+            }
+        };
+        let scale = self.scalar(&format!("{n}.scale"), pow2(-dst.frac()));
+        let zero = self.scalar(&format!("{n}.zeropt"), 0.0);
+        let bits = self.scalar(&format!("{n}.bitwidth"), dst.width as f32);
+        let narrow = dst.signed && dst.overflow == Overflow::SatSym;
+        self.g.node_in(
+            QONNX_DOMAIN,
+            "Quant",
+            &n,
+            &[&x, &scale, &zero, &bits],
+            &[&n],
+            vec![attr_int("signed", dst.signed as i64), attr_int("narrow", narrow as i64), attr_string("rounding_mode", mode)],
+        );
+        // Non-negative values stay at most the largest positive one.
+        let bound = if v.nonneg { rounded.min(hi) } else { rounded.min(hi.max(-lo)) };
+        if bound >= F32_EXACT {
+            bail!("{}: `{layer}`: {what} {dst}: values up to {bound} LSBs do not fit float32 exactly (2^24)", self.source);
+        }
+        Ok(Val { name: n, frac: dst.frac(), bound, nonneg: v.nonneg || !dst.signed })
+    }
+
+    /// A constant tensor of raw values in `f`, behind a `Quant` that states its format.
+    fn constant(&mut self, name: &str, dims: &[usize], raw: &[i64], f: &FixedFormat, layer: &str, what: &str) -> Result<Val> {
+        let bound = raw.iter().map(|v| (*v as i128).abs()).max().unwrap_or(0);
+        if bound >= F32_EXACT {
+            bail!("{}: `{layer}`: {what} {f}: raw values up to {bound} do not fit float32 exactly", self.source);
+        }
+        let data: Vec<f32> = raw.iter().map(|&v| v as f32 * pow2(-f.frac())).collect();
+        let t = self.g.float_tensor(name, dims, &data);
+        let v = Val { name: t, frac: f.frac(), bound, nonneg: raw.iter().all(|&v| v >= 0) };
+        self.convert(&v, f, layer, what)
+    }
+
+    fn relu(&mut self, v: Val, name: &str) -> Val {
+        let y = self.g.value(name);
+        self.g.node("Relu", name, &[&v.name], &[&y], vec![]);
+        Val { name: y, nonneg: true, ..v }
+    }
+
+    /// A convolution or dense layer: `x` times the raw `weight` (OIHW or [out][in]) plus the
+    /// bias, accumulated exactly in `accum` (proven), then ReLU and the output conversion.
+    #[allow(clippy::too_many_arguments)]
+    fn mac_layer(
+        &mut self,
+        layer: &str,
+        x: &Val,
+        weight: (&[usize], &[i64], &FixedFormat),
+        bias: (&[i64], &FixedFormat),
+        accum: &FixedFormat,
+        relu: bool,
+        output: &FixedFormat,
+        conv: Option<(usize, usize)>,
+    ) -> Result<Val> {
+        let (wdims, wraw, wf) = weight;
+        let f_prod = x.frac + wf.frac();
+        if accum.frac() < f_prod {
+            bail!(
+                "{}: `{layer}`: the accumulator {accum} rounds every product ({} fraction bits into {}); QONNX's Conv and Gemm sum exactly, so freeze with `--accum auto`",
+                self.source,
+                f_prod,
+                accum.frac()
+            );
+        }
+        let w = self.constant(&format!("{layer}.weight"), wdims, wraw, wf, layer, "weight")?;
+        let b = self.constant(&format!("{layer}.bias"), &[bias.0.len()], bias.0, bias.1, layer, "bias")?;
+        let b = self.convert(&b, accum, layer, "bias_into_accum")?;
+        // The largest |sum| of any output, in the accumulator's LSB, from the actual weights.
+        let out_ch = wdims[0];
+        let per_out = wraw.len() / out_ch;
+        let up = accum.frac() - f_prod;
+        let worst = (0..out_ch)
+            .map(|o| wraw[o * per_out..(o + 1) * per_out].iter().map(|&v| (v as i128).abs()).sum::<i128>() * x.bound)
+            .max()
+            .unwrap_or(0)
+            .checked_shl(up as u32)
+            .unwrap_or(i128::MAX)
+            .saturating_add(b.bound);
+        let (lo, hi) = (accum.min_raw() as i128, accum.max_raw() as i128);
+        if worst > hi || -worst < lo {
+            bail!("{}: `{layer}`: the accumulator {accum} can overflow (sums up to {worst} LSBs); QONNX's Conv cannot wrap or saturate per product", self.source);
+        }
+        if worst >= F32_EXACT {
+            bail!(
+                "{}: `{layer}`: sums of up to {worst} LSBs ({} bits) are not exact in float32 (24); this network's formats are too wide for an exact QONNX graph",
+                self.source,
+                worst.max(1).ilog2() + 1
+            );
+        }
+        let y = self.g.value(&format!("{layer}.sum"));
+        match conv {
+            Some((k, stride)) => {
+                let p = (k / 2) as i64;
+                self.g.node(
+                    "Conv",
+                    layer,
+                    &[&x.name, &w.name, &b.name],
+                    &[&y],
+                    vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("strides", &[stride as i64, stride as i64]), attr_ints("pads", &[p, p, p, p])],
+                );
+            }
+            None => self.g.node("Gemm", layer, &[&x.name, &w.name, &b.name], &[&y], vec![attr_int("transB", 1)]),
+        }
+        let acc = self.convert(&Val { name: y, frac: accum.frac(), bound: worst, nonneg: false }, accum, layer, "accum")?;
+        let acc = if relu { self.relu(acc, &format!("{layer}.relu")) } else { acc };
+        self.convert(&acc, output, layer, "output")
+    }
+}
+
+/// Writes the frozen model in `frozen` as a QONNX graph to `out`. Input `input`: the image in
+/// the input format's values (raw·2^−F; any float is converted by the first `Quant` as
+/// `ap_fixed(double)` would), N×C×H×W float32; output `logits`: the logits' values.
+pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
+    let model = FrozenModel::load(frozen)?;
+    let source = frozen.display().to_string();
+    let a = model.analyze(&source)?;
+    let weights = IntTensorFile::load_strict(&frozen.join(FROZEN_WEIGHTS), &model.tensors())?;
+    let mut e = Export { g: Graph::default(), source: &source };
+    let fin = model.input.format;
+    let input = Val { name: "input".into(), frac: fin.frac(), bound: (fin.max_raw() as i128).max(-(fin.min_raw() as i128)), nonneg: !fin.signed };
+    let mut ports: Vec<Val> = vec![e.convert(&input, &fin, "input", "input")?];
+    for (i, layer) in model.layers.iter().enumerate() {
+        let ins: Vec<Val> = a.inputs[i].iter().map(|&p| ports[p].clone()).collect();
+        let name = layer.name();
+        let v = match layer {
+            Layer::Conv(c) => {
+                let w = weights.get(&format!("{name}.weight")).expect("checked strictly");
+                let b = weights.get(&format!("{name}.bias")).expect("checked strictly");
+                let dims = [c.out_ch, c.in_ch, c.kernel, c.kernel];
+                e.mac_layer(name, &ins[0], (&dims, w, &c.weight), (b, &c.bias), &c.accum, c.relu, &c.output, Some((c.kernel, c.stride)))?
+            }
+            Layer::Dense(d) => {
+                let flat = e.g.value(&format!("{name}.flatten"));
+                e.g.node("Flatten", &format!("{name}.flatten"), &[&ins[0].name], &[&flat], vec![attr_int("axis", 1)]);
+                let x = Val { name: flat, ..ins[0].clone() };
+                let w = weights.get(&format!("{name}.weight")).expect("checked strictly");
+                let b = weights.get(&format!("{name}.bias")).expect("checked strictly");
+                e.mac_layer(name, &x, (&[d.out_features, d.in_features], w, &d.weight), (b, &d.bias), &d.accum, false, &d.output, None)?
+            }
+            Layer::Add(l) => {
+                let (x, y) = (&ins[0], &ins[1]);
+                let f = x.frac.max(y.frac);
+                let bound = (x.bound << (f - x.frac)) + (y.bound << (f - y.frac));
+                if bound >= F32_EXACT {
+                    bail!("{source}: `{name}`: sums of up to {bound} LSBs are not exact in float32 (2^24)");
+                }
+                let s = e.g.value(&format!("{name}.exact"));
+                e.g.node("Add", name, &[&x.name, &y.name], &[&s], vec![]);
+                let s = e.convert(&Val { name: s, frac: f, bound, nonneg: x.nonneg && y.nonneg }, &l.sum, name, "sum")?;
+                let s = if l.relu { e.relu(s, &format!("{name}.relu")) } else { s };
+                e.convert(&s, &l.output, name, "output")?
+            }
+            Layer::PadShortcut(l) => {
+                let x = &ins[0];
+                let in_ch = a.ports[a.inputs[i][0]].shape[2];
+                let st = l.stride as i64;
+                let starts = e.g.int64_tensor(&format!("{name}.starts"), &[0, 0]);
+                let ends = e.g.int64_tensor(&format!("{name}.ends"), &[i64::MAX, i64::MAX]);
+                let axes = e.g.int64_tensor(&format!("{name}.axes"), &[2, 3]);
+                let steps = e.g.int64_tensor(&format!("{name}.steps"), &[st, st]);
+                let sub = e.g.value(&format!("{name}.slice"));
+                e.g.node("Slice", &format!("{name}.slice"), &[&x.name, &starts, &ends, &axes, &steps], &[&sub], vec![]);
+                let extra = (l.out_ch - in_ch) as i64;
+                let pads = e.g.int64_tensor(&format!("{name}.pads"), &[0, extra / 2, 0, 0, 0, extra - extra / 2, 0, 0]);
+                let y = e.g.value(name);
+                e.g.node("Pad", name, &[&sub, &pads], &[&y], vec![attr_string("mode", "constant")]);
+                Val { name: y, ..x.clone() }
+            }
+            Layer::AvgPool(l) => {
+                let x = &ins[0];
+                let port = &a.ports[a.inputs[i][0]];
+                let n = (port.shape[0] * port.shape[1]) as i128;
+                let log2n = n.trailing_zeros() as i32;
+                // Σx must be exact in `sum` and in float32; the mean is the same bits read with
+                // log2 n more fraction bits, which a power-of-two division gives exactly.
+                let bound = (x.bound * n) << (l.sum.frac() - x.frac).max(0);
+                if l.sum.frac() < x.frac || bound > l.sum.max_raw() as i128 || bound >= F32_EXACT {
+                    bail!("{source}: `{name}`: the pooling sum {} does not hold Σx exactly in float32; freeze with `--sum auto`", l.sum);
+                }
+                let y = e.g.value(&format!("{name}.mean"));
+                e.g.node("GlobalAveragePool", name, &[&x.name], &[&y], vec![]);
+                let mean_fmt = FixedFormat { int: l.sum.int - log2n, ..l.sum };
+                let m = e.convert(&Val { name: y, frac: x.frac + log2n, bound: x.bound, nonneg: x.nonneg }, &mean_fmt, name, "mean")?;
+                e.convert(&m, &l.output, name, "output")?
+            }
+        };
+        ports.push(v);
+    }
+    let last = ports.last().expect("layers").name.clone();
+    e.g.node("Identity", "logits", &[&last], &["logits"], vec![]);
+    let batch = Dimension { dim_value: None, dim_param: Some("batch".into()) };
+    let [h, w, c] = a.ports[0].shape;
+    let classes = a.ports[a.ports.len() - 1].shape[2];
+    let input = float_value("input", &[batch.clone(), dim(c as i64), dim(h as i64), dim(w as i64)]);
+    let output = float_value("logits", &[batch, dim(classes as i64)]);
+    let doc = format!(
+        "rfpga export qonnx of {source} ({}): every ap_fixed format a Quant node; exact in float32 (proven per layer); input: raw·2^-{} of {}, N×C×H×W",
+        model.model.name(),
+        fin.frac(),
+        fin
+    );
+    let bytes = e.g.into_model(&model.model.name(), &doc, input, output, &[QONNX_DOMAIN]);
+    rfpga_core::io::write_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
