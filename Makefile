@@ -25,7 +25,7 @@ SKIPS       ?= long
 RUN         ?= runs/resnet$(DEPTH)-$(SHORTCUT)-e$(EPOCHS)-n$(LIMIT_TRAIN)-s$(SEED)
 TRAIN_FLAGS ?=
 
-.PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
+.PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         codegen csim csim-check dataflow dataflow-tables \
         bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
@@ -134,6 +134,17 @@ onnx-check: build setup-data setup-onnx
 	@rm -rf $(ONNX_DIR)/logits
 	$(RFPGA) eval $(RUN) --data-dir $(DATA_DIR) --save-logits $(ONNX_DIR)/logits
 	.venv-onnx/bin/python scripts/onnx_check.py $(ONNX_DIR)/model.onnx $(ONNX_DIR)/logits
+
+# FROZEN exported as QONNX, checked bit for bit by qonnx's executor on CSIM_IMAGES test images,
+# then loaded by hls4ml 1.3's ONNX front end (~1 min).
+QONNX_DIR ?= $(FROZEN)-qonnx
+qonnx-check: build setup-data setup-onnx
+	@mkdir -p $(QONNX_DIR)
+	$(RFPGA) export qonnx $(FROZEN) --out $(QONNX_DIR)/model.onnx
+	@rm -rf $(QONNX_DIR)/vectors
+	$(RFPGA) sim $(FROZEN) --limit $(CSIM_IMAGES) --data-dir $(DATA_DIR) --export-vectors $(QONNX_DIR)/vectors
+	.venv-onnx/bin/python scripts/qonnx_check.py $(QONNX_DIR)/model.onnx $(QONNX_DIR)/vectors
+	.venv-onnx/bin/python scripts/hls4ml_load.py $(QONNX_DIR)/model.onnx $(QONNX_DIR)/hls4ml | tail -1
 
 # Threaded: each dataflow process a thread, each stream blocking at its generated depth.
 csim: build setup-ap-types setup-tools

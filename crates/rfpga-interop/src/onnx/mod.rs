@@ -148,7 +148,7 @@ fn conv_bn(g: &mut Graph, w: &Weights, x: &str, conv: &str, bn: &str, stride: us
         conv,
         &[x, &weight],
         &[&c],
-        vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("strides", &[stride as i64, stride as i64]), attr_ints("pads", &[p, p, p, p])],
+        vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("strides", &[stride as i64, stride as i64]), attr_ints("pads", &[p, p, p, p]), attr_ints("dilations", &[1, 1]), attr_int("group", 1)],
     );
     let mut ins = vec![c];
     for part in ["weight", "bias", "running_mean", "running_var"] {

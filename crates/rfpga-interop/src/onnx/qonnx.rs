@@ -197,7 +197,7 @@ impl Export<'_> {
                     layer,
                     &[&x.name, &w.name, &b.name],
                     &[&y],
-                    vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("strides", &[stride as i64, stride as i64]), attr_ints("pads", &[p, p, p, p])],
+                    vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("strides", &[stride as i64, stride as i64]), attr_ints("pads", &[p, p, p, p]), attr_ints("dilations", &[1, 1]), attr_int("group", 1)],
                 );
             }
             None => self.g.node("Gemm", layer, &[&x.name, &w.name, &b.name], &[&y], vec![attr_int("transB", 1)]),
@@ -252,19 +252,33 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
                 e.convert(&s, &l.output, name, "output")?
             }
             Layer::PadShortcut(l) => {
+                // Option A as a 1×1 convolution of stride S whose weights are 1 from input
+                // channel c to output channel ⌊Δ/2⌋ + c and 0 elsewhere: every output is one
+                // input times 1 (exact), and hls4ml's ONNX front end, which has no strided
+                // Slice, takes a Conv.
                 let x = &ins[0];
                 let in_ch = a.ports[a.inputs[i][0]].shape[2];
-                let st = l.stride as i64;
-                let starts = e.g.int64_tensor(&format!("{name}.starts"), &[0, 0]);
-                let ends = e.g.int64_tensor(&format!("{name}.ends"), &[i64::MAX, i64::MAX]);
-                let axes = e.g.int64_tensor(&format!("{name}.axes"), &[2, 3]);
-                let steps = e.g.int64_tensor(&format!("{name}.steps"), &[st, st]);
-                let sub = e.g.value(&format!("{name}.slice"));
-                e.g.node("Slice", &format!("{name}.slice"), &[&x.name, &starts, &ends, &axes, &steps], &[&sub], vec![]);
-                let extra = (l.out_ch - in_ch) as i64;
-                let pads = e.g.int64_tensor(&format!("{name}.pads"), &[0, extra / 2, 0, 0, 0, extra - extra / 2, 0, 0]);
+                let before = (l.out_ch - in_ch) / 2;
+                let mut w = vec![0i64; l.out_ch * in_ch];
+                for c in 0..in_ch {
+                    w[(before + c) * in_ch + c] = 1;
+                }
+                let one = FixedFormat::parse("ap_fixed<2,2>").expect("a valid format");
+                let wq = e.constant(&format!("{name}.weight"), &[l.out_ch, in_ch, 1, 1], &w, &one, name, "weight")?;
                 let y = e.g.value(name);
-                e.g.node("Pad", name, &[&sub, &pads], &[&y], vec![attr_string("mode", "constant")]);
+                e.g.node(
+                    "Conv",
+                    name,
+                    &[&x.name, &wq.name],
+                    &[&y],
+                    vec![
+                        attr_ints("kernel_shape", &[1, 1]),
+                        attr_ints("strides", &[l.stride as i64, l.stride as i64]),
+                        attr_ints("pads", &[0, 0, 0, 0]),
+                        attr_ints("dilations", &[1, 1]),
+                        attr_int("group", 1),
+                    ],
+                );
                 Val { name: y, ..x.clone() }
             }
             Layer::AvgPool(l) => {
