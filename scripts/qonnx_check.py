@@ -33,20 +33,22 @@ def main():
     inputs = [list(map(int, l.split())) for l in open(f"{d}/inputs.txt")]
     logits = [list(map(int, l.split())) for l in open(f"{d}/logits.txt")]
     n = min(len(inputs), int(sys.argv[3]) if len(sys.argv) > 3 else len(inputs))
-    # qonnx's executor wants every shape known: one image at a time.
-    model.set_tensor_shape("input", [1, c, h, w])
-    model.set_tensor_shape("logits", [1, len(logits[0])])
+    # qonnx's executor wants every shape known; it runs node by node (an onnxruntime session
+    # per node), so all images go through as one batch.
+    model.set_tensor_shape("input", [n, c, h, w])
+    model.set_tensor_shape("logits", [n, len(logits[0])])
     model = model.transform(InferShapes())
-    mismatches, not_integral, first = 0, 0, None
-    for i in range(n):
-        x = (np.array(inputs[i], dtype=np.float64) * 2.0 ** -fin).reshape(1, h, w, c).transpose(0, 3, 1, 2).astype(np.float32)
-        y = execute_onnx(model, {"input": x})["logits"].astype(np.float64).reshape(-1) * 2.0**fout
-        raw = np.rint(y).astype(np.int64)
-        not_integral += int((raw != y).sum())
-        bad = int((raw != np.array(logits[i], dtype=np.int64)).sum())
-        mismatches += bad
-        if bad and first is None:
-            first = {"image": i, "qonnx": raw.tolist(), "rfpga": logits[i]}
+    x = (np.array(inputs[:n], dtype=np.float64) * 2.0**-fin).reshape(n, h, w, c).transpose(0, 3, 1, 2).astype(np.float32)
+    y = execute_onnx(model, {"input": x})["logits"].astype(np.float64).reshape(n, -1) * 2.0**fout
+    raw = np.rint(y).astype(np.int64)
+    want = np.array([row for row in logits[:n]], dtype=np.int64)
+    not_integral = int((raw != y).sum())
+    bad = raw != want
+    mismatches = int(bad.sum())
+    first = None
+    if mismatches:
+        i = int(np.argwhere(bad.any(axis=1))[0][0])
+        first = {"image": i, "qonnx": raw[i].tolist(), "rfpga": want[i].tolist()}
     print(json.dumps({"images": n, "logits": n * len(logits[0]), "mismatches": mismatches, "not_integral": not_integral, "first_mismatch": first}))
     sys.exit(0 if mismatches == 0 and not_integral == 0 else 1)
 

@@ -265,7 +265,7 @@ fn export(a: ExportArgs) -> Result<()> {
         }
         ExportWhat::Qonnx { frozen, out } => {
             rfpga_interop::onnx::qonnx::export_qonnx(&frozen, &out).with_context(|| format!("exporting {}", frozen.display()))?;
-            println!("Wrote {} (QONNX: ONNX opset {} with Quant nodes, exact in float32; the frozen model {})", out.display(), rfpga_interop::onnx::OPSET, frozen.display());
+            println!("Wrote {} (QONNX: ONNX opset {} with Quant nodes, exact as proven per layer; the frozen model {})", out.display(), rfpga_interop::onnx::OPSET, frozen.display());
         }
     }
     Ok(())

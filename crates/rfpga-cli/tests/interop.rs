@@ -68,7 +68,12 @@ fn onnxruntime_reproduces_rfpga_eval_for_every_skip_kind() {
     // exported as QONNX: qonnx's executor gives the simulator's raw logits on 20 images.
     let f = |q: &str, o: &str| format!("ap_fixed<8,3,{q},{o}>");
     for (name, act) in [("long-a", f("AP_RND", "AP_SAT")), ("none-b", f("AP_TRN", "AP_SAT")), ("short-b", f("AP_RND", "AP_SAT")), ("long-a", f("AP_TRN", "AP_SAT"))] {
-        qonnx_check(dir.path(), name, &act);
+        qonnx_check(dir.path(), name, "ap_fixed<8,3,AP_RND,AP_SAT>", &act);
+    }
+    // At <16,4> the sums need up to ~30 bits: float64 where float32 would round.
+    let g = |q: &str| format!("ap_fixed<16,4,{q},AP_SAT>");
+    for (name, act) in [("long-a", g("AP_RND")), ("none-b", g("AP_TRN")), ("short-b", g("AP_RND"))] {
+        qonnx_check(dir.path(), name, &g("AP_RND"), &act);
     }
     // Wrapping activations that can overflow have no QONNX form: refused, the layer named.
     let run = dir.path().join("long-a");
@@ -78,23 +83,22 @@ fn onnxruntime_reproduces_rfpga_eval_for_every_skip_kind() {
     let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", dir.path().join("wrap.onnx").to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(text.contains("`conv1`: output ap_fixed<8,3,AP_RND> can overflow") && text.contains("AP_WRAP has no QONNX form"), "{text}");
-    // Formats whose sums need more than float32's 24 bits are refused, the layer named.
-    let frozen = dir.path().join("wide-frozen");
-    let w = "ap_fixed<16,4,AP_RND,AP_SAT>";
-    let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", w, "--act", w, "--input", w, "--calib", "0", "--out", frozen.to_str().unwrap()]);
+    // An accumulator that rounds every product has no QONNX form (Conv sums exactly): refused.
+    let frozen = dir.path().join("narrow-frozen");
+    let q = f("AP_RND", "AP_SAT");
+    let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", &q, "--act", &q, "--input", &q, "--accum", "ap_fixed<12,6,AP_RND,AP_SAT>", "--calib", "0", "--out", frozen.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
-    let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", dir.path().join("wide.onnx").to_str().unwrap()]);
+    let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", dir.path().join("narrow.onnx").to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(text.contains("`conv1`: sums of up to") && text.contains("not exact in float32"), "{text}");
+    assert!(text.contains("`conv1`: the accumulator ap_fixed<12,6,AP_RND,AP_SAT> rounds every product"), "{text}");
 }
 
-/// Freezes the run `name` with activations `act`, exports it as QONNX and checks qonnx's
-/// executor against the simulator's raw logits on 20 test images.
-fn qonnx_check(dir: &Path, name: &str, act: &str) {
+/// Freezes the run `name` with weights and input `q` and activations `act`, exports it as
+/// QONNX and checks qonnx's executor against the simulator's raw logits on 20 test images.
+fn qonnx_check(dir: &Path, name: &str, q: &str, act: &str) {
     let run = dir.join(name);
-    let tag = act.replace(['<', '>', ','], "_");
+    let tag = format!("{q}-{act}").replace(['<', '>', ','], "_");
     let frozen = dir.join(format!("{name}-{tag}-frozen"));
-    let q = "ap_fixed<8,3,AP_RND,AP_SAT>";
     let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", q, "--act", act, "--input", q, "--calib", "0", "--out", frozen.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let model = dir.join(format!("{name}-{tag}.onnx"));

@@ -39,11 +39,13 @@ pub(crate) fn attr_string(name: &str, v: &str) -> AttributeProto {
 }
 
 pub(crate) fn float_value(name: &str, dims: &[Dimension]) -> ValueInfoProto {
+    typed_value(name, dims, data_type::FLOAT)
+}
+
+pub(crate) fn typed_value(name: &str, dims: &[Dimension], elem_type: i32) -> ValueInfoProto {
     ValueInfoProto {
         name: Some(name.into()),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TensorTypeProto { elem_type: Some(data_type::FLOAT), shape: Some(TensorShapeProto { dim: dims.to_vec() }) }),
-        }),
+        r#type: Some(TypeProto { tensor_type: Some(TensorTypeProto { elem_type: Some(elem_type), shape: Some(TensorShapeProto { dim: dims.to_vec() }) }) }),
     }
 }
 
@@ -86,6 +88,16 @@ impl Graph {
         self.initializers.push(TensorProto {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: Some(data_type::FLOAT),
+            name: Some(name.into()),
+            raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        });
+        name.to_string()
+    }
+
+    pub fn double_tensor(&mut self, name: &str, dims: &[usize], data: &[f64]) -> String {
+        self.initializers.push(TensorProto {
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: Some(data_type::DOUBLE),
             name: Some(name.into()),
             raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
         });

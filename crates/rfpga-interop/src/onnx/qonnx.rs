@@ -1,14 +1,19 @@
 //! `rfpga export qonnx`: a frozen model as a QONNX graph — every tensor's `ap_fixed` format a
 //! `Quant` node (scale 2^−F, zero point 0, bit width W, signed, narrow for AP_SAT_SYM, its
-//! rounding mode) — that computes exactly what `rfpga sim` computes, in float32.
+//! rounding mode) — that computes exactly what `rfpga sim` computes.
 //!
 //! Exactness is proven per layer from the formats and the actual weights before anything is
-//! written, as the simulator's fast paths are: float32 holds an integer multiple of an LSB
-//! exactly up to 2^24 of them, so every convolution's and dense layer's sum (bias included,
-//! in the accumulator's LSB), every skip sum and every pooling sum must stay below 2^24 LSBs,
-//! and the accumulator must hold every partial sum without rounding or overflow (QONNX's Conv
-//! sums exactly; an `ap_fixed` accumulator that rounds each product cannot be expressed).
-//! A layer that fails is refused with its name and the reason.
+//! written, as the simulator's fast paths are. The accumulator must hold every partial sum
+//! without rounding or overflow (QONNX's Conv and Gemm sum exactly; an `ap_fixed` accumulator
+//! that rounds each product cannot be expressed). float32 holds an integer multiple of an LSB
+//! exactly up to 2^24 of them: a layer whose sums stay below (ResNet-20 at `<8,3>` with a
+//! `<16,6>` bias) is a plain `Conv`/`Gemm` + `Quant` graph in float32, the form hls4ml's and
+//! FINN's front ends read. A wider one (`<16,4>`: sums of ~30 bits) is computed in float64
+//! instead: ONNX Runtime has no float64 Conv, so one `MatMul` per kernel tap on strided slices
+//! of the padded NHWC input, summed; since QONNX's `Quant` returns float32, values wider than
+//! float32 (the sums, an `auto` bias at the product's LSB) keep no `Quant` where no conversion
+//! changes them, and get one at the first conversion that rounds into a format float32 holds.
+//! A layer that fails any of this is refused with its name and the reason.
 //!
 //! Rounding: `Quant` rounds `x/scale` with FLOOR (AP_TRN), DOWN (AP_TRN_ZERO), HALF_DOWN
 //! (AP_RND_ZERO), HALF_UP (AP_RND_INF) or ROUND (half to even: AP_RND_CONV). AP_RND (ties toward
@@ -39,6 +44,8 @@ struct Val {
     frac: i32,
     bound: i128,
     nonneg: bool,
+    /// A float64 tensor (the sums of layers too wide for float32).
+    double: bool,
 }
 
 fn pow2(e: i32) -> f32 {
@@ -73,6 +80,11 @@ impl Export<'_> {
                 if dst.overflow == Overflow::Wrap { "AP_WRAP" } else { "AP_SAT_ZERO" }
             );
         }
+        // A conversion that neither rounds nor overflows changes no value: a float64 value too
+        // wide for float32 (which QONNX's Quant returns) passes through as it is.
+        if !rounds && fits && v.double && v.bound >= F32_EXACT {
+            return Ok(Val { name: v.name.clone(), frac: dst.frac(), bound: v.bound << (-sh), nonneg: v.nonneg, double: true });
+        }
         let mut x = v.name.clone();
         let n = self.g.value(&format!("{layer}.{what}"));
         let mode = if !rounds {
@@ -84,10 +96,15 @@ impl Export<'_> {
                 _ => None,
             };
             if let Some(h) = half {
-                if v.bound + (1i128 << (sh - 1)) >= F32_EXACT {
-                    bail!("{}: `{layer}`: {what}: adding half an LSB of {dst} to values of {} bits is not exact in float32", self.source, v.bound.max(1).ilog2() + 1);
+                let exact = if v.double { 1i128 << 53 } else { F32_EXACT };
+                if v.bound + (1i128 << (sh - 1)) >= exact {
+                    bail!("{}: `{layer}`: {what}: adding half an LSB of {dst} to values of {} bits is not exact", self.source, v.bound.max(1).ilog2() + 1);
                 }
-                let c = self.scalar(&format!("{n}.half"), h * pow2(-dst.frac()));
+                let c = if v.double {
+                    self.g.double_tensor(&format!("{n}.half"), &[], &[h as f64 * 2f64.powi(-dst.frac())])
+                } else {
+                    self.scalar(&format!("{n}.half"), h * pow2(-dst.frac()))
+                };
                 let y = self.g.value(&format!("{layer}.{what}.rnd"));
                 self.g.node("Add", &format!("{n}.rnd"), &[&x, &c], &[&y], vec![]);
                 x = y;
@@ -115,22 +132,81 @@ impl Export<'_> {
         );
         // Non-negative values stay at most the largest positive one.
         let bound = if v.nonneg { rounded.min(hi) } else { rounded.min(hi.max(-lo)) };
-        if bound >= F32_EXACT {
-            bail!("{}: `{layer}`: {what} {dst}: values up to {bound} LSBs do not fit float32 exactly (2^24)", self.source);
+        // Quant returns float32: exact when the significand fits (a value that only moved to a
+        // finer LSB keeps its significand).
+        let significand = if rounds { bound } else { v.bound };
+        if significand >= F32_EXACT {
+            bail!("{}: `{layer}`: {what} {dst}: values of up to {} significant bits do not fit float32, which QONNX's Quant returns", self.source, significand.max(1).ilog2() + 1);
         }
-        Ok(Val { name: n, frac: dst.frac(), bound, nonneg: v.nonneg || !dst.signed })
+        Ok(Val { name: n, frac: dst.frac(), bound, nonneg: v.nonneg || !dst.signed, double: false })
     }
 
     /// A constant tensor of raw values in `f`, behind a `Quant` that states its format.
     fn constant(&mut self, name: &str, dims: &[usize], raw: &[i64], f: &FixedFormat, layer: &str, what: &str) -> Result<Val> {
         let bound = raw.iter().map(|v| (*v as i128).abs()).max().unwrap_or(0);
         if bound >= F32_EXACT {
-            bail!("{}: `{layer}`: {what} {f}: raw values up to {bound} do not fit float32 exactly", self.source);
+            // Wider than float32 (an `auto` bias at the product's LSB, say): a float64
+            // constant, exact on its format's grid, without a Quant (which returns float32).
+            let data: Vec<f64> = raw.iter().map(|&v| v as f64 * 2f64.powi(-f.frac())).collect();
+            let t = self.g.double_tensor(name, dims, &data);
+            return Ok(Val { name: t, frac: f.frac(), bound, nonneg: raw.iter().all(|&v| v >= 0), double: true });
         }
         let data: Vec<f32> = raw.iter().map(|&v| v as f32 * pow2(-f.frac())).collect();
         let t = self.g.float_tensor(name, dims, &data);
-        let v = Val { name: t, frac: f.frac(), bound, nonneg: raw.iter().all(|&v| v >= 0) };
+        let v = Val { name: t, frac: f.frac(), bound, nonneg: raw.iter().all(|&v| v >= 0), double: false };
         self.convert(&v, f, layer, what)
+    }
+
+    fn op(&mut self, op: &str, name: &str, inputs: &[&str], attributes: Vec<super::proto::AttributeProto>) -> String {
+        let y = self.g.value(name);
+        self.g.node(op, name, inputs, &[&y], attributes);
+        y
+    }
+
+    fn ints(&mut self, name: &str, v: &[i64]) -> String {
+        self.g.int64_tensor(name, v)
+    }
+
+    /// Σ x·w + b in float64: a Gemm for a dense layer; for a convolution the padded input in
+    /// NHWC, per tap a strided Slice times that tap's [Cin, Cout] weights (MatMul), summed,
+    /// plus the bias, back to NCHW.
+    fn double_mac(&mut self, layer: &str, x: &Val, w: &str, b: &str, wdims: &[usize], conv: Option<ConvGeometry>) -> Result<String> {
+        let to_double = vec![attr_int("to", 11)];
+        let xd = self.op("Cast", &format!("{layer}.x64"), &[&x.name], to_double.clone());
+        let wd = self.op("Cast", &format!("{layer}.w64"), &[w], to_double.clone());
+        let bd = self.op("Cast", &format!("{layer}.b64"), &[b], to_double);
+        let Some(c) = conv else {
+            return Ok(self.op("Gemm", layer, &[&xd, &wd, &bd], vec![attr_int("transB", 1)]));
+        };
+        let (cout, cin) = (wdims[0], wdims[1]);
+        let p = (c.k / 2) as i64;
+        let pads = self.ints(&format!("{layer}.pads"), &[0, 0, p, p, 0, 0, p, p]);
+        let xp = self.op("Pad", &format!("{layer}.pad"), &[&xd, &pads], vec![attr_string("mode", "constant")]);
+        let xt = self.op("Transpose", &format!("{layer}.nhwc"), &[&xp], vec![attr_ints("perm", &[0, 2, 3, 1])]);
+        let wt = self.op("Transpose", &format!("{layer}.khwio"), &[&wd], vec![attr_ints("perm", &[2, 3, 1, 0])]);
+        let shape = self.ints(&format!("{layer}.tap_shape"), &[cin as i64, cout as i64]);
+        let (axes, steps) = (self.ints(&format!("{layer}.axes"), &[1, 2]), self.ints(&format!("{layer}.steps"), &[c.stride as i64, c.stride as i64]));
+        let waxes = self.ints(&format!("{layer}.waxes"), &[0, 1]);
+        let mut acc: Option<String> = None;
+        for ky in 0..c.k {
+            for kx in 0..c.k {
+                let t = format!("{layer}.tap{ky}{kx}");
+                let starts = self.ints(&format!("{t}.starts"), &[ky as i64, kx as i64]);
+                let ends = self.ints(&format!("{t}.ends"), &[(ky + c.stride * (c.oh - 1) + 1) as i64, (kx + c.stride * (c.ow - 1) + 1) as i64]);
+                let xs = self.op("Slice", &format!("{t}.x"), &[&xt, &starts, &ends, &axes, &steps], vec![]);
+                let wends = self.ints(&format!("{t}.wends"), &[ky as i64 + 1, kx as i64 + 1]);
+                let wk = self.op("Slice", &format!("{t}.w"), &[&wt, &starts, &wends, &waxes], vec![]);
+                let wk = self.op("Reshape", &format!("{t}.w2"), &[&wk, &shape], vec![]);
+                let pk = self.op("MatMul", &format!("{t}.mul"), &[&xs, &wk], vec![]);
+                acc = Some(match acc {
+                    None => pk,
+                    Some(a) => self.op("Add", &format!("{t}.add"), &[&a, &pk], vec![]),
+                });
+            }
+        }
+        let acc = acc.expect("k ≥ 1");
+        let acc = self.op("Add", &format!("{layer}.bias"), &[&acc, &bd], vec![]);
+        Ok(self.op("Transpose", &format!("{layer}.nchw"), &[&acc], vec![attr_ints("perm", &[0, 3, 1, 2])]))
     }
 
     fn relu(&mut self, v: Val, name: &str) -> Val {
@@ -151,7 +227,7 @@ impl Export<'_> {
         accum: &FixedFormat,
         relu: bool,
         output: &FixedFormat,
-        conv: Option<(usize, usize)>,
+        conv: Option<ConvGeometry>,
     ) -> Result<Val> {
         let (wdims, wraw, wf) = weight;
         let f_prod = x.frac + wf.frac();
@@ -181,16 +257,22 @@ impl Export<'_> {
         if worst > hi || -worst < lo {
             bail!("{}: `{layer}`: the accumulator {accum} can overflow (sums up to {worst} LSBs); QONNX's Conv cannot wrap or saturate per product", self.source);
         }
-        if worst >= F32_EXACT {
-            bail!(
-                "{}: `{layer}`: sums of up to {worst} LSBs ({} bits) are not exact in float32 (24); this network's formats are too wide for an exact QONNX graph",
-                self.source,
-                worst.max(1).ilog2() + 1
-            );
+        if worst >= 1 << 53 {
+            bail!("{}: `{layer}`: sums of up to {worst} LSBs are not exact even in float64", self.source);
+        }
+        if worst >= F32_EXACT || w.double || b.double {
+            // Too wide for float32: the same sum in float64, one MatMul per tap (ONNX Runtime
+            // has no float64 Conv). The accumulator keeps no Quant here: QONNX's Quant returns
+            // float32, and the sum is exact anyway (proven above).
+            let y = self.double_mac(layer, x, &w.name, &b.name, wdims, conv)?;
+            let acc = Val { name: y, frac: accum.frac(), bound: worst, nonneg: false, double: true };
+            let acc = if relu { self.relu(acc, &format!("{layer}.relu")) } else { acc };
+            return self.convert(&acc, output, layer, "output");
         }
         let y = self.g.value(&format!("{layer}.sum"));
         match conv {
-            Some((k, stride)) => {
+            Some(c) => {
+                let (k, stride) = (c.k, c.stride);
                 let p = (k / 2) as i64;
                 self.g.node(
                     "Conv",
@@ -202,10 +284,19 @@ impl Export<'_> {
             }
             None => self.g.node("Gemm", layer, &[&x.name, &w.name, &b.name], &[&y], vec![attr_int("transB", 1)]),
         }
-        let acc = self.convert(&Val { name: y, frac: accum.frac(), bound: worst, nonneg: false }, accum, layer, "accum")?;
+        let acc = self.convert(&Val { name: y, frac: accum.frac(), bound: worst, nonneg: false, double: false }, accum, layer, "accum")?;
         let acc = if relu { self.relu(acc, &format!("{layer}.relu")) } else { acc };
         self.convert(&acc, output, layer, "output")
     }
+}
+
+/// A convolution's kernel, stride and output size.
+#[derive(Debug, Clone, Copy)]
+struct ConvGeometry {
+    k: usize,
+    stride: usize,
+    oh: usize,
+    ow: usize,
 }
 
 /// Writes the frozen model in `frozen` as a QONNX graph to `out`. Input `input`: the image in
@@ -218,7 +309,7 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
     let weights = IntTensorFile::load_strict(&frozen.join(FROZEN_WEIGHTS), &model.tensors())?;
     let mut e = Export { g: Graph::default(), source: &source };
     let fin = model.input.format;
-    let input = Val { name: "input".into(), frac: fin.frac(), bound: (fin.max_raw() as i128).max(-(fin.min_raw() as i128)), nonneg: !fin.signed };
+    let input = Val { name: "input".into(), frac: fin.frac(), bound: (fin.max_raw() as i128).max(-(fin.min_raw() as i128)), nonneg: !fin.signed, double: false };
     let mut ports: Vec<Val> = vec![e.convert(&input, &fin, "input", "input")?];
     for (i, layer) in model.layers.iter().enumerate() {
         let ins: Vec<Val> = a.inputs[i].iter().map(|&p| ports[p].clone()).collect();
@@ -228,7 +319,9 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
                 let w = weights.get(&format!("{name}.weight")).expect("checked strictly");
                 let b = weights.get(&format!("{name}.bias")).expect("checked strictly");
                 let dims = [c.out_ch, c.in_ch, c.kernel, c.kernel];
-                e.mac_layer(name, &ins[0], (&dims, w, &c.weight), (b, &c.bias), &c.accum, c.relu, &c.output, Some((c.kernel, c.stride)))?
+                let [oh, ow, _] = a.ports[i + 1].shape;
+                let geometry = ConvGeometry { k: c.kernel, stride: c.stride, oh, ow };
+                e.mac_layer(name, &ins[0], (&dims, w, &c.weight), (b, &c.bias), &c.accum, c.relu, &c.output, Some(geometry))?
             }
             Layer::Dense(d) => {
                 let flat = e.g.value(&format!("{name}.flatten"));
@@ -242,12 +335,16 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
                 let (x, y) = (&ins[0], &ins[1]);
                 let f = x.frac.max(y.frac);
                 let bound = (x.bound << (f - x.frac)) + (y.bound << (f - y.frac));
-                if bound >= F32_EXACT {
-                    bail!("{source}: `{name}`: sums of up to {bound} LSBs are not exact in float32 (2^24)");
+                // In float32 when exact there, else in float64 (either input cast).
+                let double = x.double || y.double || bound >= F32_EXACT;
+                if bound >= 1 << 53 {
+                    bail!("{source}: `{name}`: sums of up to {bound} LSBs are not exact even in float64");
                 }
+                let mut operand = |v: &Val, tag: &str| if double && !v.double { e.op("Cast", &format!("{name}.{tag}64"), &[&v.name], vec![attr_int("to", 11)]) } else { v.name.clone() };
+                let (xa, ya) = (operand(x, "a"), operand(y, "b"));
                 let s = e.g.value(&format!("{name}.exact"));
-                e.g.node("Add", name, &[&x.name, &y.name], &[&s], vec![]);
-                let s = e.convert(&Val { name: s, frac: f, bound, nonneg: x.nonneg && y.nonneg }, &l.sum, name, "sum")?;
+                e.g.node("Add", name, &[&xa, &ya], &[&s], vec![]);
+                let s = e.convert(&Val { name: s, frac: f, bound, nonneg: x.nonneg && y.nonneg, double }, &l.sum, name, "sum")?;
                 let s = if l.relu { e.relu(s, &format!("{name}.relu")) } else { s };
                 e.convert(&s, &l.output, name, "output")?
             }
@@ -295,21 +392,23 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
                 let y = e.g.value(&format!("{name}.mean"));
                 e.g.node("GlobalAveragePool", name, &[&x.name], &[&y], vec![]);
                 let mean_fmt = FixedFormat { int: l.sum.int - log2n, ..l.sum };
-                let m = e.convert(&Val { name: y, frac: x.frac + log2n, bound: x.bound, nonneg: x.nonneg }, &mean_fmt, name, "mean")?;
+                let m = e.convert(&Val { name: y, frac: x.frac + log2n, bound: x.bound, nonneg: x.nonneg, double: false }, &mean_fmt, name, "mean")?;
                 e.convert(&m, &l.output, name, "output")?
             }
         };
         ports.push(v);
     }
-    let last = ports.last().expect("layers").name.clone();
-    e.g.node("Identity", "logits", &[&last], &["logits"], vec![]);
+    let last = ports.last().expect("layers").clone();
+    e.g.node("Identity", "logits", &[&last.name], &["logits"], vec![]);
     let batch = Dimension { dim_value: None, dim_param: Some("batch".into()) };
     let [h, w, c] = a.ports[0].shape;
     let classes = a.ports[a.ports.len() - 1].shape[2];
     let input = float_value("input", &[batch.clone(), dim(c as i64), dim(h as i64), dim(w as i64)]);
-    let output = float_value("logits", &[batch, dim(classes as i64)]);
+    // Logits wider than float32 holds leave in float64.
+    let elem = if last.double { super::proto::data_type::DOUBLE } else { super::proto::data_type::FLOAT };
+    let output = super::typed_value("logits", &[batch, dim(classes as i64)], elem);
     let doc = format!(
-        "rfpga export qonnx of {source} ({}): every ap_fixed format a Quant node; exact in float32 (proven per layer); input: raw·2^-{} of {}, N×C×H×W",
+        "rfpga export qonnx of {source} ({}): every ap_fixed format a Quant node (but values wider than float32, which stay float64 where no conversion changes them); exact (proven per layer); input: raw·2^-{} of {}, N×C×H×W",
         model.model.name(),
         fin.frac(),
         fin
