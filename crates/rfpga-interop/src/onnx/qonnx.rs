@@ -52,6 +52,16 @@ fn pow2(e: i32) -> f32 {
     2f32.powi(e)
 }
 
+/// b·2^s for s ≥ 0, saturating (a bound that large is refused later anyway).
+fn shl(b: i128, s: i32) -> i128 {
+    let s = s.max(0) as u32;
+    if s >= 100 || b > (i128::MAX >> s) {
+        i128::MAX
+    } else {
+        b << s
+    }
+}
+
 struct Export<'a> {
     g: Graph,
     source: &'a str,
@@ -68,7 +78,7 @@ impl Export<'_> {
         let sh = v.frac - dst.frac();
         let rounds = sh > 0;
         // The largest |raw| after rounding (one more for rounding up), before overflow.
-        let rounded = if rounds { (v.bound >> sh) + 1 } else { v.bound << (-sh).min(100) };
+        let rounded = if rounds { (v.bound >> sh) + 1 } else { shl(v.bound, -sh) };
         let (lo, hi) = (dst.min_raw() as i128, dst.max_raw() as i128);
         let fits = rounded <= hi && (v.nonneg || -rounded >= lo);
         if !fits && matches!(dst.overflow, Overflow::Wrap | Overflow::SatZero) {
@@ -83,7 +93,7 @@ impl Export<'_> {
         // A conversion that neither rounds nor overflows changes no value: a float64 value too
         // wide for float32 (which QONNX's Quant returns) passes through as it is.
         if !rounds && fits && v.double && v.bound >= F32_EXACT {
-            return Ok(Val { name: v.name.clone(), frac: dst.frac(), bound: v.bound << (-sh), nonneg: v.nonneg, double: true });
+            return Ok(Val { name: v.name.clone(), frac: dst.frac(), bound: shl(v.bound, -sh), nonneg: v.nonneg, double: true });
         }
         let mut x = v.name.clone();
         let n = self.g.value(&format!("{layer}.{what}"));
@@ -247,12 +257,10 @@ impl Export<'_> {
         let per_out = wraw.len() / out_ch;
         let up = accum.frac() - f_prod;
         let worst = (0..out_ch)
-            .map(|o| wraw[o * per_out..(o + 1) * per_out].iter().map(|&v| (v as i128).abs()).sum::<i128>() * x.bound)
+            .map(|o| wraw[o * per_out..(o + 1) * per_out].iter().map(|&v| (v as i128).abs()).sum::<i128>().saturating_mul(x.bound))
             .max()
-            .unwrap_or(0)
-            .checked_shl(up as u32)
-            .unwrap_or(i128::MAX)
-            .saturating_add(b.bound);
+            .unwrap_or(0);
+        let worst = shl(worst, up).saturating_add(b.bound);
         let (lo, hi) = (accum.min_raw() as i128, accum.max_raw() as i128);
         if worst > hi || -worst < lo {
             bail!("{}: `{layer}`: the accumulator {accum} can overflow (sums up to {worst} LSBs); QONNX's Conv cannot wrap or saturate per product", self.source);
@@ -334,7 +342,7 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
             Layer::Add(l) => {
                 let (x, y) = (&ins[0], &ins[1]);
                 let f = x.frac.max(y.frac);
-                let bound = (x.bound << (f - x.frac)) + (y.bound << (f - y.frac));
+                let bound = shl(x.bound, f - x.frac).saturating_add(shl(y.bound, f - y.frac));
                 // In float32 when exact there, else in float64 (either input cast).
                 let double = x.double || y.double || bound >= F32_EXACT;
                 if bound >= 1 << 53 {
@@ -385,7 +393,7 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
                 let log2n = n.trailing_zeros() as i32;
                 // Σx must be exact in `sum` and in float32; the mean is the same bits read with
                 // log2 n more fraction bits, which a power-of-two division gives exactly.
-                let bound = (x.bound * n) << (l.sum.frac() - x.frac).max(0);
+                let bound = shl(x.bound.saturating_mul(n), l.sum.frac() - x.frac);
                 if l.sum.frac() < x.frac || bound > l.sum.max_raw() as i128 || bound >= F32_EXACT {
                     bail!("{source}: `{name}`: the pooling sum {} does not hold Σx exactly in float32; freeze with `--sum auto`", l.sum);
                 }
