@@ -472,7 +472,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         a.data_dir.display()
     );
     if let Some(dir) = &a.save_logits {
-        if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        if rfpga_core::io::holds_files(dir) {
             anyhow::bail!("--save-logits {}: the folder exists and is not empty; choose a new one", dir.display());
         }
         let l = rfpga_train::trainer::run_logits(&a.run, &a.data_dir, a.limit, device)?;

@@ -29,6 +29,16 @@ fn python() -> PathBuf {
     py
 }
 
+/// Runs `scripts/SCRIPT MODEL DIR` in `.venv-onnx`; it must succeed and end with one JSON line,
+/// returned with the whole output (for messages).
+fn python_check(script: &str, model: &Path, dir: &Path, label: &str) -> (serde_json::Value, String) {
+    let out = Command::new(python()).arg(root().join("scripts").join(script)).arg(model).arg(dir).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{label}: {report}");
+    let v = serde_json::from_str(report.lines().last().unwrap()).unwrap_or_else(|e| panic!("{label}: {e}: {report}"));
+    (v, report)
+}
+
 fn data() -> String {
     let d = root().join("data/cifar-10-batches-bin");
     assert!(d.join("test_batch.bin").exists(), "{}: run `make setup-data` first", d.display());
@@ -50,10 +60,7 @@ fn check(dir: &Path, name: &str, shortcut: &str, skips: &str) {
     let logits = dir.join(format!("{name}-logits"));
     let (code, text) = rfpga(&["eval", r, "--limit", "100", "--data-dir", &data(), "--save-logits", logits.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
-    let out = Command::new(python()).arg(root().join("scripts/onnx_check.py")).arg(&model).arg(&logits).output().unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{name}: {report}");
-    let v: serde_json::Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
+    let (v, report) = python_check("onnx_check.py", &model, &logits, name);
     assert_eq!((v["images"].as_u64(), v["images_over_rtol"].as_u64()), (Some(100), Some(0)), "{name}: {report}");
     eprintln!("{name}: {report}");
 }
@@ -107,10 +114,7 @@ fn qonnx_check(dir: &Path, name: &str, q: &str, act: &str) {
     let vectors = dir.join(format!("{name}-{tag}-vectors"));
     let (code, text) = rfpga(&["sim", frozen.to_str().unwrap(), "--limit", "20", "--data-dir", &data(), "--export-vectors", vectors.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
-    let out = Command::new(python()).arg(root().join("scripts/qonnx_check.py")).arg(&model).arg(&vectors).output().unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{name} {act}: {report}");
-    let v: serde_json::Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
+    let (v, report) = python_check("qonnx_check.py", &model, &vectors, &format!("{name} {act}"));
     assert_eq!((v["images"].as_u64(), v["mismatches"].as_u64()), (Some(20), Some(0)), "{name} {act}: {report}");
     eprintln!("qonnx {name} {act}: {report}");
 }

@@ -8,6 +8,12 @@ use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, never a
 /// torn one: the data goes to a temporary file in the same folder, is synced, then renamed.
+/// Whether `dir` exists and holds anything (an unreadable one counts as holding something), so
+/// that a command writing a new folder does not mix its files with others.
+pub fn holds_files(dir: &Path) -> bool {
+    dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true)
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -116,14 +116,7 @@ impl Parallelism {
 /// The design `rfpga codegen` would generate with `par`: its streams at `par.fifo_depths`, or
 /// sized by the dataflow model when none are given.
 pub fn design(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clock_ns: f64) -> Result<Design> {
-    let mut d = Design::build(m, a, &par.options(part, clock_ns), part.dsp(), "the frozen model")?;
-    if par.fifo_depths.is_empty() {
-        let sizing = rfpga_hls::dataflow::size_fifos(&d, DATAFLOW_IMAGES)?;
-        for (s, depth) in d.streams.iter_mut().zip(sizing.depths) {
-            s.depth = depth;
-        }
-    }
-    Ok(d)
+    Design::build_sized(m, a, &par.options(part, clock_ns), part.dsp(), "the frozen model")
 }
 
 pub fn estimate(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clock_ns: f64) -> Result<Estimate> {

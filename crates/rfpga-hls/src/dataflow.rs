@@ -218,6 +218,9 @@ pub struct Sizing {
     pub interval: u64,
 }
 
+/// Back-to-back images the sizing simulates (the interval is taken between the last two).
+pub const SIZING_IMAGES: usize = 3;
+
 const SRL_DEPTH: usize = crate::hw::resources::SRL_MAX_DEPTH as usize;
 
 /// How much [`size_fifos`] lets the interval grow, in all, to keep FIFOs in shift registers

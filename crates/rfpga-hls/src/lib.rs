@@ -298,13 +298,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design>
     let weights = IntTensorFile::load_strict(&wpath, &model.tensors())?;
     let a = model.analyze(&frozen.display().to_string())?;
     // The DSP kind only shapes the resource figures, which codegen does not use.
-    let mut design = hw::Design::build(&model, &a, opts, hw::DspKind::Dsp48E1, &frozen.display().to_string())?;
-    if opts.fifo_depths.is_empty() {
-        let sizing = dataflow::size_fifos(&design, 3)?;
-        for (s, d) in design.streams.iter_mut().zip(sizing.depths) {
-            s.depth = d;
-        }
-    }
+    let design = hw::Design::build_sized(&model, &a, opts, hw::DspKind::Dsp48E1, &frozen.display().to_string())?;
 
     let mut arrays = Vec::new();
     let raw = |name: &str, f: &FixedFormat, id: String| -> RawArray {

@@ -42,6 +42,22 @@ fn write_run(dir: &Path, spec: &ModelSpec, seed: u64) {
     f.save(&dir.join("weights.safetensors")).unwrap();
 }
 
+/// `n` images of raw input values drawn uniformly over the input format's range (seeded).
+fn random_inputs(sim: &Simulator, n: usize, seed: u64) -> Vec<Vec<i64>> {
+    let fmt = sim.model.input.format;
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            (0..sim.analysis.ports[0].len())
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    fmt.min_raw() + ((s >> 20) % (fmt.max_raw() - fmt.min_raw() + 1) as u64) as i64
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn frozen_model(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str) -> PathBuf {
     let mut spec = ModelSpec::cifar_resnet(20, shortcut).unwrap();
     for (i, b) in spec.blocks.iter_mut().enumerate() {
@@ -68,18 +84,7 @@ fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model(dir.path(), shortcut, skips, act);
     let sim = Simulator::load(&frozen).unwrap();
-    let fmt = sim.model.input.format;
-    let mut s = 7u64;
-    let inputs: Vec<Vec<i64>> = (0..images)
-        .map(|_| {
-            (0..sim.analysis.ports[0].len())
-                .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    fmt.min_raw() + ((s >> 20) % (fmt.max_raw() - fmt.min_raw() + 1) as u64) as i64
-                })
-                .collect()
-        })
-        .collect();
+    let inputs = random_inputs(&sim, images, 7);
     let vectors = dir.path().join("vectors");
     rfpga_sim::vectors::write(&sim, &inputs, &vec![0; images], &vectors).unwrap();
     let mut state = sim.new_state();
@@ -131,18 +136,7 @@ fn threaded_check(shortcut: Shortcut, skips: [Skip; 3]) {
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model(dir.path(), shortcut, skips, "ap_fixed<8,3,AP_RND,AP_SAT>");
     let sim = Simulator::load(&frozen).unwrap();
-    let fmt = sim.model.input.format;
-    let mut s = 11u64;
-    let inputs: Vec<Vec<i64>> = (0..2)
-        .map(|_| {
-            (0..sim.analysis.ports[0].len())
-                .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    fmt.min_raw() + ((s >> 20) % (fmt.max_raw() - fmt.min_raw() + 1) as u64) as i64
-                })
-                .collect()
-        })
-        .collect();
+    let inputs = random_inputs(&sim, 2, 11);
     let vectors = dir.path().join("vectors");
     rfpga_sim::vectors::write(&sim, &inputs, &[0, 0], &vectors).unwrap();
     let project = dir.path().join("project");
@@ -339,18 +333,7 @@ fn a_narrow_sum_format_converts_the_exact_sum_once() {
     let frozen = dir.path().join("frozen");
     freeze(&run, &req).unwrap().save(&frozen).unwrap();
     let sim = Simulator::load(&frozen).unwrap();
-    let fmt = sim.model.input.format;
-    let mut s = 3u64;
-    let inputs: Vec<Vec<i64>> = (0..2)
-        .map(|_| {
-            (0..sim.analysis.ports[0].len())
-                .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    fmt.min_raw() + ((s >> 20) % (fmt.max_raw() - fmt.min_raw() + 1) as u64) as i64
-                })
-                .collect()
-        })
-        .collect();
+    let inputs = random_inputs(&sim, 2, 3);
 
     let (i, add) = sim.model.layers.iter().enumerate().find_map(|(i, l)| if let rfpga_core::frozen::Layer::Add(a) = l { Some((i, a.clone())) } else { None }).unwrap();
     let (fa, fb) = (sim.analysis.ports[sim.analysis.inputs[i][0]].format.frac(), sim.analysis.ports[sim.analysis.inputs[i][1]].format.frac());

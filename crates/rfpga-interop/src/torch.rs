@@ -142,7 +142,7 @@ pub fn read_state_dict(state: &Path, spec: &ModelSpec) -> Result<(TensorFile, Im
 pub fn import(state: &Path, depth: usize, shortcut: Shortcut, skips: Skip, out: &Path) -> Result<ImportSummary> {
     let mut spec = ModelSpec::cifar_resnet(depth, shortcut)?;
     spec.blocks.iter_mut().for_each(|b| b.skip = skips);
-    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+    if rfpga_core::io::holds_files(out) {
         bail!("{}: exists and is not empty; import into a new folder", out.display());
     }
     let (weights, summary) = read_state_dict(state, &spec)?;

@@ -370,6 +370,19 @@ impl Design {
         Ok(design)
     }
 
+    /// [`Design::build`] with its streams at `opts.fifo_depths`, or, when none are given, at the
+    /// depths [`crate::dataflow::size_fifos`] finds — what `rfpga codegen` generates.
+    pub fn build_sized(model: &FrozenModel, a: &Analysis, opts: &Options, dsp: DspKind, source: &str) -> Result<Design> {
+        let mut design = Design::build(model, a, opts, dsp, source)?;
+        if opts.fifo_depths.is_empty() {
+            let sizing = crate::dataflow::size_fifos(&design, crate::dataflow::SIZING_IMAGES)?;
+            for (s, d) in design.streams.iter_mut().zip(sizing.depths) {
+                s.depth = d;
+            }
+        }
+        Ok(design)
+    }
+
     /// A design of processes and streams alone (no C++ around them): for the dataflow model's
     /// own tests and experiments. Each stream's writer and reader are the processes naming it.
     pub fn from_processes(processes: Vec<Process>, streams: Vec<Stream>) -> Result<Design> {

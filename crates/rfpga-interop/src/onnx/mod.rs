@@ -84,34 +84,27 @@ impl Graph {
         });
     }
 
-    pub fn float_tensor(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
+    /// An initializer: `bytes` little-endian, fixed width (ONNX's `raw_data`).
+    fn tensor(&mut self, name: &str, dims: &[usize], data_type: i32, bytes: Vec<u8>) -> String {
         self.initializers.push(TensorProto {
             dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: Some(data_type::FLOAT),
+            data_type: Some(data_type),
             name: Some(name.into()),
-            raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            raw_data: Some(bytes),
         });
         name.to_string()
+    }
+
+    pub fn float_tensor(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
+        self.tensor(name, dims, data_type::FLOAT, data.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     pub fn double_tensor(&mut self, name: &str, dims: &[usize], data: &[f64]) -> String {
-        self.initializers.push(TensorProto {
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: Some(data_type::DOUBLE),
-            name: Some(name.into()),
-            raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        });
-        name.to_string()
+        self.tensor(name, dims, data_type::DOUBLE, data.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     pub fn int64_tensor(&mut self, name: &str, data: &[i64]) -> String {
-        self.initializers.push(TensorProto {
-            dims: vec![data.len() as i64],
-            data_type: Some(data_type::INT64),
-            name: Some(name.into()),
-            raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        });
-        name.to_string()
+        self.tensor(name, &[data.len()], data_type::INT64, data.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     /// The model around this graph, serialized; `domains`: operator sets besides ONNX's (version 1).
