@@ -92,7 +92,29 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
     Ok((model, frozen, part_name, par, clock))
 }
 
+/// The heading's parallelism, compact: each lane count with how many layers use it (the table
+/// lists them per layer), e.g. "1 (17 layers), 4 (2 layers)".
+fn parallelism_summary(default: usize, map: &std::collections::BTreeMap<String, usize>, convs: usize) -> String {
+    let mut counts = std::collections::BTreeMap::<usize, usize>::new();
+    for &v in map.values() {
+        *counts.entry(v).or_default() += 1;
+    }
+    let rest = convs.saturating_sub(map.len());
+    if rest > 0 {
+        *counts.entry(default).or_default() += rest;
+    }
+    if counts.len() <= 1 {
+        return counts.keys().next().copied().unwrap_or(default).to_string();
+    }
+    let mut groups: Vec<(usize, usize)> = counts.into_iter().collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let plural = |n: usize| if n == 1 { "layer" } else { "layers" };
+    groups.iter().map(|&(v, n)| format!("{v} ({n} {})", plural(n))).collect::<Vec<_>>().join(", ")
+}
+
 pub fn estimate(a: EstimateArgs) -> Result<()> {
+    use crate::output::{check_all, Kind};
+    check_all("estimate", [(a.out.as_deref(), Kind::Text("Estimate of ")), (a.json.as_deref(), Kind::Json), (a.plot.as_deref(), Kind::Svg)])?;
     let mut text = String::new();
     let mut bars = Vec::new();
     let mut device = String::new();
@@ -108,7 +130,7 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
             model.model.name(),
             part.device,
             part.boards.join(", "),
-            if par.map.is_empty() { par.default.to_string() } else { par.map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",") },
+            parallelism_summary(par.default, &par.map, model.layers.iter().filter(|l| matches!(l, rfpga_core::frozen::Layer::Conv(_))).count()),
             rfpga_estimate::table(&e, &part)
         );
         let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -253,6 +275,7 @@ pub struct FitArgs {
 }
 
 pub fn fit(a: FitArgs) -> Result<()> {
+    crate::output::check_all("fit", [(a.out.as_deref(), crate::output::Kind::Design)])?;
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
     }

@@ -57,6 +57,7 @@ fn progress(n: usize, what: &str) -> ProgressBar {
 }
 
 pub fn quantize(a: QuantizeArgs) -> Result<()> {
+    rfpga_core::io::claim_output_dir(&a.out, "quantize", &[rfpga_core::frozen::FROZEN_JSON])?;
     let req = Request { weights: a.weights, bias: a.bias, act: a.act, input: a.input, accum: a.accum, sum: a.sum, max_accum_width: a.max_accum_width };
     let frozen = rfpga_freeze::freeze(&a.run, &req).with_context(|| format!("freezing {}", a.run.display()))?;
     let sim = frozen.simulator()?;
@@ -133,6 +134,10 @@ pub fn simulate(sim: &Simulator, ds: &Dataset) -> (Evaluation, f64) {
 }
 
 pub fn sim(a: SimArgs) -> Result<()> {
+    crate::output::check_all("sim", [(a.json.as_deref(), crate::output::Kind::Json)])?;
+    if let Some(dir) = &a.export_vectors {
+        rfpga_core::io::claim_output_dir(dir, "sim --export-vectors", &["vectors.json"])?;
+    }
     set_threads(a.threads)?;
     let sim = Simulator::load(&a.frozen)?;
     let ds = load_test(&a.data_dir, a.limit.or(a.trace.as_ref().map(|_| 1)))?;

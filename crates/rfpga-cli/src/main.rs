@@ -15,6 +15,7 @@ mod dataflow;
 mod estimate;
 mod fixedpoint;
 mod hls;
+mod output;
 mod plot;
 mod sweep;
 
@@ -260,10 +261,12 @@ enum ExportWhat {
 fn export(a: ExportArgs) -> Result<()> {
     match a.what {
         ExportWhat::Onnx { run, out } => {
+            output::check(&out, "export onnx", output::Kind::Onnx)?;
             rfpga_interop::onnx::export_float(&run, &out).with_context(|| format!("exporting {}", run.display()))?;
             println!("Wrote {} (ONNX opset {}, the float network of {})", out.display(), rfpga_interop::onnx::OPSET, run.display());
         }
         ExportWhat::Qonnx { frozen, out } => {
+            output::check(&out, "export qonnx", output::Kind::Onnx)?;
             rfpga_interop::onnx::qonnx::export_qonnx(&frozen, &out).with_context(|| format!("exporting {}", frozen.display()))?;
             println!("Wrote {} (QONNX: ONNX opset {} with Quant nodes, exact as proven per layer; the frozen model {})", out.display(), rfpga_interop::onnx::OPSET, frozen.display());
         }
@@ -459,6 +462,9 @@ fn distill(a: DistillArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
+    if let Some(dir) = &a.save_logits {
+        rfpga_core::io::claim_output_dir(dir, "eval --save-logits", &["logits.json"])?;
+    }
     let device = setup(&a.common)?;
     let (acc, quant) = rfpga_train::eval_run(&a.run, &a.data_dir, a.limit, device)
         .with_context(|| format!("evaluating {}", a.run.display()))?;
@@ -472,9 +478,6 @@ fn eval(a: EvalArgs) -> Result<()> {
         a.data_dir.display()
     );
     if let Some(dir) = &a.save_logits {
-        if rfpga_core::io::holds_files(dir) {
-            anyhow::bail!("--save-logits {}: the folder exists and is not empty; choose a new one", dir.display());
-        }
         let l = rfpga_train::trainer::run_logits(&a.run, &a.data_dir, a.limit, device)?;
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         use rfpga_core::io::write_atomic;
@@ -534,7 +537,38 @@ fn main() {
     };
     if let Err(e) = result {
         // One readable error with its causes, never a panic backtrace.
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
+    }
+}
+
+/// The error and its causes on one line, each said once: a cause whose text the line already
+/// holds (an error that prints its source, wrapped again by a context that repeats it) is left
+/// out, and a list spread over lines is joined with "; ".
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().trim().replace('\n', "; ");
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_line_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let e = anyhow::Error::new(rfpga_core::Error::io("data/test_batch.bin", io)).context("loading the test set");
+        assert_eq!(super::one_line(&e), "loading the test set: data/test_batch.bin: No such file or directory (os error 2)");
+        let twice = anyhow::anyhow!("frozen.json: field `kind`: bad").context("frozen.json: field `kind`: bad");
+        assert_eq!(super::one_line(&twice), "frozen.json: field `kind`: bad");
+        assert_eq!(super::one_line(&anyhow::anyhow!("a\nb")), "a; b");
     }
 }

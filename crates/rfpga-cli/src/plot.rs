@@ -20,6 +20,7 @@ pub struct PlotArgs {
 }
 
 pub fn run(a: PlotArgs) -> Result<()> {
+    crate::output::check(&a.out, "plot-skips", crate::output::Kind::Svg)?;
     plot_skip_runs(&a.runs, &a.out, a.teacher_acc)?;
     println!("{} written", a.out.display());
     Ok(())

@@ -110,6 +110,17 @@ fn load(file: &Path, out: Option<&Path>) -> Result<(SweepFile, PathBuf, Vec<rfpg
     Ok((sweep, out, runs))
 }
 
+/// The file that marks a folder as a sweep's output (and names the sweep file it ran).
+const SWEEP_MARKER: &str = "sweep.json";
+
+/// A sweep writes into a folder it created (marked by sweep.json) or a new or empty one.
+fn claim_sweep_dir(out: &Path, sweep: &SweepFile, file: &Path) -> Result<()> {
+    rfpga_core::io::claim_output_dir(out, "sweep", &[SWEEP_MARKER])?;
+    let marker = serde_json::json!({"format": "rfpga-sweep-output", "version": 1, "name": sweep.name, "file": file.display().to_string()});
+    rfpga_core::io::write_json_atomic(&out.join(SWEEP_MARKER), &marker)?;
+    Ok(())
+}
+
 fn exe() -> Result<PathBuf> {
     std::env::current_exe().context("locating the rfpga executable")
 }
@@ -133,7 +144,7 @@ fn run(a: RunArgs) -> Result<()> {
         }
         return Ok(());
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    claim_sweep_dir(&out, &sweep, &file)?;
     println!("sweep {}: {} runs ({} selected) → {}", sweep.name, all.len(), runs.len(), out.display());
     let exe = exe()?;
     let rerun = a.rerun;
@@ -231,7 +242,7 @@ pub struct SummarizeArgs {
 pub fn summarize(a: SummarizeArgs) -> Result<()> {
     let s = rfpga_sweep::summary::summarize(&a.runs_dir)?;
     let out = a.out.unwrap_or_else(|| a.runs_dir.clone());
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    rfpga_core::io::claim_output_dir(&out, "summarize", &["summary.md", SWEEP_MARKER])?;
     let md = s.markdown();
     print!("{md}");
     rfpga_core::io::write_atomic(&out.join("summary.md"), md.as_bytes())?;

@@ -6,13 +6,78 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, never a
-/// torn one: the data goes to a temporary file in the same folder, is synced, then renamed.
 /// Whether `dir` exists and holds anything (an unreadable one counts as holding something), so
 /// that a command writing a new folder does not mix its files with others.
 pub fn holds_files(dir: &Path) -> bool {
     dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true)
 }
+
+/// What a command found where it writes its output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputDir {
+    /// Absent or empty: the command creates it.
+    New,
+    /// The command's own earlier output (it holds the command's signature file): rewritten.
+    Rewrite,
+}
+
+/// The one output-folder policy of every command that writes a folder: a folder that is absent
+/// or empty is created; one holding `signature` (the file only this command writes there) is
+/// the command's own earlier output and is rewritten; anything else is refused, and nothing in
+/// it is touched. A path that is a file is refused too. `signatures`: the files (or folders)
+/// only this command writes there, any one of which marks its output.
+pub fn claim_output_dir(dir: &Path, command: &str, signatures: &[&str]) -> Result<OutputDir> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::file(dir, format!("is a file, not a folder: `rfpga {command}` writes a folder here")));
+    }
+    let claim = if !holds_files(dir) {
+        OutputDir::New
+    } else if signatures.iter().any(|s| dir.join(s).exists()) {
+        eprintln!("{}: rewriting the earlier `rfpga {command}` output there", dir.display());
+        OutputDir::Rewrite
+    } else {
+        return Err(Error::file(
+            dir,
+            format!("holds files and is not an earlier `rfpga {command}` output (no {}); choose a new or empty folder", signatures.join(" or ")),
+        ));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    Ok(claim)
+}
+
+/// The same policy for a command that writes one file: an absent file is written; an existing
+/// one is rewritten only when `is_own` recognizes its bytes as this command's earlier output.
+pub fn claim_output_file(path: &Path, command: &str, what: &str, is_own: impl Fn(&[u8]) -> bool) -> Result<OutputDir> {
+    if !path.exists() {
+        return Ok(OutputDir::New);
+    }
+    if path.is_dir() {
+        return Err(Error::file(path, format!("is a folder: `rfpga {command}` writes {what} here")));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if is_own(&bytes) {
+        eprintln!("{}: rewriting the earlier `rfpga {command}` output", path.display());
+        Ok(OutputDir::Rewrite)
+    } else {
+        Err(Error::file(path, format!("exists and is not {what}; choose another file name (nothing was written)")))
+    }
+}
+
+/// Removes the temporary files `write_atomic` leaves in `dir` when its process is killed
+/// mid-write (`.NAME.PID.tmp`); the real files are whole, the old or the new.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") && entry.path().is_file() {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, never a
+/// torn one: the data goes to a temporary file in the same folder, is synced, then renamed.
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
@@ -49,4 +114,31 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
         let field = e.path().to_string();
         Error::Json { path: path.into(), field, source: e.into_inner() }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_dir_policy() {
+        let root = std::env::temp_dir().join(format!("rfpga-io-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let fresh = root.join("fresh");
+        assert_eq!(claim_output_dir(&fresh, "codegen", &["rfpga.json"]).unwrap(), OutputDir::New);
+        assert!(fresh.is_dir());
+        assert_eq!(claim_output_dir(&fresh, "codegen", &["rfpga.json"]).unwrap(), OutputDir::New, "an empty folder is new");
+        std::fs::write(fresh.join("rfpga.json"), "{}").unwrap();
+        assert_eq!(claim_output_dir(&fresh, "codegen", &["rfpga.json"]).unwrap(), OutputDir::Rewrite);
+        let foreign = root.join("foreign");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(foreign.join("README.md"), "mine").unwrap();
+        let e = claim_output_dir(&foreign, "codegen", &["rfpga.json"]).unwrap_err().to_string();
+        assert!(e.contains("foreign") && e.contains("rfpga codegen") && !e.contains('\n'), "{e}");
+        assert_eq!(std::fs::read_to_string(foreign.join("README.md")).unwrap(), "mine");
+        let file = root.join("file");
+        std::fs::write(&file, "x").unwrap();
+        assert!(claim_output_dir(&file, "codegen", &["rfpga.json"]).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

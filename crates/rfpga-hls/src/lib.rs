@@ -293,6 +293,7 @@ struct ProjectReadme<'a> {
 /// Writes a complete Vitis HLS project for the frozen model in `frozen` into `out`. Without
 /// `opts.fifo_depths`, the streams get the depths [`dataflow::size_fifos`] finds.
 pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design> {
+    rfpga_core::io::claim_output_dir(out, "codegen", &["rfpga.json"])?;
     let model = FrozenModel::load(frozen)?;
     let wpath = frozen.join(FROZEN_WEIGHTS);
     let weights = IntTensorFile::load_strict(&wpath, &model.tensors())?;

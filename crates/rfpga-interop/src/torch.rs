@@ -142,10 +142,8 @@ pub fn read_state_dict(state: &Path, spec: &ModelSpec) -> Result<(TensorFile, Im
 pub fn import(state: &Path, depth: usize, shortcut: Shortcut, skips: Skip, out: &Path) -> Result<ImportSummary> {
     let mut spec = ModelSpec::cifar_resnet(depth, shortcut)?;
     spec.blocks.iter_mut().for_each(|b| b.skip = skips);
-    if rfpga_core::io::holds_files(out) {
-        bail!("{}: exists and is not empty; import into a new folder", out.display());
-    }
     let (weights, summary) = read_state_dict(state, &spec)?;
+    rfpga_core::io::claim_output_dir(out, "import torch", &["import.json"])?;
     spec.save(&out.join("model.json"))?;
     weights.save(&out.join("weights.safetensors"))?;
     rfpga_core::io::write_json_atomic(&out.join("import.json"), &summary)?;

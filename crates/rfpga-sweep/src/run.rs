@@ -84,6 +84,12 @@ pub struct Status {
     pub exit: Option<i32>,
     /// Seconds from start to the end (done or failed).
     pub seconds: Option<f64>,
+    /// The run's settings digest and its teacher's weights when this attempt started: an
+    /// interrupted attempt with the same ones is continued (`--resume`), not started afresh.
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub teacher_weights: Option<String>,
 }
 
 pub fn disk_state(out: &Path, run: &Run) -> DiskState {
@@ -102,9 +108,18 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
+/// Whether the folder holds an interrupted attempt of this very run (same settings, same teacher
+/// weights) whose training completed at least one epoch: it is continued with `--resume`.
+fn continues(out: &Path, run: &Run, dir: &Path) -> bool {
+    read_json::<Status>(&dir.join("status.json")).is_ok_and(|s| {
+        s.digest.as_deref() == Some(run.digest.as_str()) && s.teacher_weights == teacher_weights(out, run)
+    }) && dir.join("train/checkpoint.safetensors").exists()
+}
+
 /// Runs the steps of `run` with the `rfpga` program `exe`, logging to RUN/log.txt, and writes
-/// result.json and done.json. A run folder left by an interrupted attempt is started afresh;
-/// a finished run is left alone unless `force`. Whatever fails after the run started is
+/// result.json and done.json. An interrupted attempt of the same run continues its training
+/// from the last complete epoch; a folder left by other settings is started afresh; a finished
+/// run is left alone unless `force`. Whatever fails after the run started is
 /// recorded in RUN/status.json.
 pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path, force: bool) -> Result<()> {
     if let Some(t) = &run.teacher {
@@ -125,14 +140,24 @@ pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path, f
         return Ok(());
     }
     let dir = run_dir(out, &run.id);
-    if dir.exists() {
+    let resume = !force && continues(out, run, &dir);
+    if dir.exists() && !resume {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing the earlier attempt {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let started = Instant::now();
-    let mut status = Status { state: "running".into(), host: hostname(), pid: std::process::id(), command: None, exit: None, seconds: None };
+    let mut status = Status {
+        state: "running".into(),
+        host: hostname(),
+        pid: std::process::id(),
+        command: None,
+        exit: None,
+        seconds: None,
+        digest: Some(run.digest.clone()),
+        teacher_weights: teacher_weights(out, run),
+    };
     write_json_atomic(&dir.join("status.json"), &status)?;
-    let result = run_steps(sweep, out, run, exe, &dir, &mut status);
+    let result = run_steps(sweep, out, run, exe, &dir, &mut status, resume);
     status.seconds = Some(started.elapsed().as_secs_f64());
     match result {
         Ok(done) => {
@@ -154,11 +179,29 @@ pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path, f
 }
 
 /// The steps, then the result and the record of what was produced.
-fn run_steps(sweep: &SweepFile, out: &Path, run: &Run, exe: &Path, dir: &Path, status: &mut Status) -> Result<Done> {
+fn run_steps(sweep: &SweepFile, out: &Path, run: &Run, exe: &Path, dir: &Path, status: &mut Status, resume: bool) -> Result<Done> {
     let teacher_before = teacher_weights(out, run);
     let log_path = dir.join("log.txt");
-    let mut log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    for step in run.steps(sweep, out) {
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(resume)
+        .write(true)
+        .truncate(!resume)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let mut steps = run.steps(sweep, out);
+    if resume {
+        // The training step continues from its checkpoint, or is skipped once it finished.
+        let train = dir.join("train");
+        if train.join("summary.json").exists() {
+            steps.remove(0);
+        } else {
+            let threads = sweep.threads.to_string();
+            steps[0] = vec![steps[0][0].clone(), "--resume".into(), train.display().to_string(), "--threads".into(), threads, "--quiet".into()];
+        }
+        writeln!(log, "# continuing the interrupted attempt")?;
+    }
+    for step in steps {
         let line = format!("rfpga {}", step.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
         writeln!(log, "$ {line}")?;
         log.flush()?;

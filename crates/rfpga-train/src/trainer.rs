@@ -335,8 +335,18 @@ impl Trainer {
     /// Starts a new run in `run` (which must not already hold one).
     pub fn create(run: &Path, cfg: TrainConfig, device: Device) -> Result<Self> {
         cfg.validate()?;
-        if run.join("checkpoint.safetensors").exists() || run.join("train.json").exists() {
+        // A run is a folder with a completed epoch (its checkpoint); a folder whose start failed
+        // before that is this command's own output and is started again.
+        if run.join("checkpoint.safetensors").exists() {
             bail!("{}: already holds a run (use --resume {0} to continue it, or another --out)", run.display());
+        }
+        if rfpga_core::io::claim_output_dir(run, if cfg.distill.is_some() { "distill" } else { "train" }, &["train.json"])? == rfpga_core::io::OutputDir::Rewrite {
+            for stale in ["metrics.jsonl", "skips.csv", "weights.safetensors", "summary.json", "model.json", "train.json"] {
+                let f = run.join(stale);
+                if f.exists() {
+                    std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
+                }
+            }
         }
         let teacher = cfg.distill.as_ref().map(|d| load_teacher(d, device, cfg.channels_last)).transpose()?;
         let mut net = Net::new(&cfg.start_model, device, cfg.seed, cfg.channels_last);
@@ -362,6 +372,8 @@ impl Trainer {
         let cfg_path = run.join("train.json");
         let cfg: TrainConfig = read_json(&cfg_path)?;
         cfg.validate().with_context(|| format!("{}", cfg_path.display()))?;
+        // A process killed while writing leaves its temporary file (never a torn real one).
+        rfpga_core::io::remove_stale_temporaries(run)?;
         let ckpt_path = run.join("checkpoint.safetensors");
         let probe = TensorFile::load(&ckpt_path)?;
         let meta = |key: &str| {
@@ -451,9 +463,9 @@ impl Trainer {
         }
         ckpt.metadata.insert("skips".into(), skips_string(&self.net.spec));
         ckpt.metadata.insert("skip_events".into(), serde_json::to_string(&self.skip_events)?);
-        ckpt.save(&self.run.join("checkpoint.safetensors"))?;
-        weights.save(&self.run.join("weights.safetensors"))?;
-        self.net.spec.save(&self.run.join("model.json"))?;
+        // The checkpoint goes last: it is what makes the epoch complete. A kill before it leaves
+        // the other files one epoch ahead, which resume rewrites (it reads only the metrics up to
+        // the checkpoint's epoch).
         let mut lines = String::new();
         for m in &self.metrics {
             lines.push_str(&serde_json::to_string(m)?);
@@ -463,6 +475,9 @@ impl Trainer {
         if self.cfg.skip_schedule.is_some() {
             write_atomic(&self.run.join("skips.csv"), skips_csv(&self.skip_events).as_bytes())?;
         }
+        weights.save(&self.run.join("weights.safetensors"))?;
+        self.net.spec.save(&self.run.join("model.json"))?;
+        ckpt.save(&self.run.join("checkpoint.safetensors"))?;
         Ok(())
     }
 
