@@ -25,6 +25,26 @@ pub struct NamedTensor {
     pub data: Vec<f32>,
 }
 
+/// The same file with its header's metadata keys in sorted order: safetensors writes them from a
+/// HashMap, in an order that changes from process to process, and the same tensors must give the
+/// same bytes (a resumed run is compared with an uninterrupted one by its files' SHA-256).
+fn sorted_metadata(out: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    let n = u64::from_le_bytes(out[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&out[8..8 + n]).map_err(|e| format!("safetensors header: {e}"))?;
+    if let Some(serde_json::Value::Object(meta)) = header.get_mut("__metadata__") {
+        let sorted: BTreeMap<String, serde_json::Value> = std::mem::take(meta).into_iter().collect();
+        meta.extend(sorted);
+    }
+    let mut text = serde_json::to_string(&header).map_err(|e| e.to_string())?.into_bytes();
+    // The data stays 8-byte aligned, as safetensors writes it.
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut file = (text.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&text);
+    file.extend_from_slice(&out[8 + n..]);
+    Ok(file)
+}
+
 /// The tensors of one safetensors file, in the order they were given, plus its string metadata.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TensorFile {
@@ -59,7 +79,7 @@ impl TensorFile {
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
         let meta = if meta.is_empty() { None } else { Some(meta) };
         let out = safetensors::serialize(views, meta).map_err(|e| Error::file(path, e.to_string()))?;
-        write_atomic(path, &out)
+        write_atomic(path, &sorted_metadata(out).map_err(|e| Error::file(path, e))?)
     }
 
     /// Reads every tensor of a safetensors file; all must be F32.
@@ -198,6 +218,31 @@ mod tests {
             f.push(t.name.clone(), t.shape.clone(), data);
         }
         f
+    }
+
+    #[test]
+    fn the_same_tensors_give_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = TensorFile::default();
+        f.push("w", vec![2], vec![1.0, -2.5]);
+        for k in ["epoch", "skips", "skip_events", "model", "a", "z"] {
+            f.metadata.insert(k.into(), format!("value of {k}"));
+        }
+        let files: Vec<Vec<u8>> = (0..4)
+            .map(|i| {
+                let p = dir.path().join(format!("{i}.safetensors"));
+                f.save(&p).unwrap();
+                std::fs::read(p).unwrap()
+            })
+            .collect();
+        assert!(files.windows(2).all(|w| w[0] == w[1]), "saving twice gave different bytes");
+        let g = TensorFile::load(&dir.path().join("0.safetensors")).unwrap();
+        assert_eq!(g, f);
+        let n = u64::from_le_bytes(files[0][..8].try_into().unwrap()) as usize;
+        assert_eq!(n % 8, 0);
+        let header = std::str::from_utf8(&files[0][8..8 + n]).unwrap();
+        let pos: Vec<usize> = ["\"a\"", "\"epoch\"", "\"model\"", "\"skip_events\"", "\"skips\"", "\"z\""].iter().map(|k| header.find(k).unwrap()).collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "metadata keys sorted: {header}");
     }
 
     #[test]
