@@ -22,11 +22,17 @@ SEED        ?= 0
 LIMIT_TRAIN ?= 10000
 DEVICE      ?= cpu
 SKIPS       ?= long
-RUN         ?= runs/resnet$(DEPTH)-$(SHORTCUT)-e$(EPOCHS)-n$(LIMIT_TRAIN)-s$(SEED)
+# Quantization-aware training: weights, activations and input at QAT (float: none); biases at
+# QAT_BIAS. The demo's <8,3> is the deck's and hls4ml's Pynq-Z2 format.
+QAT         ?= ap_fixed<8,3,AP_RND,AP_SAT>
+QAT_BIAS    ?= ap_fixed<16,6,AP_RND,AP_SAT>
+QAT_SLUG    := $(if $(filter float,$(QAT)),float,$(shell echo '$(QAT)' | sed -E 's/ap_(u?)fixed<([0-9]+),([0-9-]+).*/q\1\2.\3/'))
+RUN         ?= runs/resnet$(DEPTH)-$(SHORTCUT)-$(QAT_SLUG)-e$(EPOCHS)-n$(LIMIT_TRAIN)-s$(SEED)
+QAT_FLAGS   := $(if $(filter float,$(QAT)),,--weight-format '$(QAT)' --act-format '$(QAT)' --input-format '$(QAT)' --bias-format '$(QAT_BIAS)')
 TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
-        codegen csim csim-check dataflow dataflow-tables \
+        codegen fit csim csim-check dataflow dataflow-tables \
         bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
@@ -73,26 +79,29 @@ sweep: build setup-data
 summarize: build
 	$(RFPGA) summarize $(SWEEP_OUT)
 
-# The main job on a small default, the whole pipeline: ResNet-20 on 10,000 training images for
-# 4 epochs (about 2 minutes on 2 cores), its test accuracy on all 10,000 test images, frozen to
-# ap_fixed and simulated bit-exactly on the same images, then the Vitis HLS project, compiled
-# with g++ and C-simulated on CSIM_IMAGES images against the simulator, bit for bit, and its
-# resource estimate on the project's part.
-demo: train eval quantize sim codegen csim estimate
+# The main job on a small default, the whole pipeline: ResNet-20 trained quantization-aware at
+# ap_fixed<8,3> on 10,000 training images for 4 epochs, its test accuracy on all 10,000 test
+# images, frozen at the run's formats and simulated bit-exactly on the same images, the fastest
+# design that fits the Pynq-Z2's xc7z020 within FIT_BUDGET % of each resource (rfpga fit), its
+# Vitis HLS project, compiled with g++ and C-simulated on CSIM_IMAGES images against the
+# simulator, bit for bit, and the project's estimate: accuracy, images/s and resources.
+demo: train eval quantize sim fit codegen csim estimate
 
 train: build setup-data
 	@if [ -f $(RUN)/summary.json ]; then echo "$(RUN) is complete (remove it to train again)"; \
 	elif [ -f $(RUN)/checkpoint.safetensors ]; then $(RFPGA) train --resume $(RUN) --device $(DEVICE); \
 	else $(RFPGA) train --depth $(DEPTH) --shortcut $(SHORTCUT) --epochs $(EPOCHS) --batch-size $(BATCH) \
 	  --lr $(LR) --schedule $(SCHEDULE) --weight-decay $(WD) --label-smoothing $(SMOOTHING) --seed $(SEED) \
-	  --skips $(SKIPS) --limit-train $(LIMIT_TRAIN) --data-dir $(DATA_DIR) --device $(DEVICE) --out $(RUN) $(TRAIN_FLAGS); fi
+	  --skips $(SKIPS) --limit-train $(LIMIT_TRAIN) --data-dir $(DATA_DIR) --device $(DEVICE) --out $(RUN) $(QAT_FLAGS) $(TRAIN_FLAGS); fi
 
 eval: build setup-data
 	$(RFPGA) eval $(RUN) --data-dir $(DATA_DIR) --device $(DEVICE)
 
-# Freeze RUN into FROZEN and simulate it. WFORMAT=run takes the run's QAT weight format; the
-# other formats default to the run's QAT formats (QUANT_FLAGS: --act, --input, --bias, --accum…).
-WFORMAT     ?= ap_fixed<16,6,AP_RND,AP_SAT>
+# Freeze RUN into FROZEN and simulate it. WFORMAT=run takes the run's QAT weight format (the
+# default for QAT runs; float runs are frozen at <16,6>); the other formats default to the run's
+# QAT formats (QUANT_FLAGS: --act, --input, --bias, --accum…).
+FLOAT_WFORMAT := ap_fixed<16,6,AP_RND,AP_SAT>
+WFORMAT     ?= $(if $(filter float,$(QAT)),$(FLOAT_WFORMAT),run)
 FROZEN      ?= $(RUN)-frozen
 QUANT_FLAGS ?=
 quantize: build setup-data
@@ -116,14 +125,24 @@ sim-agreement: build setup-data
 
 # The Vitis HLS project of FROZEN, with CSIM_IMAGES test vectors from the simulator, and its
 # C simulation with g++ against the ap_types headers (non-zero exit on any mismatch).
+# With a design file from `make fit` (DESIGN), the project follows it; without, PARALLELISM.
 PROJECT     ?= $(FROZEN)-hls
 PART        ?= xc7z020clg400-1
 CLOCK_NS    ?= 10
 PARALLELISM ?= 1
 CSIM_IMAGES ?= 20
+DESIGN      ?= $(FROZEN)-design.json
+FIT_BUDGET  ?= 80
 codegen: build setup-data
-	$(RFPGA) codegen $(FROZEN) --out $(PROJECT) --part $(PART) --clock-ns $(CLOCK_NS) \
-	  --parallelism $(PARALLELISM) --vectors $(CSIM_IMAGES) --data-dir $(DATA_DIR)
+	@if [ -f '$(DESIGN)' ]; then set -x; $(RFPGA) codegen $(FROZEN) --out $(PROJECT) --design '$(DESIGN)' --clock-ns $(CLOCK_NS) \
+	  --vectors $(CSIM_IMAGES) --data-dir $(DATA_DIR); \
+	else set -x; $(RFPGA) codegen $(FROZEN) --out $(PROJECT) --part $(PART) --clock-ns $(CLOCK_NS) \
+	  --parallelism $(PARALLELISM) --vectors $(CSIM_IMAGES) --data-dir $(DATA_DIR); fi
+
+# The fastest design of FROZEN that fits PART within FIT_BUDGET % of each resource (estimates
+# are not placed designs: the rest is room for place and route), written to DESIGN.
+fit: build
+	$(RFPGA) fit $(FROZEN) --part $(PART) --clock-ns $(CLOCK_NS) --budget $(FIT_BUDGET) --out '$(DESIGN)'
 
 # The float network of RUN exported to ONNX and run by onnxruntime on all 10,000 test images
 # against rfpga eval: logits within 1e-4 of each image's largest, and both top-1 figures.

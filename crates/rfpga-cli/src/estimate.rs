@@ -268,6 +268,10 @@ pub struct FitArgs {
     part: String,
     #[arg(long, default_value_t = 10.0)]
     clock_ns: f64,
+    /// The largest share of each resource a design may use, in percent: 100 fills the part; less
+    /// leaves room for place and route (estimates are not placed designs).
+    #[arg(long, default_value_t = 100.0)]
+    budget: f64,
     /// Write the chosen design (parallelism, weight storage and multipliers per layer) to this file, for
     /// `rfpga codegen --design FILE` and `rfpga estimate --design FILE`.
     #[arg(long)]
@@ -282,7 +286,10 @@ pub fn fit(a: FitArgs) -> Result<()> {
     let part = parts::find(&a.part)?;
     let model = FrozenModel::load(&a.frozen)?;
     let analysis = model.analyze(&a.frozen.display().to_string())?;
-    let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns)?;
+    if !(a.budget > 0.0 && a.budget <= 100.0) {
+        bail!("--budget: expected a percentage in (0, 100], found {}", a.budget);
+    }
+    let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns, a.budget)?;
     println!(
         "Pareto set for {} on {}: the cheapest design visited at each throughput (lanes of the slowest convolution doubled while it fits; weight memories and multipliers moved off an overflowing resource; {} designs visited):",
         a.frozen.display(),
@@ -319,9 +326,9 @@ pub fn fit(a: FitArgs) -> Result<()> {
     let Some(best) = best else {
         let first = &candidates[0];
         let (u, _) = first.estimate.utilization(&part);
-        let over: Vec<String> = first.estimate.total.named().iter().zip(u).filter(|(_, p)| *p > 100.0).map(|((n, _), p)| format!("{n} {p:.0} %")).collect();
+        let over: Vec<String> = first.estimate.total.named().iter().zip(u).filter(|(_, p)| *p > a.budget).map(|((n, _), p)| format!("{n} {p:.0} %")).collect();
         // The largest users of the first resource over budget.
-        let k = u.iter().position(|&p| p > 100.0).unwrap_or(0);
+        let k = u.iter().position(|&p| p > a.budget).unwrap_or(0);
         let what = first.estimate.total.named()[k].0;
         let heavy: Vec<String> = {
             let mut rows: Vec<_> = first.estimate.rows.iter().collect();
@@ -329,15 +336,17 @@ pub fn fit(a: FitArgs) -> Result<()> {
             rows.iter().take(4).map(|r| format!("{} {} {what}", r.name, r.resources.named()[k].1)).collect()
         };
         bail!(
-            "no configuration fits {}: even with one lane per convolution the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it; or choose a larger part.",
+            "no configuration fits {}{}: even with one lane per convolution the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it; or choose a larger part.",
             part.device,
+            if a.budget < 100.0 { format!(" within {} % of each resource", a.budget) } else { String::new() },
             over.join(", "),
             heavy.join(", ")
         );
     };
     let (u, _) = best.estimate.utilization(&part);
     println!(
-        "\nChosen (the cheapest of the fastest that fit): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %; rfpga codegen {} --part {} --parallelism {}",
+        "\nChosen (the cheapest of the fastest that fit{}): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %; rfpga codegen {} --part {} --parallelism {}",
+        if a.budget < 100.0 { format!(" within {} % of each resource", a.budget) } else { String::new() },
         best.estimate.images_per_s(),
         u[0],
         u[1],

@@ -249,8 +249,11 @@ impl Candidate {
 /// fits. A design over budget is first relieved: over BRAM_18K, the largest BRAM weight memory
 /// moves to LUTRAM (where LUTs have room; never to URAM, which cannot hold a ROM); over LUT, the
 /// multipliers of the convolution with the most lanes move from LUTs to DSP slices (while DSPs
-/// have room). Returns every design visited, in order; the fastest that fits is the answer.
-pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<Vec<Candidate>> {
+/// have room). A design fits when every resource is within `budget` percent of the part's (100:
+/// all of it; less leaves room for place and route). Returns every design visited, in order; the
+/// fastest that fits is the answer.
+pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64) -> Result<Vec<Candidate>> {
+    let room = 0.9 * budget;
     let convs: Vec<(String, usize)> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.out_ch)) } else { None }).collect();
     // Operand widths of each convolution's products (input × weight).
     let operands: BTreeMap<&str, (u32, u32)> = m
@@ -263,13 +266,13 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<
     let mut out: Vec<Candidate> = Vec::new();
     let eval = |c: &Parallelism| -> Result<Candidate> {
         let e = estimate(m, a, c, part, clock_ns)?;
-        let fits = e.utilization(part).1;
+        let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
         Ok(Candidate { config: c.clone(), estimate: e, fits })
     };
     let relieve = |next: &mut Parallelism, mut cand: Candidate| -> Result<Candidate> {
         while !cand.fits {
             let (u, _) = cand.estimate.utilization(part);
-            if u[0] > 100.0 {
+            if u[0] > budget {
                 let moved = cand
                     .estimate
                     .rows
@@ -278,9 +281,9 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64) -> Result<
                     .max_by_key(|r| r.resources.bram_18k)
                     .map(|r| r.name.clone());
                 let Some(layer) = moved else { break };
-                let to = if u[3] < 90.0 { Storage::Lutram } else { break };
+                let to = if u[3] < room { Storage::Lutram } else { break };
                 next.storage.insert(layer, to);
-            } else if u[3] > 100.0 && u[1] < 90.0 {
+            } else if u[3] > budget && u[1] < room {
                 let in_lut = |n: &str| {
                     let (x, w) = operands[n];
                     !next.multipliers_of(n).in_dsp(x, w)

@@ -139,12 +139,21 @@ fn fit_finds_faster_designs_that_fit_or_stops_at_the_first_that_does_not() {
     let m = frozen(dir.path(), Skip::None);
     let a = m.analyze("t").unwrap();
     let part = parts::find("xc7z020").unwrap();
-    let c = fit(&m, &a, &part, 10.0).unwrap();
+    let c = fit(&m, &a, &part, 10.0, 100.0).unwrap();
     assert!(c.len() > 1 && c[0].fits);
     let rates: Vec<f64> = c.iter().map(|c| c.estimate.images_per_s()).collect();
     assert!(rates.windows(2).all(|w| w[1] >= w[0]), "{rates:?}");
     assert!(c[..c.len() - 1].iter().all(|c| c.fits), "only the last may not fit");
     assert!(rates.last().unwrap() > &(2.0 * rates[0]));
+    // Within a budget, every design called fitting uses at most that share of each resource,
+    // and the fastest of them is no faster than with the whole part.
+    let b = fit(&m, &a, &part, 10.0, 70.0).unwrap();
+    for c in &b {
+        let (u, _) = c.estimate.utilization(&part);
+        assert_eq!(c.fits, u.iter().all(|&u| u <= 70.0), "{u:?}");
+    }
+    let fastest = |c: &[rfpga_estimate::Candidate]| c.iter().filter(|c| c.fits).map(|c| c.estimate.images_per_s()).fold(0.0, f64::max);
+    assert!(fastest(&b) <= fastest(&c) && fastest(&b) > 0.0);
 }
 
 fn fixture(name: &str) -> PathBuf {
