@@ -32,7 +32,7 @@ QAT_FLAGS   := $(if $(filter float,$(QAT)),,--weight-format '$(QAT)' --act-forma
 TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
-        codegen fit csim csim-check dataflow dataflow-tables \
+        fuzz codegen fit csim csim-check dataflow dataflow-tables \
         bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
@@ -52,6 +52,14 @@ setup-data:
 
 build: setup-torch
 	$(CARGO) build --release
+
+# Every parser of user input fuzzed for FUZZ_SECONDS each, FUZZ_JOBS at a time (scripts/fuzz.sh;
+# crashes land in fuzz/regressions/, which the ordinary tests run).
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS    ?= 2
+fuzz: build setup-data
+	@bash scripts/setup-fuzz.sh
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 # The Rust tests, then the ap_fixed vectors through the real Xilinx headers with g++.
 test: setup

@@ -2,12 +2,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use rfpga_hls::{Multipliers, Options, Storage};
+use rfpga_hls::Options;
 use rfpga_sim::Simulator;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::fixedpoint::{export_vectors, load_test, simulate};
+pub use rfpga_estimate::design::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design};
 
 #[derive(Args)]
 pub struct CodegenArgs {
@@ -43,112 +44,6 @@ pub struct CodegenArgs {
     vectors: usize,
     #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
-}
-
-/// `N`, `LAYER=N,…`, or `@FILE` holding either.
-pub fn parse_parallelism(s: &str) -> Result<(usize, BTreeMap<String, usize>)> {
-    if let Some(path) = s.strip_prefix('@') {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--parallelism: reading {path}"))?;
-        return parse_parallelism(text.trim());
-    }
-    let bad = |x: &str| anyhow::anyhow!("--parallelism: expected N or LAYER=N,… with N ≥ 1, found `{x}`");
-    if let Ok(n) = s.parse::<usize>() {
-        return if n >= 1 { Ok((n, BTreeMap::new())) } else { Err(bad(s)) };
-    }
-    let mut map = BTreeMap::new();
-    for part in s.split(',') {
-        let (layer, n) = part.split_once('=').ok_or_else(|| bad(part))?;
-        let n: usize = n.parse().ok().filter(|&n| n >= 1).ok_or_else(|| bad(part))?;
-        map.insert(layer.to_string(), n);
-    }
-    Ok((1, map))
-}
-
-/// A per-layer choice (`--weight-storage`, `--multipliers`): `KIND` for every convolution (an
-/// empty map plus that default), or `LAYER=KIND,…` (the rest `auto`).
-pub fn parse_per_layer<T: std::str::FromStr<Err = anyhow::Error>>(s: &str, flag: &str) -> Result<(T, BTreeMap<String, T>)> {
-    if !s.contains('=') {
-        return Ok((s.parse().context(flag.to_string())?, BTreeMap::new()));
-    }
-    let mut map = BTreeMap::new();
-    for part in s.split(',') {
-        let (layer, kind) = part.split_once('=').with_context(|| format!("{flag}: expected LAYER=KIND, found `{part}`"))?;
-        map.insert(layer.to_string(), kind.parse().context(flag.to_string())?);
-    }
-    Ok(("auto".parse().context(flag.to_string())?, map))
-}
-
-pub fn parse_storage(s: &str) -> Result<(Storage, BTreeMap<String, Storage>)> {
-    parse_per_layer(s, "--weight-storage")
-}
-
-pub fn parse_multipliers(s: &str) -> Result<(Multipliers, BTreeMap<String, Multipliers>)> {
-    parse_per_layer(s, "--multipliers")
-}
-
-/// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism`, `weight_storage`
-/// and (optional, `auto` when absent) `multipliers` by layer, and (optional, sized by codegen
-/// when absent) `fifo_depths` by stream (`rfpga dataflow --size-fifos` writes them).
-pub struct Design {
-    pub part: String,
-    pub parallelism: BTreeMap<String, usize>,
-    pub storage: BTreeMap<String, Storage>,
-    pub multipliers: BTreeMap<String, Multipliers>,
-    pub fifo_depths: BTreeMap<String, usize>,
-}
-
-pub fn read_design(path: &std::path::Path) -> Result<Design> {
-    let v: serde_json::Value = rfpga_core::io::read_json(path)?;
-    if v.get("format").and_then(|f| f.as_str()) != Some("rfpga-design") {
-        bail!("{}: field `format`: expected rfpga-design", path.display());
-    }
-    let field = |k: &str| v.get(k).cloned().with_context(|| format!("{}: field `{k}` is missing", path.display()));
-    let parallelism: BTreeMap<String, usize> = serde_json::from_value(field("parallelism")?).with_context(|| format!("{}: field `parallelism`", path.display()))?;
-    if let Some((layer, n)) = parallelism.iter().find(|(_, &n)| n == 0) {
-        bail!("{}: field `parallelism.{layer}`: expected ≥ 1 lanes, found {n}", path.display());
-    }
-    let storage = serde_json::from_value(field("weight_storage")?).with_context(|| format!("{}: field `weight_storage`", path.display()))?;
-    let multipliers = match v.get("multipliers") {
-        Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `multipliers`", path.display()))?,
-        None => BTreeMap::new(),
-    };
-    let fifo_depths: BTreeMap<String, usize> = match v.get("fifo_depths") {
-        Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `fifo_depths`", path.display()))?,
-        None => BTreeMap::new(),
-    };
-    if let Some((stream, _)) = fifo_depths.iter().find(|(_, &d)| d == 0) {
-        bail!("{}: field `fifo_depths.{stream}`: expected a depth ≥ 1, found 0", path.display());
-    }
-    let part = field("part")?.as_str().map(str::to_string).with_context(|| format!("{}: field `part`: expected a string", path.display()))?;
-    Ok(Design { part, parallelism, storage, multipliers, fifo_depths })
-}
-
-/// The part to use when a design file names one: the design's unless --part says the same
-/// device (or nothing).
-pub fn design_part(design: &Design, given: Option<&str>, file: &std::path::Path) -> Result<String> {
-    match given {
-        None => Ok(rfpga_estimate::parts::find(&design.part)?.part),
-        Some(g) => {
-            let (a, b) = (rfpga_estimate::parts::find(g)?, rfpga_estimate::parts::find(&design.part)?);
-            if a.device != b.device {
-                bail!("--part {g} differs from the part {} that {} was fitted for", design.part, file.display());
-            }
-            Ok(g.to_string())
-        }
-    }
-}
-
-/// Every convolution's choice: explicit ones, and `default` for the rest (nothing where the
-/// default is `auto`).
-pub fn per_layer_map<T: Copy + PartialEq + std::str::FromStr>(model: &rfpga_core::frozen::FrozenModel, default: T, mut map: BTreeMap<String, T>) -> BTreeMap<String, T> {
-    if "auto".parse::<T>().ok() != Some(default) {
-        for l in &model.layers {
-            if l.kind() == "conv" {
-                map.entry(l.name().to_string()).or_insert(default);
-            }
-        }
-    }
-    map
 }
 
 pub fn codegen(a: CodegenArgs) -> Result<()> {

@@ -7,6 +7,7 @@
 //! simulation of that design (`rfpga_hls::dataflow`), not from "the slowest stage". Its
 //! constants are assumptions, listed with their error ranges in docs/estimate.md.
 
+pub mod design;
 pub mod parts;
 pub mod report;
 pub use rfpga_hls::hw::resources;
