@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use rfpga_core::fixed::FixedFormat;
 use rfpga_core::{ModelSpec, Shortcut, Skip};
 use rfpga_train::quant::Quant;
-use rfpga_train::trainer::{DistillConfig, KdLoss, SkipSchedule, TRAIN_FORMAT, TRAIN_VERSION};
+use rfpga_train::trainer::{DistillConfig, FlipMode, KdLoss, SkipSchedule, TRAIN_FORMAT, TRAIN_VERSION};
 use rfpga_train::{parse_device, tch, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
 
@@ -109,6 +109,17 @@ struct Opts {
     /// Train without crop/flip augmentation.
     #[arg(long)]
     no_augment: bool,
+    /// Horizontal flips: random (each image with probability 1/2 every epoch) or alternate
+    /// (each image flipped in every other epoch; airbench's derandomized flip).
+    #[arg(long, default_value = "random")]
+    flip: FlipMode,
+    /// Keep an exponential moving average of the weights and BatchNorm statistics with this
+    /// decay (e.g. 0.999); evaluation and the saved weights use it.
+    #[arg(long)]
+    ema: Option<f64>,
+    /// Start each residual block's last BatchNorm scale at zero (not for a copy of a teacher).
+    #[arg(long)]
+    zero_init_residual: bool,
     /// Use only the first N training images.
     #[arg(long)]
     limit_train: Option<usize>,
@@ -352,6 +363,9 @@ fn config(o: &Opts, start_model: ModelSpec, epochs: usize, d: Defaults, from_tra
         label_smoothing: o.label_smoothing.unwrap_or(d.label_smoothing),
         seed: o.seed,
         augment: !o.no_augment,
+        flip: o.flip,
+        ema: o.ema,
+        zero_init_residual: o.zero_init_residual,
         limit_train: o.limit_train,
         limit_test: o.limit_test,
         data_dir: o.data_dir.clone(),

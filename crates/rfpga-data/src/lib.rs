@@ -127,16 +127,27 @@ impl Batch {
 }
 
 /// Training augmentation of He et al.: zero-pad by `pad` pixels, take a random 32×32 crop, flip
-/// horizontally with probability 1/2.
+/// horizontally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Augment {
     pub pad: usize,
-    pub flip: bool,
+    pub flip: Flip,
+}
+
+/// How images are flipped horizontally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flip {
+    Off,
+    /// With probability 1/2, independently in every epoch (He et al.).
+    Random,
+    /// Derandomized (airbench): each image is flipped in every other epoch, starting flipped or
+    /// not at random (a function of `seed` and the image), so every two epochs see both views.
+    Alternate { seed: u64, epoch: usize },
 }
 
 impl Augment {
-    pub const STANDARD: Augment = Augment { pad: 4, flip: true };
-    pub const NONE: Augment = Augment { pad: 0, flip: false };
+    pub const STANDARD: Augment = Augment { pad: 4, flip: Flip::Random };
+    pub const NONE: Augment = Augment { pad: 0, flip: Flip::Off };
 }
 
 /// Builds one batch from the images at `indices`. Padding is zero in the normalized domain's
@@ -150,7 +161,15 @@ pub fn make_batch(ds: &Dataset, indices: &[u32], aug: Augment, rng: &mut impl Rn
     for (b, &i) in indices.iter().enumerate() {
         let img = ds.image(i as usize);
         let (dy, dx) = if p > 0 { (rng.random_range(-p as i64..=p as i64) as isize, rng.random_range(-p as i64..=p as i64) as isize) } else { (0, 0) };
-        let flip = aug.flip && rng.random::<bool>();
+        // The coin is drawn in every mode with flips, so the crops are the same in all of them.
+        let flip = match aug.flip {
+            Flip::Off => false,
+            Flip::Random => rng.random::<bool>(),
+            Flip::Alternate { seed, epoch } => {
+                let _ = rng.random::<bool>();
+                (mix_seed(&[seed, i as u64, 3]) & 1 == 1) != (epoch % 2 == 1)
+            }
+        };
         let out = &mut images[b * IMAGE_BYTES..(b + 1) * IMAGE_BYTES];
         for y in 0..HEIGHT {
             let sy = y as isize + dy;
@@ -210,6 +229,10 @@ impl BatchStream {
     /// Training batches for `epoch`: shuffled, augmented; a last batch of one image is dropped
     /// (BatchNorm needs two).
     pub fn train(ds: Arc<Dataset>, batch_size: usize, aug: Augment, seed: u64, epoch: usize) -> Self {
+        let aug = match aug.flip {
+            Flip::Alternate { .. } => Augment { flip: Flip::Alternate { seed, epoch }, ..aug },
+            _ => aug,
+        };
         let order = epoch_order(ds.len(), seed, epoch);
         let mut chunks: Vec<Vec<u32>> = order.chunks(batch_size).map(<[u32]>::to_vec).collect();
         if chunks.last().is_some_and(|c| c.len() < 2) {
@@ -327,6 +350,42 @@ mod tests {
             let want = (raw / 255.0 - MEAN[c]) / STD[c];
             assert!((b.images[(y * 32 + x) * 3 + c] - want).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn alternating_flips_show_each_image_both_ways_every_two_epochs() {
+        let mut ds = Dataset::default();
+        for k in 0..40 {
+            ds.labels.push((k % 10) as u8);
+            ds.images.extend((0..IMAGE_BYTES).map(|j| ((j * 31 + k * 17) % 251) as u8));
+        }
+        let idx: Vec<u32> = (0..40).collect();
+        let pass = |flip: Flip| make_batch(&ds, &idx, Augment { pad: 4, flip }, &mut ChaCha8Rng::seed_from_u64(9));
+        let random = pass(Flip::Random);
+        let (e0, e1, e2) = (pass(Flip::Alternate { seed: 1, epoch: 0 }), pass(Flip::Alternate { seed: 1, epoch: 1 }), pass(Flip::Alternate { seed: 1, epoch: 2 }));
+        let img = |b: &Batch, k: usize| b.images[k * IMAGE_BYTES..(k + 1) * IMAGE_BYTES].to_vec();
+        let mirror = |v: &[f32]| -> Vec<f32> {
+            let mut m = v.to_vec();
+            for y in 0..HEIGHT {
+                for x in 0..WIDTH {
+                    for c in 0..CHANNELS {
+                        m[(y * WIDTH + x) * CHANNELS + c] = v[(y * WIDTH + WIDTH - 1 - x) * CHANNELS + c];
+                    }
+                }
+            }
+            m
+        };
+        let mut same_as_random = 0;
+        for k in 0..40 {
+            // Same crop stream: the alternate view equals the random one or its mirror.
+            let (a, r) = (img(&e0, k), img(&random, k));
+            assert!(a == r || a == mirror(&r), "image {k}: not the random pass's crop");
+            // Epochs 0 and 1 are mirror images; epoch 2 repeats epoch 0's orientation.
+            assert_eq!(img(&e1, k), mirror(&a), "image {k}");
+            assert_eq!(img(&e2, k), a, "image {k}");
+            same_as_random += usize::from(a == r);
+        }
+        assert!((5..35).contains(&same_as_random), "a random start per image: {same_as_random} of 40 as the random pass");
     }
 
     #[test]

@@ -49,6 +49,19 @@ impl Net {
         net
     }
 
+    /// Sets the last BatchNorm scale (γ) of every block that has a skip to zero: each such block
+    /// then starts as its skip alone (Goyal et al. 2017, "zero γ").
+    pub fn zero_init_residual(&mut self) {
+        let vars = self.vs.variables();
+        tch::no_grad(|| {
+            for (_, pos) in self.spec.blocks.iter().zip(self.spec.block_positions()).filter(|(b, _)| b.skip != Skip::None) {
+                let name = format!("{}.bn2.weight", pos.prefix());
+                let mut g = vars.get(&name).unwrap_or_else(|| panic!("model and spec disagree on `{name}`")).shallow_clone();
+                let _ = g.zero_();
+            }
+        });
+    }
+
     /// The variables in the order of [`ModelSpec::tensors`]: (name, tensor, trainable).
     pub fn ordered_variables(&self) -> Vec<(String, Tensor, bool)> {
         let vars = self.vs.variables();

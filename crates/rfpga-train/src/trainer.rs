@@ -48,6 +48,17 @@ pub struct TrainConfig {
     pub label_smoothing: f64,
     pub seed: u64,
     pub augment: bool,
+    /// Horizontal flips (with `augment`): random each epoch, or alternating per image.
+    #[serde(default)]
+    pub flip: FlipMode,
+    /// Decay of an exponential moving average of the weights and BatchNorm statistics, updated
+    /// every step; evaluation and the saved weights use the average. None: no average.
+    #[serde(default)]
+    pub ema: Option<f64>,
+    /// Start the last BatchNorm scale (γ) of every block that has a skip at zero, so each
+    /// residual block starts as its skip (Goyal et al.); not applied to a copy of a teacher.
+    #[serde(default)]
+    pub zero_init_residual: bool,
     /// Train on the first N training images only.
     pub limit_train: Option<usize>,
     /// Evaluate on the first N test images only.
@@ -62,6 +73,66 @@ pub struct TrainConfig {
     pub qat_start: usize,
     pub distill: Option<DistillConfig>,
     pub skip_schedule: Option<SkipSchedule>,
+}
+
+/// How training images are flipped (see [`rfpga_data::Flip`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlipMode {
+    #[default]
+    Random,
+    Alternate,
+}
+
+impl std::str::FromStr for FlipMode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "random" => Ok(FlipMode::Random),
+            "alternate" => Ok(FlipMode::Alternate),
+            _ => bail!("expected random or alternate, found `{s}`"),
+        }
+    }
+}
+
+/// An exponential moving average of every variable the network uses (weights and BatchNorm
+/// statistics), updated after each step with TF/timm's warm-up `min(decay, (1+t)/(10+t))`.
+struct Ema {
+    decay: f64,
+    shadow: Vec<(String, Tensor)>,
+}
+
+impl Ema {
+    fn new(net: &Net, decay: f64) -> Self {
+        let shadow = tch::no_grad(|| net.ordered_variables().into_iter().map(|(n, t, _)| (n, t.detach().copy())).collect());
+        Ema { decay, shadow }
+    }
+
+    fn update(&mut self, net: &Net, step: usize) {
+        let d = self.decay.min((1.0 + step as f64) / (10.0 + step as f64));
+        tch::no_grad(|| {
+            for ((name, s), (n, v, _)) in self.shadow.iter_mut().zip(net.ordered_variables()) {
+                debug_assert_eq!(name, &n);
+                let _ = s.g_mul_scalar_(d);
+                let _ = s.g_add_(&(v * (1.0 - d)));
+            }
+        });
+    }
+
+    /// Exchanges the average and the network's own values (twice restores both).
+    fn swap(&mut self, net: &Net) {
+        tch::no_grad(|| {
+            for ((_, s), (_, mut v, _)) in self.shadow.iter_mut().zip(net.ordered_variables()) {
+                let own = v.detach().copy();
+                v.copy_(s);
+                s.copy_(&own);
+            }
+        });
+    }
+}
+
+fn ema_name(name: &str) -> String {
+    format!("ema.{name}")
 }
 
 /// Training against a frozen teacher (eval mode, no gradients).
@@ -157,6 +228,9 @@ impl TrainConfig {
         check((0.0..1.0).contains(&self.label_smoothing), "label_smoothing", "in [0, 1)", self.label_smoothing.to_string())?;
         check(self.limit_train != Some(0) && self.limit_train != Some(1), "limit_train", "≥ 2", format!("{:?}", self.limit_train))?;
         check(self.limit_test != Some(0), "limit_test", "≥ 1", "0".into())?;
+        if let Some(d) = self.ema {
+            check(d > 0.0 && d < 1.0, "ema", "a decay in (0, 1)", d.to_string())?;
+        }
         self.start_model.validate("train.json: start_model").map_err(anyhow::Error::from)?;
         if let Some(s) = &self.skip_schedule {
             check(s.every >= 1, "skip_schedule.every", "≥ 1", s.every.to_string())?;
@@ -232,15 +306,21 @@ fn momentum_name(name: &str) -> String {
     format!("momentum.{name}")
 }
 
-/// The tensors a checkpoint holds: the model's, then a momentum buffer per trainable tensor.
-fn checkpoint_tensors(spec: &ModelSpec) -> Vec<TensorSpec> {
+/// The tensors a checkpoint holds: the model's, then a momentum buffer per trainable tensor,
+/// then (with an average) the average of each of the model's.
+fn checkpoint_tensors(spec: &ModelSpec, ema: bool) -> Vec<TensorSpec> {
     let model = spec.tensors();
     let momentum = model
         .iter()
         .filter(|t| t.trainable)
         .map(|t| TensorSpec { name: momentum_name(&t.name), shape: t.shape.clone(), trainable: false })
         .collect::<Vec<_>>();
-    model.into_iter().chain(momentum).collect()
+    let average = model
+        .iter()
+        .filter(|_| ema)
+        .map(|t| TensorSpec { name: ema_name(&t.name), shape: t.shape.clone(), trainable: false })
+        .collect::<Vec<_>>();
+    model.into_iter().chain(momentum).chain(average).collect()
 }
 
 fn load_split(dir: &Path, split: Split, limit: Option<usize>) -> Result<Arc<Dataset>> {
@@ -319,6 +399,7 @@ pub struct Trainer {
     /// Epochs already complete (the next epoch to run is this one, 0-based).
     pub done: usize,
     pub progress: bool,
+    ema: Option<Ema>,
 }
 
 /// A run's folder and model for a teacher: strict load, eval mode, no gradients.
@@ -350,6 +431,10 @@ impl Trainer {
         }
         let teacher = cfg.distill.as_ref().map(|d| load_teacher(d, device, cfg.channels_last)).transpose()?;
         let mut net = Net::new(&cfg.start_model, device, cfg.seed, cfg.channels_last);
+        let from_teacher = cfg.distill.as_ref().is_some_and(|d| d.init_from_teacher);
+        if cfg.zero_init_residual && !from_teacher {
+            net.zero_init_residual();
+        }
         if let (Some(d), Some(t)) = (cfg.distill.as_ref().filter(|d| d.init_from_teacher), &teacher) {
             // Strict: the student must have exactly the teacher's tensors (already loaded
             // strictly from this file with the teacher).
@@ -394,7 +479,7 @@ impl Trainer {
         if *saved != skips_string(&spec) {
             bail!("{}: metadata `skips` is {saved}, but the schedule gives {}", ckpt_path.display(), skips_string(&spec));
         }
-        let ckpt = probe.into_strict(&ckpt_path, &checkpoint_tensors(&spec))?;
+        let ckpt = probe.into_strict(&ckpt_path, &checkpoint_tensors(&spec, cfg.ema.is_some()))?;
         let teacher = cfg.distill.as_ref().map(|d| load_teacher(d, device, cfg.channels_last)).transpose()?;
         let mut net = Net::new(&cfg.start_model, device, cfg.seed, cfg.channels_last);
         for (i, b) in spec.blocks.iter().enumerate() {
@@ -410,6 +495,12 @@ impl Trainer {
                 // Tensors a removed skip no longer uses keep zero momentum (and get no gradient).
                 if let Some(m) = momenta.get(momentum_name(&p.name).as_str()) {
                     p.momentum.copy_(&vec_to_tensor(&m.shape, &m.data).to_device(device));
+                }
+            }
+            if let Some(ema) = t.ema.as_mut() {
+                for (name, s) in ema.shadow.iter_mut() {
+                    let m = momenta[ema_name(name).as_str()]; // checked strictly above
+                    s.copy_(&vec_to_tensor(&m.shape, &m.data).to_device(device));
                 }
             }
         });
@@ -440,7 +531,8 @@ impl Trainer {
             })
             .collect();
         let sgd = Sgd::new(params, cfg.momentum, cfg.nesterov, cfg.weight_decay);
-        Trainer { run: run.into(), cfg, net, teacher, sgd, metrics: Vec::new(), skip_events: Vec::new(), done: 0, progress: true }
+        let ema = cfg.ema.map(|d| Ema::new(&net, d));
+        Trainer { run: run.into(), cfg, net, teacher, sgd, metrics: Vec::new(), skip_events: Vec::new(), done: 0, progress: true, ema }
     }
 
     /// The quantization in force during (0-based) epoch `epoch`.
@@ -452,14 +544,30 @@ impl Trainer {
         }
     }
 
-    fn save_checkpoint(&self, epoch: usize) -> Result<()> {
-        let mut weights = self.net.to_tensor_file();
+    fn save_checkpoint(&mut self, epoch: usize) -> Result<()> {
+        let mut ckpt = self.net.to_tensor_file();
+        ckpt.metadata.insert("epoch".into(), epoch.to_string());
+        // The saved weights are the average's, when there is one.
+        let mut weights = match self.ema.as_mut() {
+            Some(ema) => {
+                ema.swap(&self.net);
+                let w = self.net.to_tensor_file();
+                ema.swap(&self.net);
+                w
+            }
+            None => ckpt.clone(),
+        };
         weights.metadata.insert("epoch".into(), epoch.to_string());
-        let mut ckpt = weights.clone();
         let current: std::collections::HashSet<String> = self.net.spec.tensors().into_iter().map(|t| t.name).collect();
         for p in self.sgd.params.iter().filter(|p| current.contains(&p.name)) {
             let (shape, data) = tensor_to_vec(&p.momentum);
             ckpt.push(momentum_name(&p.name), shape, data);
+        }
+        if let Some(ema) = &self.ema {
+            for (name, s) in &ema.shadow {
+                let (shape, data) = tensor_to_vec(s);
+                ckpt.push(ema_name(name), shape, data);
+            }
         }
         ckpt.metadata.insert("skips".into(), skips_string(&self.net.spec));
         ckpt.metadata.insert("skip_events".into(), serde_json::to_string(&self.skip_events)?);
@@ -505,7 +613,12 @@ impl Trainer {
         if train.len() < 2 {
             bail!("{}: fewer than 2 training images", self.cfg.data_dir.display());
         }
-        let aug = if self.cfg.augment { Augment::STANDARD } else { Augment::NONE };
+        let aug = match (self.cfg.augment, self.cfg.flip) {
+            (false, _) => Augment::NONE,
+            (true, FlipMode::Random) => Augment::STANDARD,
+            // BatchStream::train sets the seed and epoch.
+            (true, FlipMode::Alternate) => Augment { flip: rfpga_data::Flip::Alternate { seed: 0, epoch: 0 }, ..Augment::STANDARD },
+        };
         let per_epoch = {
             let full = train.len() / self.cfg.batch_size;
             let rest = train.len() % self.cfg.batch_size;
@@ -529,6 +642,9 @@ impl Trainer {
                 self.sgd.zero_grad();
                 loss.backward();
                 self.sgd.step(lr);
+                if let Some(ema) = self.ema.as_mut() {
+                    ema.update(&self.net, epoch * per_epoch + i);
+                }
                 let l = loss.double_value(&[]);
                 if !l.is_finite() {
                     let hint = match &self.net.quant.weight {
@@ -548,7 +664,7 @@ impl Trainer {
             }
             let train_seconds = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
-            let acc = evaluate(&self.net, &test, 256);
+            let acc = self.evaluate_averaged(&test);
             self.close_skip_interval(acc.top1);
             let m = EpochMetrics {
                 epoch: epoch + 1,
@@ -576,6 +692,19 @@ impl Trainer {
         Ok(summary)
     }
 
+    /// The test accuracy of the network as it is saved: the average's, when there is one.
+    fn evaluate_averaged(&mut self, test: &Arc<Dataset>) -> Accuracy {
+        match self.ema.as_mut() {
+            Some(ema) => {
+                ema.swap(&self.net);
+                let acc = evaluate(&self.net, test, 256);
+                ema.swap(&self.net);
+                acc
+            }
+            None => evaluate(&self.net, test, 256),
+        }
+    }
+
     /// The accuracy at the end of an interval closes the last skip change's row.
     fn close_skip_interval(&mut self, acc: f64) {
         if let Some(e) = self.skip_events.last_mut() {
@@ -590,6 +719,10 @@ impl Trainer {
         let Some(block) = s.change_after(epoch) else { return Ok(()) };
         let to = s.to;
         self.net.set_skip(block, to)?;
+        // The average restarts from the changed network (its tensors may have changed too).
+        if let Some(d) = self.cfg.ema {
+            self.ema = Some(Ema::new(&self.net, d));
+        }
         // Measured with the quantization of the next epoch, which the change meets.
         self.net.quant = self.quant_at(epoch);
         let after = evaluate(&self.net, test, 256).top1;
@@ -679,5 +812,43 @@ mod tests {
         }
         let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3 };
         assert_eq!((1..=9).map(|e| s.change_after(e)).collect::<Vec<_>>(), vec![None, None, Some(4), None, None, Some(1), None, None, None]);
+    }
+
+    #[test]
+    fn the_average_follows_its_definition_and_swaps_back() {
+        let spec = ModelSpec::cifar_resnet(8, rfpga_core::Shortcut::A).unwrap();
+        let net = Net::new(&spec, Device::Cpu, 0, false);
+        let set = |v: f64| tch::no_grad(|| net.ordered_variables().into_iter().for_each(|(_, mut t, _)| {
+            let _ = t.fill_(v);
+        }));
+        set(1.0);
+        let mut ema = Ema::new(&net, 0.9);
+        set(3.0);
+        // Step 0 warms up: min(0.9, 1/10) = 0.1 → 0.1·1 + 0.9·3 = 2.8.
+        ema.update(&net, 0);
+        // Step 1000: the decay itself → 0.9·2.8 + 0.1·3 = 2.82.
+        ema.update(&net, 1000);
+        for (name, s) in &ema.shadow {
+            let v = Vec::<f32>::try_from(s.flatten(0, -1)).unwrap();
+            assert!(v.iter().all(|&x| (x - 2.82).abs() < 1e-6), "{name}: {:?}", &v[..1]);
+        }
+        ema.swap(&net);
+        assert!(net.ordered_variables().iter().all(|(_, t, _)| (t.mean(Kind::Float).double_value(&[]) - 2.82).abs() < 1e-6));
+        ema.swap(&net);
+        assert!(net.ordered_variables().iter().all(|(_, t, _)| (t.mean(Kind::Float).double_value(&[]) - 3.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn zero_init_sets_the_last_scale_of_blocks_with_skips_only() {
+        let mut spec = ModelSpec::cifar_resnet(8, rfpga_core::Shortcut::A).unwrap();
+        spec.blocks[1].skip = Skip::None;
+        let mut net = Net::new(&spec, Device::Cpu, 0, false);
+        net.zero_init_residual();
+        let vars = net.vs.variables();
+        let sum = |n: &str| vars[n].abs().sum(Kind::Float).double_value(&[]);
+        assert_eq!(sum("layer1.0.bn2.weight"), 0.0);
+        assert_eq!(sum("layer3.0.bn2.weight"), 0.0);
+        assert!(sum("layer2.0.bn2.weight") > 0.0, "the block without a skip keeps its scale");
+        assert!(sum("layer1.0.bn1.weight") > 0.0);
     }
 }

@@ -92,11 +92,8 @@ fn short_seeded_training_lowers_the_loss_and_beats_chance() {
     assert_eq!(acc.top1, s.final_test_acc);
 }
 
-#[test]
-fn resume_equals_an_uninterrupted_run() {
-    let _rng = common::rng_lock();
-    let spec = ModelSpec::cifar_resnet(8, Shortcut::B).unwrap();
-    let cfg = config(&spec, 3, 320, 100);
+/// Trains `cfg` whole and interrupted after epoch 1 then resumed: checkpoints and metrics equal.
+fn assert_resume_exact(cfg: rfpga_train::TrainConfig) -> tempfile::TempDir {
     let whole = tempfile::tempdir().unwrap();
     let mut a = Trainer::create(whole.path(), cfg.clone(), Device::Cpu).unwrap();
     a.progress = false;
@@ -112,15 +109,47 @@ fn resume_equals_an_uninterrupted_run() {
     b.progress = false;
     b.run(None).unwrap();
 
-    let wa = TensorFile::load(&whole.path().join("checkpoint.safetensors")).unwrap();
-    let wb = TensorFile::load(&split.path().join("checkpoint.safetensors")).unwrap();
-    assert_eq!(wa.tensors.len(), wb.tensors.len());
-    for (x, y) in wa.tensors.iter().zip(&wb.tensors) {
-        assert_eq!(x.name, y.name);
-        assert!(x.data == y.data, "{} differs after resume", x.name);
+    for file in ["checkpoint.safetensors", "weights.safetensors"] {
+        let wa = TensorFile::load(&whole.path().join(file)).unwrap();
+        let wb = TensorFile::load(&split.path().join(file)).unwrap();
+        assert_eq!(wa.tensors.len(), wb.tensors.len());
+        for (x, y) in wa.tensors.iter().zip(&wb.tensors) {
+            assert_eq!(x.name, y.name);
+            assert!(x.data == y.data, "{file}: {} differs after resume", x.name);
+        }
     }
     let strip = |m: &Vec<rfpga_train::EpochMetrics>| m.iter().map(|e| (e.epoch, e.train_loss, e.test_acc, e.lr)).collect::<Vec<_>>();
     assert_eq!(strip(&a.metrics), strip(&b.metrics));
+    whole
+}
+
+#[test]
+fn resume_equals_an_uninterrupted_run() {
+    let _rng = common::rng_lock();
+    let spec = ModelSpec::cifar_resnet(8, Shortcut::B).unwrap();
+    assert_resume_exact(config(&spec, 3, 320, 100));
+}
+
+#[test]
+fn resume_is_exact_with_the_recipe_options_and_the_average_is_saved() {
+    let _rng = common::rng_lock();
+    let spec = ModelSpec::cifar_resnet(8, Shortcut::A).unwrap();
+    let mut cfg = config(&spec, 3, 320, 100);
+    cfg.flip = rfpga_train::trainer::FlipMode::Alternate;
+    cfg.ema = Some(0.99);
+    cfg.zero_init_residual = true;
+    let run = assert_resume_exact(cfg);
+    // weights.safetensors holds the average, the checkpoint the trained values: they differ.
+    let w = TensorFile::load(&run.path().join("weights.safetensors")).unwrap();
+    let c = TensorFile::load(&run.path().join("checkpoint.safetensors")).unwrap();
+    let conv = |f: &TensorFile| f.get("layer1.0.conv1.weight").unwrap().data.clone();
+    assert!(conv(&w) != conv(&c));
+    let avg = c.get("ema.layer1.0.conv1.weight").unwrap();
+    assert_eq!(avg.data, conv(&w), "the checkpoint's average is what was saved");
+    // rfpga eval (the saved weights) reproduces the last epoch's test accuracy.
+    let (acc, _) = rfpga_train::eval_run(run.path(), &data_dir(), Some(100), Device::Cpu).unwrap();
+    let last: serde_json::Value = serde_json::from_str(std::fs::read_to_string(run.path().join("metrics.jsonl")).unwrap().lines().last().unwrap()).unwrap();
+    assert_eq!(acc.top1, last["test_acc"].as_f64().unwrap());
 }
 
 #[test]
