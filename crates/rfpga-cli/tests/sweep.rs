@@ -102,7 +102,7 @@ fn bad_sweep_files_name_the_field() {
     let base = std::fs::read_to_string(root().join("sweeps/tiny.toml")).unwrap();
     let cases = [
         ("depth = [8]", "depth = [8, 9]", "grid.depth[1]: expected 6n+2"),
-        ("skips = [\"keep\", \"remove\"]", "skips = [\"keep\", \"drop\"]", "grid.skips[1]: expected \"keep\", \"remove\" or \"shorten\", found \"drop\""),
+        ("skips = [\"keep\", \"remove\"]", "skips = [\"keep\", \"drop\"]", "grid.skips[1]: expected \"keep\", \"remove\", \"shorten\" or \"none\", found \"drop\""),
         ("seed = [0, 1]", "seed = [0, 1]\nformat = [\"ap_fixed<8,9,9>\"]", "grid.format[0]"),
         ("version = 1", "version = 2", "version: expected 1, found 2"),
         ("epochs = 1", "epochs = 0", "teacher.epochs: expected ≥ 1, found 0"),
@@ -127,4 +127,66 @@ fn bad_sweep_files_name_the_field() {
     assert!(ok && text.contains("# r8A-s1-float-keep") && !text.contains("# r8A-s0"), "{text}");
     let (ok, text) = rfpga(&["sweep", "sweeps/tiny.toml", "--partition", "x"]);
     assert!(!ok && text.contains("belong to --engine slurm"), "{text}");
+}
+
+/// The deck's comparison in sweep form: one finished teacher from outside the sweep, skipless
+/// students from random weights taught by it (KD) and trained alone (kd = "none"), each frozen,
+/// simulated, estimated, and its HLS project C-simulated.
+#[test]
+fn a_sweep_from_a_finished_teacher_teaches_and_trains_skipless_students_and_csims_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    let (ok, text) = rfpga(&["train", "--depth", "8", "--epochs", "1", "--limit-train", "512", "--limit-test", "100", "--threads", "1", "--quiet", "--out", teacher.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let file = dir.path().join("skipless.toml");
+    let body = |extra: &str| {
+        format!(
+            "format = \"rfpga-sweep\"\nversion = 1\nname = \"skipless\"\nthreads = 1\nparts = [\"xc7z020\"]\nsim_limit = 50\ncsim_images = 5\n\
+             [grid]\ndepth = [8]\nformat = [\"ap_fixed<8,3,AP_RND,AP_SAT>\"]\nskips = [\"none\"]\nkd = [\"mse\", \"none\"]\n\
+             [teacher]\nrun = \"{}\"\n{extra}[student]\nepochs = 1\nlimit_train = 512\nlimit_test = 100\n",
+            teacher.display()
+        )
+    };
+    std::fs::write(&file, body("")).unwrap();
+    let out = dir.path().join("out");
+    let (ok, text) = rfpga(&["sweep", file.to_str().unwrap(), "--engine", "local", "--out", out.to_str().unwrap()]);
+    let logs = || -> String {
+        let dirs = [out.join("logs"), out.join("runs")];
+        dirs.iter()
+            .flat_map(|d| std::fs::read_dir(d).unwrap().flatten())
+            .map(|e| if e.path().is_dir() { e.path().join("log.txt") } else { e.path() })
+            .map(|p| format!("{}:\n{}", p.display(), std::fs::read_to_string(&p).unwrap_or_default()))
+            .collect()
+    };
+    assert!(ok, "{text}\n{}", logs());
+    assert!(text.contains("2 finished now, 0 already finished, 0 failed"), "{text}");
+    let run = |id: &str| out.join("runs").join(id);
+    let kd = run("r8A-s0-fx8.3-rnd-sat-none-mse");
+    let alone = run("r8A-s0-fx8.3-rnd-sat-none-none");
+    let log = std::fs::read_to_string(kd.join("log.txt")).unwrap();
+    assert!(log.contains(&format!("rfpga distill --teacher {}", teacher.display())) && log.contains("--skips none --init random"), "{log}");
+    let log = std::fs::read_to_string(alone.join("log.txt")).unwrap();
+    assert!(log.contains("rfpga train --depth 8 --shortcut A --skips none --weight-format") && !log.contains("--teacher"), "{log}");
+    for r in [&kd, &alone] {
+        let model = json(&r.join("train/model.json"));
+        assert!(model["blocks"].as_array().unwrap().iter().all(|b| b["skip"] == "none"), "{model}");
+        let result = json(&r.join("result.json"));
+        assert_eq!(result["csim_images_passed"], 5, "{result}");
+        assert!(r.join("hls/rfpga.json").exists());
+    }
+    // The KD student records its teacher's weights: a retrained teacher makes it unfinished.
+    let done = json(&kd.join("done.json"));
+    assert!(done["teacher_weights"].is_string(), "{done}");
+    assert!(json(&alone.join("done.json"))["teacher_weights"].is_null());
+
+    // A finished teacher takes no training settings.
+    std::fs::write(&file, body("epochs = 3\n")).unwrap();
+    let (ok, text) = rfpga(&["sweep", file.to_str().unwrap(), "--dry-run"]);
+    assert!(!ok && text.contains("teacher.run: a finished teacher takes no training settings"), "{text}");
+    // A teacher still training (no summary.json) is refused when the students start.
+    std::fs::write(&file, body("")).unwrap();
+    std::fs::remove_file(teacher.join("summary.json")).unwrap();
+    let (ok, text) = rfpga(&["sweep", file.to_str().unwrap(), "--engine", "local", "--rerun", "--out", out.to_str().unwrap()]);
+    assert!(!ok && text.contains("1 failed"), "{text}");
+    assert!(logs().contains("teacher") && logs().contains("is not a finished run"), "{}", logs());
 }

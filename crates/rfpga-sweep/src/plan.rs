@@ -35,8 +35,10 @@ impl RunConfig {
 pub struct Run {
     pub id: String,
     pub config: RunConfig,
-    /// The teacher run this one distills from.
+    /// The teacher run (of this sweep) this one distills from.
     pub teacher: Option<String>,
+    /// Or a finished run folder outside the sweep (`[teacher] run`).
+    pub external_teacher: Option<PathBuf>,
     /// A digest of everything that determines the run's outputs: a changed sweep file reruns
     /// exactly the runs whose settings changed (and their students).
     pub digest: String,
@@ -64,19 +66,45 @@ fn digest_of(value: &serde_json::Value) -> String {
 /// All runs of the sweep, teachers first.
 pub fn plan(sweep: &SweepFile) -> Vec<Run> {
     let g = &sweep.grid;
-    let common = serde_json::json!({
+    let mut common = serde_json::json!({
         "data_dir": sweep.data_dir, "threads": sweep.threads, "parts": sweep.parts, "sim_limit": sweep.sim_limit,
         "float_freeze_weights": sweep.float_freeze_weights,
     });
+    // Only when set, so the runs of sweeps written before it keep their digests.
+    if let Some(n) = sweep.csim_images {
+        common["csim_images"] = n.into();
+        common["ap_types"] = serde_json::json!(sweep.ap_types);
+    }
     let mut teachers = Vec::new();
     let mut students = Vec::new();
+    if let Some(path) = &sweep.teacher.run {
+        // One teacher from outside: every grid point is a student (kd none: trained alone).
+        for &depth in &g.depth {
+            for shortcut in &g.shortcut {
+                for &seed in &g.seed {
+                    for format in &g.format {
+                        for skips in &g.skips {
+                            for kd in &g.kd {
+                                let config = RunConfig { depth, shortcut: shortcut.clone(), seed, format: format.clone(), skips: skips.clone(), kd: Some(kd.clone()) };
+                                let id = format!("r{depth}{shortcut}-s{seed}-{}-{skips}-{kd}", format_slug(format));
+                                let digest = digest_of(&serde_json::json!({"config": config, "stage": sweep.student, "teacher": path, "common": common}));
+                                let external_teacher = (kd != "none").then(|| path.clone());
+                                students.push(Run { id, config, teacher: None, external_teacher, digest });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return students;
+    }
     for &depth in &g.depth {
         for shortcut in &g.shortcut {
             for &seed in &g.seed {
                 let config = RunConfig { depth, shortcut: shortcut.clone(), seed, format: "float".into(), skips: "keep".into(), kd: None };
                 let id = format!("r{depth}{shortcut}-s{seed}-float-keep");
                 let digest = digest_of(&serde_json::json!({"config": config, "stage": sweep.teacher, "common": common}));
-                let teacher = Run { id, config, teacher: None, digest };
+                let teacher = Run { id, config, teacher: None, external_teacher: None, digest };
                 for format in &g.format {
                     for skips in &g.skips {
                         if format == "float" && skips == "keep" {
@@ -86,7 +114,8 @@ pub fn plan(sweep: &SweepFile) -> Vec<Run> {
                             let config = RunConfig { depth, shortcut: shortcut.clone(), seed, format: format.clone(), skips: skips.clone(), kd: Some(kd.clone()) };
                             let id = format!("r{depth}{shortcut}-s{seed}-{}-{skips}-{kd}", format_slug(format));
                             let digest = digest_of(&serde_json::json!({"config": config, "stage": sweep.student, "teacher": teacher.digest, "common": common}));
-                            students.push(Run { id, config, teacher: Some(teacher.id.clone()), digest });
+                            let teacher_id = (kd != "none").then(|| teacher.id.clone());
+                            students.push(Run { id, config, teacher: teacher_id, external_teacher: None, digest });
                         }
                     }
                 }
@@ -129,13 +158,37 @@ impl Run {
         let data = sweep.data_dir.display().to_string();
         let threads = sweep.threads.to_string();
         let c = &self.config;
-        let mut train: Vec<String> = match &self.teacher {
-            None => vec!["train".into(), "--depth".into(), c.depth.to_string(), "--shortcut".into(), c.shortcut.clone()],
+        let teacher_dir = match (&self.teacher, &self.external_teacher) {
+            (Some(t), _) => Some(run_dir(out, t).join("train")),
+            (None, Some(p)) => Some(p.clone()),
+            (None, None) => None,
+        };
+        let student = self.config.kd.is_some();
+        let mut train: Vec<String> = match &teacher_dir {
+            None => {
+                let mut v = vec!["train".into(), "--depth".into(), c.depth.to_string(), "--shortcut".into(), c.shortcut.clone()];
+                if student {
+                    // Trained alone with the students' settings: the without-KD baseline.
+                    v.extend(["--skips".into(), if c.skips == "none" { "none".into() } else { "long".into() }]);
+                    if c.format != "float" {
+                        v.extend(["--weight-format".into(), c.format.clone()]);
+                        if let Some(a) = &sweep.student.act_format {
+                            v.extend(["--act-format".into(), a.clone()]);
+                        }
+                    }
+                }
+                v
+            }
             Some(t) => {
-                let mut v = vec!["distill".into(), "--teacher".into(), run_dir(out, t).join("train").display().to_string()];
+                let mut v = vec!["distill".into(), "--teacher".into(), t.display().to_string()];
                 v.extend(["--kd".into(), c.kd.clone().unwrap_or_else(|| "hinton".into())]);
-                v.extend(["--skip-policy".into(), c.skips.clone()]);
-                if c.skips != "keep" {
+                if c.skips == "none" {
+                    // A skipless student from random weights, taught by the teacher.
+                    v.extend(["--skips".into(), "none".into(), "--init".into(), "random".into()]);
+                } else {
+                    v.extend(["--skip-policy".into(), c.skips.clone()]);
+                }
+                if c.skips != "keep" && c.skips != "none" {
                     if let Some(e) = sweep.student.every {
                         v.extend(["--every".into(), e.to_string()]);
                     }
@@ -152,7 +205,7 @@ impl Run {
                 v
             }
         };
-        let stage = if self.teacher.is_some() { &sweep.student } else { &sweep.teacher };
+        let stage = if student { &sweep.student } else { &sweep.teacher };
         // Unset epochs: the command's own default (train 30; distill 30 with skips kept, every ·
         // changes + finetune with a skip policy).
         train.extend(stage_args(stage));
@@ -170,6 +223,11 @@ impl Run {
         steps.push(sim);
         for part in &sweep.parts {
             steps.push(vec!["estimate".into(), p("frozen"), "--part".into(), part.clone(), "--json".into(), p(&format!("estimate-{part}.json"))]);
+        }
+        if let (Some(n), Some(part)) = (sweep.csim_images, sweep.parts.first()) {
+            let data = sweep.data_dir.display().to_string();
+            steps.push(vec!["codegen".into(), p("frozen"), "--out".into(), p("hls"), "--part".into(), part.clone(), "--vectors".into(), n.to_string(), "--data-dir".into(), data]);
+            steps.push(vec!["csim".into(), p("hls"), "--ap-types".into(), sweep.ap_types.display().to_string(), "--threads".into()]);
         }
         steps
     }

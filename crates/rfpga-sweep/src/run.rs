@@ -34,7 +34,11 @@ pub struct Done {
 
 /// The SHA-256 of a teacher run's weights, if present.
 fn teacher_weights(out: &Path, run: &Run) -> Option<String> {
-    run.teacher.as_ref().and_then(|t| sha256_file(&run_dir(out, t).join("train/weights.safetensors")).ok())
+    match (&run.teacher, &run.external_teacher) {
+        (Some(t), _) => sha256_file(&run_dir(out, t).join("train/weights.safetensors")).ok(),
+        (None, Some(p)) => sha256_file(&p.join("weights.safetensors")).ok(),
+        (None, None) => None,
+    }
 }
 
 /// Whether the files a `done.json` lists all still have their recorded SHA-256.
@@ -122,6 +126,11 @@ fn continues(out: &Path, run: &Run, dir: &Path) -> bool {
 /// run is left alone unless `force`. Whatever fails after the run started is
 /// recorded in RUN/status.json.
 pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path, force: bool) -> Result<()> {
+    if let Some(p) = &run.external_teacher {
+        if !p.join("summary.json").is_file() && !p.join("import.json").is_file() {
+            bail!("run {}: its teacher {} is not a finished run (no summary.json from rfpga train, nor import.json from rfpga import)", run.id, p.display());
+        }
+    }
     if let Some(t) = &run.teacher {
         let teacher = all.iter().find(|r| &r.id == t).expect("plan names its teachers");
         if !is_done(out, teacher) {
@@ -274,6 +283,8 @@ fn collect_result(sweep: &SweepFile, run: &Run, dir: &Path) -> Result<serde_json
         "frozen": sim,
         "skip_curve": curve,
         "estimates": estimates,
+        // The csim step fails the run on any mismatch or deadlock: here, all passed.
+        "csim_images_passed": sweep.csim_images,
     }))
 }
 

@@ -26,6 +26,12 @@ pub struct SweepFile {
     pub parts: Vec<String>,
     /// Simulate the first N test images only (default: all).
     pub sim_limit: Option<usize>,
+    /// Also generate each frozen model's HLS project (for the first part) and C-simulate it,
+    /// threaded, against the simulator on this many test images (default: none).
+    pub csim_images: Option<usize>,
+    /// The ap_types headers for the C simulation.
+    #[serde(default = "default_ap_types")]
+    pub ap_types: PathBuf,
     /// The weight format float-trained runs are frozen at (QAT runs use their own).
     #[serde(default = "default_float_freeze")]
     pub float_freeze_weights: String,
@@ -37,6 +43,10 @@ pub struct SweepFile {
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data/cifar-10-batches-bin")
+}
+
+fn default_ap_types() -> PathBuf {
+    PathBuf::from("third_party/ap_types")
 }
 
 fn default_float_freeze() -> String {
@@ -58,10 +68,12 @@ pub struct Grid {
     /// "float" or a QAT weight format such as "ap_fixed<8,3>".
     #[serde(default = "float")]
     pub format: Vec<String>,
-    /// keep, remove or shorten.
+    /// keep, remove or shorten (the skips while the student trains), or none (a skipless
+    /// student from random weights).
     #[serde(default = "keep")]
     pub skips: Vec<String>,
-    /// Distillation loss of the students: hinton or mse.
+    /// Distillation loss of the students: hinton or mse, or none (the student trained alone,
+    /// `rfpga train`, with the same settings: the without-KD baseline).
     #[serde(default = "hinton")]
     pub kd: Vec<String>,
 }
@@ -102,6 +114,11 @@ pub struct Stage {
     /// Further arguments passed to the command as they are.
     #[serde(default)]
     pub args: Vec<String>,
+    /// [teacher] only: a finished run folder (trained elsewhere, e.g. by `make deck-teacher` or
+    /// `rfpga import torch`) that every student distills from, instead of teachers trained by
+    /// the sweep; the students' seeds then vary only the students.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<PathBuf>,
 }
 
 impl SweepFile {
@@ -156,13 +173,13 @@ impl SweepFile {
             }
         }
         for (i, s) in g.skips.iter().enumerate() {
-            if !["keep", "remove", "shorten"].contains(&s.as_str()) {
-                bail!("grid.skips[{i}]: expected \"keep\", \"remove\" or \"shorten\", found \"{s}\"");
+            if !["keep", "remove", "shorten", "none"].contains(&s.as_str()) {
+                bail!("grid.skips[{i}]: expected \"keep\", \"remove\", \"shorten\" or \"none\", found \"{s}\"");
             }
         }
         for (i, k) in g.kd.iter().enumerate() {
-            if k != "hinton" && k != "mse" {
-                bail!("grid.kd[{i}]: expected \"hinton\" or \"mse\", found \"{k}\"");
+            if !["hinton", "mse", "none"].contains(&k.as_str()) {
+                bail!("grid.kd[{i}]: expected \"hinton\", \"mse\" or \"none\", found \"{k}\"");
             }
         }
         for (list, name) in [(&g.depth.iter().map(|d| d.to_string()).collect::<Vec<_>>(), "depth"), (&g.shortcut, "shortcut"), (&g.format, "format"), (&g.skips, "skips"), (&g.kd, "kd")] {
@@ -201,10 +218,31 @@ impl SweepFile {
         if self.teacher.every.is_some() || self.teacher.finetune.is_some() || self.teacher.act_format.is_some() {
             bail!("teacher: every, finetune and act_format belong to [student]");
         }
+        if self.student.run.is_some() {
+            bail!("student.run: only [teacher] takes a finished run");
+        }
+        if let Some(run) = &self.teacher.run {
+            let t = &self.teacher;
+            if t.epochs.is_some() || t.batch_size.is_some() || t.lr.is_some() || t.schedule.is_some() || t.weight_decay.is_some() || t.limit_train.is_some() || t.limit_test.is_some() || !t.args.is_empty() {
+                bail!("teacher.run: a finished teacher takes no training settings (found them beside run = \"{}\")", run.display());
+            }
+            if g.depth.len() != 1 || g.shortcut.len() != 1 {
+                bail!("teacher.run: one teacher, so one grid.depth and one grid.shortcut (found {} and {})", g.depth.len(), g.shortcut.len());
+            }
+            if g.format.iter().any(|f| f == "float") && g.skips.iter().any(|s| s == "keep") && g.kd.iter().any(|k| k == "none") {
+                bail!("teacher.run: a float student keeping its skips without KD is the teacher's own training; drop one of those grid values");
+            }
+        }
         FixedFormat::parse(&self.float_freeze_weights)
             .map_err(|e| anyhow::anyhow!("float_freeze_weights: expected an ap_fixed format, found \"{}\" ({e})", self.float_freeze_weights))?;
         if self.sim_limit == Some(0) {
             bail!("sim_limit: expected ≥ 1, found 0");
+        }
+        if self.csim_images == Some(0) {
+            bail!("csim_images: expected ≥ 1, found 0");
+        }
+        if self.csim_images.is_some() && self.parts.is_empty() {
+            bail!("csim_images: the HLS project needs a part: set parts");
         }
         Ok(())
     }
