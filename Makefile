@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit csim csim-check dataflow dataflow-tables \
-        bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        deck-teacher deck bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -86,6 +86,22 @@ sweep: build setup-data
 
 summarize: build
 	$(RFPGA) summarize $(SWEEP_OUT)
+
+# The deck's experiments at full length (issue #16; hours on 2 cores, each step resumable):
+# the float ResNet-20 teacher, 100 epochs on all 50,000 images (continued with --resume after an
+# interruption), then the two sweeps that distill QAT <8,3> students from it.
+DECK_TEACHER ?= runs/deck/teacher-r20
+DECK_TEACHER_EPOCHS ?= 100
+deck-teacher: build setup-data
+	@if [ -f $(DECK_TEACHER)/summary.json ]; then echo "$(DECK_TEACHER) is complete"; \
+	elif [ -f $(DECK_TEACHER)/checkpoint.safetensors ]; then $(RFPGA) train --resume $(DECK_TEACHER) --threads 2 --quiet; \
+	else $(RFPGA) train --depth 20 --epochs $(DECK_TEACHER_EPOCHS) --seed 0 --data-dir $(DATA_DIR) --threads 2 --quiet --out $(DECK_TEACHER); fi
+
+deck: deck-teacher
+	$(RFPGA) sweep sweeps/deck20.toml --engine local
+	$(RFPGA) sweep sweeps/deck20-skipless.toml --engine local
+	$(RFPGA) summarize sweeps/deck20
+	$(RFPGA) summarize sweeps/deck20-skipless
 
 # The main job on a small default, the whole pipeline: ResNet-20 trained quantization-aware at
 # ap_fixed<8,3> on 10,000 training images for 4 epochs, its test accuracy on all 10,000 test
