@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit csim csim-check dataflow dataflow-tables \
-        deck-teacher deck bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        deck-teacher deck recipe-ab bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -96,6 +96,11 @@ deck-teacher: build setup-data
 	@if [ -f $(DECK_TEACHER)/summary.json ]; then echo "$(DECK_TEACHER) is complete"; \
 	elif [ -f $(DECK_TEACHER)/checkpoint.safetensors ]; then $(RFPGA) train --resume $(DECK_TEACHER) --threads 2 --quiet; \
 	else $(RFPGA) train --depth 20 --epochs $(DECK_TEACHER_EPOCHS) --seed 0 --data-dir $(DATA_DIR) --threads 2 --quiet --out $(DECK_TEACHER); fi
+
+# The recipe options (--flip alternate, --ema, --label-smoothing 0.2, --zero-init-residual) each
+# against the default recipe, same epochs and seeds; the table goes to docs/recipe-ab.md.
+recipe-ab: build setup-data
+	@bash scripts/recipe-ab.sh
 
 deck: deck-teacher
 	$(RFPGA) sweep sweeps/deck20.toml --engine local
