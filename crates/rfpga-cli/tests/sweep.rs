@@ -68,6 +68,14 @@ fn a_killed_local_sweep_finishes_only_the_missing_runs_and_summarizes() {
     // The summary against the runs' own results, by hand.
     let (ok, text) = rfpga(&["summarize", out_s]);
     assert!(ok, "{text}");
+    // Its output policy: a user's folder is refused and unchanged.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("notes.md"), "mine").unwrap();
+    let (ok, text) = rfpga(&["summarize", out_s, "--out", mine.to_str().unwrap()]);
+    assert!(!ok && text.contains("not an earlier `rfpga summarize` output"), "{text}");
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
+    assert_eq!(std::fs::read_to_string(mine.join("notes.md")).unwrap(), "mine");
     let acc = |id: &str, field: &str| {
         let r = json(&out.join(format!("runs/{id}/result.json")));
         if field == "trained" { 100.0 * r["trained"]["top1"].as_f64().unwrap() } else { r["frozen"]["top1"].as_f64().unwrap() }
