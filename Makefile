@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit csim csim-check dataflow dataflow-tables \
-        deck-teacher deck recipe-ab bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        deck-teacher deck deck-figures recipe-ab bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -105,8 +105,17 @@ recipe-ab: build setup-data
 deck: deck-teacher
 	$(RFPGA) sweep sweeps/deck20.toml --engine local
 	$(RFPGA) sweep sweeps/deck20-skipless.toml --engine local
+	@$(MAKE) --no-print-directory deck-figures
+
+# The deck's two figures and tables from the sweeps' finished runs, into docs/deck/.
+deck-figures: build
 	$(RFPGA) summarize sweeps/deck20
 	$(RFPGA) summarize sweeps/deck20-skipless
+	mkdir -p docs/deck
+	cp sweeps/deck20/accuracy-vs-skips.svg docs/deck/accuracy-vs-skips.svg
+	cp sweeps/deck20-skipless/accuracy.svg docs/deck/skipless-kd.svg
+	cp sweeps/deck20/summary.md docs/deck/summary-skips.md
+	cp sweeps/deck20-skipless/summary.md docs/deck/summary-skipless.md
 
 # The main job on a small default, the whole pipeline: ResNet-20 trained quantization-aware at
 # ap_fixed<8,3> on 10,000 training images for 4 epochs, its test accuracy on all 10,000 test

@@ -129,6 +129,63 @@ pub fn plot_skip_runs(runs: &[PathBuf], out: &Path, teacher_acc: Option<f64>) ->
     })
 }
 
+/// Each configuration's test top-1 as trained (tch) and frozen (simulated, bit-exact): bars at
+/// the mean over seeds, whiskers from the lowest to the highest seed. `groups`: (label, trained
+/// [mean, min, max], frozen [mean, min, max]) in %.
+pub fn plot_accuracy_bars(groups: &[(String, [f64; 3], [f64; 3])], out: &Path) -> Result<()> {
+    if groups.is_empty() {
+        bail!("{}: no configurations to draw", out.display());
+    }
+    let lo = groups.iter().flat_map(|g| [g.1[1], g.2[1]]).fold(f64::MAX, f64::min);
+    let hi = groups.iter().flat_map(|g| [g.1[2], g.2[2]]).fold(f64::MIN, f64::max);
+    let (y0, y1) = ((lo - 0.25 * (hi - lo + 1.0)).max(0.0).floor(), (hi + 0.25 * (hi - lo + 1.0)).min(100.0).ceil());
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let n = groups.len();
+        let labels: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Test top-1 per configuration (bars: mean over seeds, whiskers: min–max)", ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..n as f64, y0..y1)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() { labels[i].clone() } else { String::new() }
+            })
+            .y_desc("test top-1 (%)")
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (k, (name, color)) in [("trained (tch)", Palette99::pick(0).to_rgba()), ("frozen, simulated", Palette99::pick(1).to_rgba())].into_iter().enumerate() {
+            let x0 = |i: usize| i as f64 + 0.15 + 0.35 * k as f64;
+            let stat = |g: &(String, [f64; 3], [f64; 3])| if k == 0 { g.1 } else { g.2 };
+            chart
+                .draw_series(groups.iter().enumerate().map(|(i, g)| Rectangle::new([(x0(i), y0), (x0(i) + 0.3, stat(g)[0])], color.filled())))
+                .map_err(|e| err(&e))?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+            chart
+                .draw_series(groups.iter().enumerate().map(|(i, g)| PathElement::new([(x0(i) + 0.15, stat(g)[1]), (x0(i) + 0.15, stat(g)[2])], BLACK.stroke_width(2))))
+                .map_err(|e| err(&e))?;
+            chart
+                .draw_series(groups.iter().enumerate().map(|(i, g)| Text::new(format!("{:.2}", stat(g)[0]), (x0(i) + 0.02, stat(g)[0]), ("sans-serif", 13))))
+                .map_err(|e| err(&e))?;
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw().map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    rfpga_core::io::write_atomic(out, svg.as_bytes())?;
+    Ok(())
+}
+
 /// Utilization per resource against the part's capacity: one bar per resource (% of the part),
 /// one group per design, the 100 % line marked. `designs`: (label, [BRAM, DSP, FF, LUT, URAM] %).
 pub fn plot_utilization(designs: &[(String, [f64; 5])], part: &str, out: &Path) -> Result<()> {
@@ -187,8 +244,9 @@ pub fn plot_utilization(designs: &[(String, [f64; 5])], part: &str, out: &Path) 
 /// Accuracy against skips changed, one line per configuration (mean over its seeds), with the
 /// spread (min to max over seeds) as a vertical bar at each point — the sweep summary's figure.
 /// `series`: (label, [(skips changed, mean %, min %, max %)]).
-pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], out: &Path) -> Result<()> {
-    let values = series.iter().flat_map(|s| s.1.iter().flat_map(|p| [p.2, p.3]));
+/// `reference`: a labelled accuracy drawn as a dashed horizontal line (the teacher's).
+pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], reference: Option<(&str, f64)>, out: &Path) -> Result<()> {
+    let values = series.iter().flat_map(|s| s.1.iter().flat_map(|p| [p.2, p.3])).chain(reference.map(|r| r.1));
     let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         bail!("{}: no skip curves to draw", out.display());
@@ -196,6 +254,17 @@ pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], out: 
     let xmax = series.iter().flat_map(|s| s.1.iter().map(|p| p.0 as f64)).fold(1.0, f64::max);
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
     skip_chart(out, "Test accuracy against skips changed (mean over seeds, bars: min–max)", 20, xmax, (lo, hi), |chart| {
+        if let Some((label, acc)) = reference {
+            let dashes = (0..((xmax + 0.6) / 0.1) as usize).step_by(2).map(|i| {
+                let x = -0.3 + i as f64 * 0.1;
+                PathElement::new([(x, acc), ((x + 0.1).min(xmax + 0.3), acc)], BLACK.stroke_width(2))
+            });
+            chart
+                .draw_series(dashes)
+                .map_err(|e| err(&e))?
+                .label(format!("{label}: {acc:.2} %"))
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+        }
         for (i, (label, points)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             chart

@@ -116,7 +116,10 @@ const SWEEP_MARKER: &str = "sweep.json";
 /// A sweep writes into a folder it created (marked by sweep.json) or a new or empty one.
 fn claim_sweep_dir(out: &Path, sweep: &SweepFile, file: &Path) -> Result<()> {
     rfpga_core::io::claim_output_dir(out, "sweep", &[SWEEP_MARKER])?;
-    let marker = serde_json::json!({"format": "rfpga-sweep-output", "version": 1, "name": sweep.name, "file": file.display().to_string()});
+    let marker = serde_json::json!({
+        "format": "rfpga-sweep-output", "version": 1, "name": sweep.name, "file": file.display().to_string(),
+        "teacher": sweep.teacher.run.as_ref().map(|t| absolute(t)).transpose()?.map(|t| t.display().to_string()),
+    });
     rfpga_core::io::write_json_atomic(&out.join(SWEEP_MARKER), &marker)?;
     Ok(())
 }
@@ -239,6 +242,26 @@ pub struct SummarizeArgs {
     out: Option<PathBuf>,
 }
 
+/// The teacher's test accuracy (%) as the figures' reference: the finished teacher the sweep
+/// names (its summary.json), else the sweep's own float teachers (mean over seeds).
+fn teacher_reference(runs_dir: &Path, s: &rfpga_sweep::summary::Summary) -> Option<(String, f64)> {
+    let marker: serde_json::Value = rfpga_core::io::read_json(&runs_dir.join(SWEEP_MARKER)).ok()?;
+    if let Some(t) = marker["teacher"].as_str() {
+        let summary: serde_json::Value = rfpga_core::io::read_json(&Path::new(t).join("summary.json")).ok()?;
+        let epochs = summary["epochs"].as_u64().unwrap_or(0);
+        return Some((format!("teacher ({}, float, {epochs} epochs)", summary["model"].as_str().unwrap_or("?")), 100.0 * summary["final_test_acc"].as_f64()?));
+    }
+    let g = s.groups.iter().find(|g| g.config.format == "float" && g.config.skips == "keep" && g.config.kd.is_none())?;
+    Some((format!("teachers (float, n={})", g.trained.n), g.trained.mean))
+}
+
+/// A configuration's label under a bar: what varies within a sweep.
+fn short_group(c: &rfpga_sweep::RunConfig) -> String {
+    let format = if c.format == "float" { "float".to_string() } else { rfpga_sweep::plan::format_slug(&c.format) };
+    let kd = c.kd.as_deref().map_or("teacher".to_string(), |k| if k == "none" { "no KD".into() } else { format!("KD {k}") });
+    format!("R{}{} {format} skips {} {kd}", c.depth, c.shortcut, c.skips)
+}
+
 pub fn summarize(a: SummarizeArgs) -> Result<()> {
     let s = rfpga_sweep::summary::summarize(&a.runs_dir)?;
     let out = a.out.unwrap_or_else(|| a.runs_dir.clone());
@@ -250,11 +273,17 @@ pub fn summarize(a: SummarizeArgs) -> Result<()> {
     let mut written = vec![out.join("summary.md"), out.join("summary.csv")];
     let curves: Vec<(String, Vec<(usize, f64, f64, f64)>)> =
         s.groups.iter().filter(|g| g.skip_curve.len() > 1).map(|g| (format!("{} (n={})", g.config.group(), g.trained.n), g.skip_curve.clone())).collect();
+    let reference = teacher_reference(&a.runs_dir, &s);
     if !curves.is_empty() {
         let svg = out.join("accuracy-vs-skips.svg");
-        crate::plot::plot_skip_summary(&curves, &svg)?;
+        crate::plot::plot_skip_summary(&curves, reference.as_ref().map(|(l, v)| (l.as_str(), *v)), &svg)?;
         written.push(svg);
     }
+    let bars: Vec<(String, [f64; 3], [f64; 3])> =
+        s.groups.iter().map(|g| (short_group(&g.config), [g.trained.mean, g.trained.min, g.trained.max], [g.frozen.mean, g.frozen.min, g.frozen.max])).collect();
+    let svg = out.join("accuracy.svg");
+    crate::plot::plot_accuracy_bars(&bars, &svg)?;
+    written.push(svg);
     let parts: Vec<(String, String)> = s.groups.first().map_or(Vec::new(), |g| g.parts.iter().map(|p| (p.part.clone(), p.device.clone())).collect());
     for (k, (part, device)) in parts.iter().enumerate() {
         let bars: Vec<(String, [f64; 5])> = s.groups.iter().map(|g| (g.config.group(), g.parts[k].utilization)).collect();

@@ -96,6 +96,10 @@ fn a_killed_local_sweep_finishes_only_the_missing_runs_and_summarizes() {
     }
     let svg = std::fs::read_to_string(out.join("accuracy-vs-skips.svg")).unwrap();
     assert!(svg.contains("float skips remove"), "the removal curve is drawn");
+    let teachers = (acc("r8A-s0-float-keep", "trained") + acc("r8A-s1-float-keep", "trained")) / 2.0;
+    assert!(svg.contains(&format!("teachers (float, n=2): {teachers:.2} %")), "the teachers' reference line");
+    let bars = std::fs::read_to_string(out.join("accuracy.svg")).unwrap();
+    assert!(bars.contains("R8A float skips keep teacher") && bars.contains("R8A float skips remove KD hinton"), "{bars}");
     assert!(out.join("utilization-xc7z020.svg").exists());
     // Removing every skip removes the skip FIFOs from the estimate.
     let removed = json(&out.join("runs/r8A-s0-float-remove-hinton/estimate-xc7z020.json"));
@@ -182,6 +186,12 @@ fn a_sweep_from_a_finished_teacher_teaches_and_trains_skipless_students_and_csim
         assert_eq!(result["csim_images_passed"], 5, "{result}");
         assert!(r.join("hls/rfpga.json").exists());
     }
+    // The deck's bars: taught and alone side by side.
+    let (ok, text) = rfpga(&["summarize", out.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let bars = std::fs::read_to_string(out.join("accuracy.svg")).unwrap();
+    assert!(bars.contains("skips none KD mse") && bars.contains("skips none no KD"), "{bars}");
+    assert_eq!(json(&out.join("sweep.json"))["teacher"], teacher.to_str().unwrap());
     // The KD student records its teacher's weights: a retrained teacher makes it unfinished.
     let done = json(&kd.join("done.json"));
     assert!(done["teacher_weights"].is_string(), "{done}");

@@ -11,12 +11,14 @@ use std::path::Path;
 
 use crate::plan::RunConfig;
 
-/// Mean, sample standard deviation (None for one value) and count.
+/// Mean, sample standard deviation (None for one value), count, lowest and highest value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stat {
     pub mean: f64,
     pub std: Option<f64>,
     pub n: usize,
+    pub min: f64,
+    pub max: f64,
 }
 
 impl Stat {
@@ -24,7 +26,9 @@ impl Stat {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n.max(1) as f64;
         let std = (n > 1).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
-        Stat { mean, std, n }
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Stat { mean, std, n, min, max }
     }
 }
 
