@@ -32,8 +32,12 @@ pub fn claim_output_dir(dir: &Path, command: &str, signatures: &[&str]) -> Resul
     }
     let claim = if !holds_files(dir) {
         OutputDir::New
-    } else if signatures.iter().any(|s| dir.join(s).exists()) {
-        eprintln!("{}: rewriting the earlier `rfpga {command}` output there", dir.display());
+    } else if let Some(found) = signatures.iter().find(|s| dir.join(s).exists()) {
+        if Some(found) == signatures.first() {
+            eprintln!("{}: rewriting the earlier `rfpga {command}` output there", dir.display());
+        } else {
+            eprintln!("{}: writing into the rfpga output there ({found})", dir.display());
+        }
         OutputDir::Rewrite
     } else {
         return Err(Error::file(
