@@ -44,19 +44,18 @@ import json, statistics, sys
 out, epochs, limit, seeds, ema, *arms = sys.argv[1:]
 seeds = seeds.split()
 acc = {a: [100 * json.load(open(f"{out}/{a}-s{s}/summary.json"))["final_test_acc"] for s in seeds] for a in arms}
-secs = {a: sum(json.load(open(f"{out}/{a}-s{s}/summary.json"))["train_seconds"] for s in seeds) / len(seeds) for a in arms}
 base = statistics.mean(acc["base"])
 print(f"# Recipe A/B: ResNet-20, {epochs} epochs on the first {limit} training images, seeds {', '.join(seeds)}\n")
 print("Test top-1 on all 10,000 test images of the JPEG copy of CIFAR-10 (lossless figures run 1.5-3 points higher).")
 print(f"Reproduce: `make recipe-ab` (scripts/recipe-ab.sh; EPOCHS={epochs} LIMIT={limit} SEEDS=\"{' '.join(seeds)}\" EMA={ema}).\n")
-print("| arm | flags | top-1 per seed (%) | mean ± std (%) | vs base (points) | train s/run |")
-print("|---|---|---|---:|---:|---:|")
+print("| arm | flags | top-1 per seed (%) | mean ± std (%) | vs base (points) |")
+print("|---|---|---|---:|---:|")
 flags = {"base": "(default recipe)", "flip": "--flip alternate", "ema": f"--ema {ema}", "ls0.2": "--label-smoothing 0.2",
          "zero": "--zero-init-residual", "all": "all four"}
 for a in arms:
     v = acc[a]
     sd = statistics.stdev(v) if len(v) > 1 else 0.0
-    print(f"| {a} | {flags.get(a, a)} | {', '.join(f'{x:.2f}' for x in v)} | {statistics.mean(v):.2f} ± {sd:.2f} | {statistics.mean(v) - base:+.2f} | {secs[a]:.0f} |")
+    print(f"| {a} | {flags.get(a, a)} | {', '.join(f'{x:.2f}' for x in v)} | {statistics.mean(v):.2f} ± {sd:.2f} | {statistics.mean(v) - base:+.2f} |")
 noise = statistics.mean([statistics.stdev(acc[a]) for a in arms]) if len(seeds) > 1 else float("nan")
 print(f"\nNoise: the mean seed-to-seed std over the arms is {noise:.2f} points; a difference smaller than")
 print("about twice that is not a measured win.")
