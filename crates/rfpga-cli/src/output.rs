@@ -45,7 +45,8 @@ impl Kind {
                 _ => rfpga_object(&v),
             }),
             Kind::Design => json().is_some_and(|v| v.get("format").and_then(|f| f.as_str()) == Some("rfpga-design")),
-            Kind::Svg => std::str::from_utf8(&bytes[..bytes.len().min(512)]).is_ok_and(|s| s.contains("<svg")),
+            // Lossy: 512 bytes may end inside a multi-byte character.
+            Kind::Svg => String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).contains("<svg"),
             Kind::Text(prefix) => bytes.starts_with(prefix.as_bytes()),
             Kind::Onnx => bytes[..bytes.len().min(64)].windows(5).any(|w| w == b"rfpga"),
         }
@@ -82,6 +83,9 @@ mod tests {
         assert!(!Kind::Design.is_own(br#"{"frozen": "x"}"#));
         assert!(Kind::Svg.is_own(b"<svg width=\"10\">"));
         assert!(!Kind::Svg.is_own(b"hello"));
+        let mut cut = b"<svg>".to_vec();
+        cut.extend("–".repeat(300).as_bytes()); // byte 512 falls inside a character
+        assert!(Kind::Svg.is_own(&cut));
         assert!(Kind::Text("Estimate of ").is_own(b"Estimate of x"));
         assert!(!Kind::Onnx.is_own(b"\x08\x07\x12\x05torch"));
         assert!(Kind::Onnx.is_own(b"\x08\x07\x12\x05rfpga"));

@@ -197,6 +197,10 @@ fn a_sweep_from_a_finished_teacher_teaches_and_trains_skipless_students_and_csim
     assert!(done["teacher_weights"].is_string(), "{done}");
     assert!(json(&alone.join("done.json"))["teacher_weights"].is_null());
 
+    // Trained alone, a student cannot remove skips while it trains.
+    std::fs::write(&file, body("").replace("skips = [\"none\"]", "skips = [\"none\", \"remove\"]")).unwrap();
+    let (ok, text) = rfpga(&["sweep", file.to_str().unwrap(), "--dry-run"]);
+    assert!(!ok && text.contains("grid.kd: \"none\" trains a student alone"), "{text}");
     // A finished teacher takes no training settings.
     std::fs::write(&file, body("epochs = 3\n")).unwrap();
     let (ok, text) = rfpga(&["sweep", file.to_str().unwrap(), "--dry-run"]);

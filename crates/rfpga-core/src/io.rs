@@ -82,7 +82,6 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, never a
 /// torn one: the data goes to a temporary file in the same folder, is synced, then renamed.
-
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -182,6 +182,11 @@ impl SweepFile {
                 bail!("grid.kd[{i}]: expected \"hinton\", \"mse\" or \"none\", found \"{k}\"");
             }
         }
+        if g.kd.iter().any(|k| k == "none") {
+            if let Some(s) = g.skips.iter().find(|s| *s == "remove" || *s == "shorten") {
+                bail!("grid.kd: \"none\" trains a student alone (rfpga train), which cannot {s} skips while it trains; put \"{s}\" and kd \"none\" in separate sweep files");
+            }
+        }
         for (list, name) in [(&g.depth.iter().map(|d| d.to_string()).collect::<Vec<_>>(), "depth"), (&g.shortcut, "shortcut"), (&g.format, "format"), (&g.skips, "skips"), (&g.kd, "kd")] {
             if let Some(dup) = list.iter().enumerate().find(|(i, v)| list[..*i].contains(v)) {
                 bail!("grid.{name}[{}]: \"{}\" appears twice", dup.0, dup.1);
