@@ -3,6 +3,8 @@
 //! `rfpga train`, `rfpga distill` during a skip-removal schedule, and a sweep's student run.
 //! Fake CIFAR-10 files and ResNet-8 on one thread keep each run to seconds.
 
+mod common;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,19 +15,6 @@ fn rfpga(args: &[&str]) -> String {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?}:\n{text}");
     text
-}
-
-/// Fake CIFAR-10 batches of `n` images each (patterned, labels cycling).
-fn write_data(dir: &Path, n: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (f, name) in (1..=5).map(|i| format!("data_batch_{i}.bin")).chain(["test_batch.bin".to_string()]).enumerate() {
-        let mut bytes = Vec::new();
-        for i in 0..n {
-            bytes.push(((i + f) % 10) as u8);
-            bytes.extend((0..3072).map(|p| ((p * 7 + i * 13 + (i % 10) * 40) % 256) as u8));
-        }
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
 }
 
 /// The epoch a checkpoint holds (None before the first).
@@ -74,19 +63,7 @@ fn kill_mid_epoch(args: &[&str], cwd: &Path, run: &Path, after: usize) {
 }
 
 fn temporaries(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap().to_string_lossy().ends_with(".tmp") {
-                found.push(p);
-            }
-        }
-    }
-    found
+    common::files_under(dir).into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(".tmp")).collect()
 }
 
 fn assert_same_run(whole: &Path, resumed: &Path) {
@@ -115,7 +92,7 @@ fn assert_same_run(whole: &Path, resumed: &Path) {
 fn train_and_distill_killed_mid_epoch_resume_bit_identically() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_data(&data, 400);
+    common::write_fake_cifar(&data, 400);
     let d = data.to_str().unwrap();
     let common = ["--limit-train", "1600", "--limit-test", "100", "--threads", "1", "--quiet", "--data-dir", d];
 
@@ -155,7 +132,7 @@ fn train_and_distill_killed_mid_epoch_resume_bit_identically() {
 fn a_sweep_killed_during_a_students_epoch_continues_that_training() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_data(&data, 400);
+    common::write_fake_cifar(&data, 400);
     let file = dir.path().join("kill.toml");
     std::fs::write(
         &file,

@@ -3,6 +3,8 @@
 //! command's own output is rewritten and said; a run whose start failed before its first
 //! epoch is no run. And every bad-input error is one line that says each cause once.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,20 +14,6 @@ fn rfpga(args: &[&str]) -> (i32, String) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!text.contains("panicked"), "panic on {args:?}:\n{text}");
     (out.status.code().unwrap_or(-1), text)
-}
-
-/// Fake CIFAR-10 batches: `n` grey images per file, labels cycling through the classes.
-fn write_data(dir: &Path, n: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let names = (1..=5).map(|i| format!("data_batch_{i}.bin")).chain(["test_batch.bin".to_string()]);
-    for name in names {
-        let mut bytes = Vec::new();
-        for i in 0..n {
-            bytes.push((i % 10) as u8);
-            bytes.extend((0..3072).map(|p| ((p * 7 + i * 13) % 256) as u8));
-        }
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
 }
 
 /// A ResNet-8 run with made-up float weights (teacher, quantize and eval input).
@@ -42,19 +30,10 @@ fn write_run(dir: &Path) {
 
 /// Every file under `dir` with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut m = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                m.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    m
+    common::files_under(dir).into_iter().map(|p| {
+        let bytes = std::fs::read(&p).unwrap();
+        (p, bytes)
+    }).collect()
 }
 
 /// One line, exit 1, naming `path`; no clause said twice.
@@ -78,7 +57,7 @@ fn assert_no_repeated_clause(what: &str, line: &str) {
 fn every_writing_command_refuses_a_foreign_folder_or_file_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_data(&data, 4);
+    common::write_fake_cifar(&data, 4);
     let run = dir.path().join("run");
     write_run(&run);
     let frozen = dir.path().join("frozen");
@@ -162,7 +141,7 @@ fn a_run_whose_start_failed_is_not_a_run() {
     let (code, text) = rfpga(&["train", "--depth", "8", "--epochs", "1", "--data-dir", "/nonexistent", "--quiet", "--out", o]);
     assert_one_line_error("train without data", code, &text, "/nonexistent");
     let data = dir.path().join("data");
-    write_data(&data, 4);
+    common::write_fake_cifar(&data, 4);
     let (code, text) = rfpga(&["train", "--depth", "8", "--epochs", "1", "--data-dir", data.to_str().unwrap(), "--quiet", "--threads", "1", "--out", o]);
     assert_eq!(code, 0, "{text}");
     assert!(out.join("checkpoint.safetensors").exists());
@@ -177,7 +156,7 @@ fn bad_inputs_are_one_line_each_cause_once() {
     let run = dir.path().join("run");
     write_run(&run);
     let data = dir.path().join("data");
-    write_data(&data, 2);
+    common::write_fake_cifar(&data, 2);
     let frozen = dir.path().join("frozen");
     let (r, f, d) = (run.to_str().unwrap(), frozen.to_str().unwrap(), data.to_str().unwrap());
     let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
