@@ -1,6 +1,8 @@
 //! The `rfpga` binary on bad input: one clear line naming the file and the problem, exit 1,
 //! never a panic.
 
+mod common;
+
 use std::process::Command;
 
 fn rfpga(args: &[&str]) -> (i32, String) {
@@ -92,23 +94,12 @@ fn eval_with_mismatched_weights_lists_the_tensors() {
     assert!(text.contains("weights.safetensors") && text.contains("unexpected layer2.0.shortcut.0.weight"), "{text}");
 }
 
-/// A ResNet-20 run with made-up float weights (no training needed to test the fixed-point tools).
-fn write_run(dir: &std::path::Path) {
-    let spec = rfpga_core::ModelSpec::cifar_resnet(20, rfpga_core::Shortcut::A).unwrap();
-    let mut f = rfpga_core::TensorFile::default();
-    for t in spec.tensors() {
-        let v = if t.name.ends_with("running_var") || t.name.contains("bn1.weight") { 1.0 } else { 0.01 };
-        f.push(t.name.clone(), t.shape.clone(), vec![v; t.numel()]);
-    }
-    spec.save(&dir.join("model.json")).unwrap();
-    f.save(&dir.join("weights.safetensors")).unwrap();
-}
 
 #[test]
 fn quantize_and_sim_reject_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    write_run(&run);
+    common::write_run(&run, 20);
     let frozen = dir.path().join("frozen");
     let (r, f) = (run.to_str().unwrap(), frozen.to_str().unwrap());
 
@@ -164,7 +155,7 @@ fn quantize_and_sim_reject_bad_input() {
 fn estimate_fit_and_report_reject_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    write_run(&run);
+    common::write_run(&run, 20);
     let frozen = dir.path().join("frozen");
     let project = dir.path().join("project");
     let (r, f, p) = (run.to_str().unwrap(), frozen.to_str().unwrap(), project.to_str().unwrap());
@@ -225,7 +216,7 @@ fn estimate_fit_and_report_reject_bad_input() {
 fn dataflow_sizes_fifos_and_a_shallow_skip_fifo_deadlocks_in_both_simulations() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    write_run(&run);
+    common::write_run(&run, 20);
     let frozen = dir.path().join("frozen");
     let (r, f) = (run.to_str().unwrap(), frozen.to_str().unwrap());
     let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);

@@ -16,17 +16,6 @@ fn rfpga(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-/// A ResNet-8 run with made-up float weights (teacher, quantize and eval input).
-fn write_run(dir: &Path) {
-    let spec = rfpga_core::ModelSpec::cifar_resnet(8, rfpga_core::Shortcut::A).unwrap();
-    let mut f = rfpga_core::TensorFile::default();
-    for t in spec.tensors() {
-        let v = if t.name.ends_with("running_var") || t.name.contains("bn1.weight") { 1.0 } else { 0.01 };
-        f.push(t.name.clone(), t.shape.clone(), vec![v; t.numel()]);
-    }
-    spec.save(&dir.join("model.json")).unwrap();
-    f.save(&dir.join("weights.safetensors")).unwrap();
-}
 
 /// Every file under `dir` with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -59,7 +48,7 @@ fn every_writing_command_refuses_a_foreign_folder_or_file_and_changes_nothing() 
     let data = dir.path().join("data");
     common::write_fake_cifar(&data, 4);
     let run = dir.path().join("run");
-    write_run(&run);
+    common::write_run(&run, 8);
     let frozen = dir.path().join("frozen");
     let (d, r, f) = (data.to_str().unwrap(), run.to_str().unwrap(), frozen.to_str().unwrap());
     let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
@@ -112,7 +101,7 @@ fn every_writing_command_refuses_a_foreign_folder_or_file_and_changes_nothing() 
 fn a_commands_own_output_is_rewritten_and_said() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    write_run(&run);
+    common::write_run(&run, 8);
     let frozen = dir.path().join("frozen");
     let project = dir.path().join("project");
     let design = dir.path().join("design.json");
@@ -154,7 +143,7 @@ fn a_run_whose_start_failed_is_not_a_run() {
 fn bad_inputs_are_one_line_each_cause_once() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    write_run(&run);
+    common::write_run(&run, 8);
     let data = dir.path().join("data");
     common::write_fake_cifar(&data, 2);
     let frozen = dir.path().join("frozen");

@@ -33,3 +33,16 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// A ResNet-`depth` (option A) run with made-up float weights: enough for the fixed-point tools,
+/// no training needed.
+pub fn write_run(dir: &Path, depth: usize) {
+    let spec = rfpga_core::ModelSpec::cifar_resnet(depth, rfpga_core::Shortcut::A).unwrap();
+    let mut f = rfpga_core::TensorFile::default();
+    for t in spec.tensors() {
+        let v = if t.name.ends_with("running_var") || t.name.contains("bn1.weight") { 1.0 } else { 0.01 };
+        f.push(t.name.clone(), t.shape.clone(), vec![v; t.numel()]);
+    }
+    spec.save(&dir.join("model.json")).unwrap();
+    f.save(&dir.join("weights.safetensors")).unwrap();
+}
