@@ -153,9 +153,9 @@ sim: build setup-data
 sim-check: build setup-data
 	$(RFPGA) eval $(RUN) --frozen $(FROZEN) --data-dir $(DATA_DIR) --device $(DEVICE)
 
-# Simulator images/s and MAC rate against a plain i32 GEMM in the same command.
-bench-sim: build setup-data
-	$(RFPGA) bench-sim $(FROZEN) --images 10000 --data-dir $(DATA_DIR)
+# The exact simulator against onnxruntime float on the same ResNet-20, images and threads (scripts/bench-sim.sh).
+bench-sim: build setup-data setup-onnx
+	@DATA_DIR=$(DATA_DIR) bash scripts/bench-sim.sh
 
 # QAT fine-tunes at <8,3> and <16,4> with long/no/short skips, frozen and compared (README).
 sim-agreement: build setup-data

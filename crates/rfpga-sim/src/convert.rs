@@ -66,6 +66,57 @@ impl Conversion {
         self.slow(v)
     }
 
+    /// [`Conversion::apply`] on every value of `src` into `dst`; returns the smallest and
+    /// largest source value and how many were out of range. Branch-free for the common modes
+    /// (so the loop vectorizes where the caller is compiled for it); otherwise value by value.
+    #[inline(always)]
+    pub fn apply_slice(&self, src: &[i64], dst: &mut [i64]) -> (i64, i64, u64) {
+        assert_eq!(src.len(), dst.len());
+        if self.fast && self.shift >= 0 {
+            let rnd = self.shift > 0 && self.dst.rounding == Rounding::Rnd;
+            let sat = self.dst.overflow == Overflow::Sat;
+            return match (rnd, sat) {
+                (false, false) => self.slice_fast::<false, false>(src, dst),
+                (false, true) => self.slice_fast::<false, true>(src, dst),
+                (true, false) => self.slice_fast::<true, false>(src, dst),
+                (true, true) => self.slice_fast::<true, true>(src, dst),
+            };
+        }
+        let (mut lo, mut hi, mut over) = (i64::MAX, i64::MIN, 0);
+        for (d, &v) in dst.iter_mut().zip(src) {
+            lo = lo.min(v);
+            hi = hi.max(v);
+            let (r, o) = self.apply(v);
+            over += o as u64;
+            *d = r;
+        }
+        (lo, hi, over)
+    }
+
+    /// The fast modes with a right shift (or none): floor, plus the first dropped bit for
+    /// AP_RND; clamp (AP_SAT) or keep the low W bits (AP_WRAP, a no-op in range).
+    #[inline(always)]
+    fn slice_fast<const RND: bool, const SAT: bool>(&self, src: &[i64], dst: &mut [i64]) -> (i64, i64, u64) {
+        let (s, lo, hi) = (self.shift as u32, self.lo, self.hi);
+        let w = 64 - self.dst.width;
+        let signed = self.dst.signed;
+        let (mut min, mut max, mut over) = (i64::MAX, i64::MIN, 0u64);
+        for (d, &v) in dst.iter_mut().zip(src) {
+            min = min.min(v);
+            max = max.max(v);
+            let r = if RND { (v >> s) + ((v >> (s - 1)) & 1) } else { v >> s };
+            over += (r < lo || r > hi) as u64;
+            *d = if SAT {
+                r.clamp(lo, hi)
+            } else if signed {
+                (r << w) >> w
+            } else {
+                ((r as u64) << w >> w) as i64
+            };
+        }
+        (min, max, over)
+    }
+
     fn slow(&self, v: i64) -> (i64, bool) {
         let out = self.dst.convert_raw(v as i128, self.src_frac);
         // Out of range ⇔ the rounded value differs from what an unbounded format would hold.
@@ -97,6 +148,21 @@ mod tests {
             prop_assert_eq!(got, dst.convert_raw(v as i128, src_frac));
             let slow = c.slow(v);
             prop_assert_eq!(overflow, slow.1);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3_000))]
+        #[test]
+        fn slice_equals_value_by_value(dst in format(), src_frac in -10i32..40, vs in proptest::collection::vec(prop_oneof![any::<i64>(), -5000i64..5000, (-(1i64 << 40))..(1i64 << 40)], 0..40)) {
+            let c = Conversion::new(src_frac, dst);
+            let mut out = vec![0; vs.len()];
+            let (lo, hi, over) = crate::simd::with_avx2(|| c.apply_slice(&vs, &mut out));
+            let each: Vec<(i64, bool)> = vs.iter().map(|&v| c.apply(v)).collect();
+            prop_assert_eq!(out, each.iter().map(|e| e.0).collect::<Vec<_>>());
+            prop_assert_eq!(over, each.iter().filter(|e| e.1).count() as u64);
+            prop_assert_eq!(lo, vs.iter().copied().min().unwrap_or(i64::MAX));
+            prop_assert_eq!(hi, vs.iter().copied().max().unwrap_or(i64::MIN));
         }
     }
 

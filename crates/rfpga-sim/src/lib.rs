@@ -4,8 +4,10 @@
 //! bits. Threads over images (rayon). No libtorch.
 
 pub mod convert;
+pub mod direct;
 pub mod gemm;
 pub mod layers;
+pub mod simd;
 pub mod vectors;
 
 use anyhow::{bail, Context, Result};

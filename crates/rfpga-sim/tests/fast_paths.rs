@@ -132,7 +132,7 @@ fn wide_formats_take_the_fast_paths() {
     let net = network(&f);
     let sim = Simulator::new(net.model, &net.weights, Path::new("w")).unwrap();
     let engines: Vec<String> = sim.engines().into_iter().map(|e| e.2).collect();
-    assert_eq!(engines[..5], ["exact i16 GEMM", "exact i16 GEMM", "copy", "exact", "exact i16 GEMM"]);
+    assert_eq!(engines[..5], ["exact i16 direct", "exact i16 direct", "copy", "exact", "exact i16 direct"]);
 }
 
 /// One 3×3 convolution, one output channel, on a 4×4 image: output (1, 1) sees all nine taps.
@@ -166,13 +166,22 @@ fn accumulation_order_and_saturation_by_hand() {
     let mut w = IntTensorFile::default();
     w.push("c.weight", vec![1, 3, 3, 3], wt);
     w.push("c.bias", vec![1], vec![0]);
-    let sim = Simulator::new(model, &w, Path::new("w")).unwrap();
-    assert_eq!(sim.engines()[0].2, "tap by tap");
     // Output (1,1): taps (0,0),(0,1),(0,2) read pixels (0,0),(0,1),(0,2): x = 2, 3, −6.
     let mut x = vec![0i64; 48];
     x[0] = 2;
     x[3] = 3;
     x[6] = -6;
-    let ports = run_all(&sim, &x);
-    assert_eq!(ports[1][5], 1, "6, then 12 saturated to 7, then 7 − 6");
+    for (fast, engine) in [(true, "tap by tap on i32 lanes"), (false, "tap by tap")] {
+        let sim = Simulator::with_fast_paths(model.clone(), &w, Path::new("w"), fast).unwrap();
+        assert_eq!(sim.engines()[0].2, engine);
+        let ports = run_all(&sim, &x);
+        assert_eq!(ports[1][5], 1, "{engine}: 6, then 12 saturated to 7, then 7 − 6");
+    }
+    // AP_WRAP: 6, then 12 wraps to −4, then −10 wraps to 6 (modular: the exact sum).
+    if let Layer::Conv(c) = &mut model.layers[0] {
+        c.accum = p("ap_fixed<4,4,AP_TRN,AP_WRAP>");
+        c.relu = false;
+    }
+    let sim = Simulator::with_fast_paths(model, &w, Path::new("w"), true).unwrap();
+    assert_eq!(run_all(&sim, &x)[1][5], 6);
 }

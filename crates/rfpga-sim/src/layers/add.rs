@@ -43,22 +43,30 @@ impl AddKernel {
     }
 }
 
-impl Kernel for AddKernel {
-    fn run(&self, inputs: &[&[i64]], out: &mut [i64], _: &mut Scratch, stats: &mut LayerStats) {
-        let (a, b) = (inputs[0], inputs[1]);
-        for i in 0..out.len() {
-            let mut s = match self.exact {
-                Some((sa, sb)) => (a[i] << sa) + (b[i] << sb),
-                None => {
-                    let v = ((a[i] as i128) << self.common.0) + ((b[i] as i128) << self.common.1);
-                    self.sum.convert_raw(v, self.to_sum.src_frac)
-                }
-            };
-            if self.relu {
-                s = s.max(0);
-            }
-            out[i] = stats.convert(&self.out, s);
+impl AddKernel {
+    #[inline(always)]
+    fn run_impl(&self, a: &[i64], b: &[i64], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
+        let sums = &mut s.acc;
+        sums.clear();
+        match self.exact {
+            Some((sa, sb)) => sums.extend(a.iter().zip(b).map(|(&a, &b)| (a << sa) + (b << sb))),
+            None => sums.extend(a.iter().zip(b).map(|(&a, &b)| {
+                let v = ((a as i128) << self.common.0) + ((b as i128) << self.common.1);
+                self.sum.convert_raw(v, self.to_sum.src_frac)
+            })),
         }
+        if self.relu {
+            for v in sums.iter_mut() {
+                *v = (*v).max(0);
+            }
+        }
+        stats.convert_slice(&self.out, sums, out);
+    }
+}
+
+impl Kernel for AddKernel {
+    fn run(&self, inputs: &[&[i64]], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
+        crate::simd::with_avx2(|| self.run_impl(inputs[0], inputs[1], out, s, stats))
     }
 
     fn engine(&self) -> String {

@@ -4,25 +4,36 @@
 //! (ky, kx, ci) order `acc += x·w` (exact product, one conversion into `accum`); ReLU; conversion
 //! into `output`. Padding taps add 0, which leaves any accumulator unchanged, so they are skipped.
 //!
-//! Fast paths, chosen when the formats prove them bit-identical: when no tap can round
-//! (accum has at least the product's fraction bits) and no partial sum can leave the
-//! accumulator's range (bound from the actual weights and the input format's range) — or the
-//! accumulator wraps, which is modular arithmetic — the tap order does not matter, and the
-//! convolution is an integer GEMM over im2col patches: i16×i16→i32 (AVX2 `vpmaddwd`) when the
-//! bound is below 2^31, i32×i32→i64 otherwise. Everything else runs tap by tap.
+//! Engines, chosen when the formats and the actual weights prove them bit-identical:
+//! - when no tap can round (accum has at least the product's fraction bits) and no partial sum
+//!   can leave the accumulator's range (bound from the actual weights and the input format's
+//!   range) — or the accumulator wraps, which is modular arithmetic — the tap order does not
+//!   matter and the convolution is an integer dot product: i16 operands read directly from the
+//!   zero-padded input (`direct::dot_i16`, taps split into blocks whose partial sums fit i32),
+//!   or an i32×i32→i64 GEMM over im2col patches for wider operands;
+//! - otherwise, for i16 operands and accumulators of up to 31 bits that saturate or wrap and
+//!   round by floor (AP_TRN, AP_RND, AP_RND_MIN_INF): the accumulator stepped tap by tap in the
+//!   fixed order on i32 lanes, across output channels (`direct::accumulate_lanes`);
+//! - everything else tap by tap through `FixedFormat::accumulate`.
 
 use anyhow::{ensure, Result};
 use rfpga_core::fixed::{FixedFormat, Overflow};
 use rfpga_core::frozen::{Conv, Port};
+use std::ops::Range;
 
 use super::{fits_i16, fits_i32, max_abs, Kernel, LayerStats, Scratch};
 use crate::convert::Conversion;
-use crate::gemm::{gemm_i16, gemm_i32, K_ALIGN};
+use crate::direct::{self, Geometry, StepRule, LANES};
+use crate::gemm::gemm_i32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Engine {
-    I16,
+    /// Exact i16 dot products on the padded input, one i32 sum per block of taps.
+    Direct16 { blocks: Vec<Range<usize>> },
+    /// Exact i32×i32→i64 GEMM over im2col patches.
     I32,
+    /// The accumulator stepped tap by tap on i32 lanes.
+    Lanes(StepRule),
     Stepwise,
 }
 
@@ -32,20 +43,30 @@ pub struct ConvKernel {
     k: usize,
     stride: usize,
     pad: usize,
-    /// Reduction length k·k·cin, and padded to K_ALIGN for the i16 kernel.
+    /// Reduction length k·k·cin.
     taps: usize,
-    kp: usize,
     engine: Engine,
     /// Weights as [co][ky][kx][ci], raw.
     w: Vec<i64>,
-    w16: Vec<i16>,
+    /// Direct engines: channels per pixel of the padded input (cin rounded up to even), its
+    /// width, each output pixel's and each tap's offset in it, output channels rounded up to
+    /// LANES.
+    cin_e: usize,
+    padded_w: usize,
+    pixel_off: Vec<usize>,
+    tap_off: Vec<usize>,
+    cp: usize,
+    /// Direct16: weights packed per block of taps; Lanes: packed weights and bias.
+    w16: Vec<Vec<i16>>,
+    wl: Vec<i32>,
+    bias_lanes: Vec<i32>,
     w32: Vec<i32>,
     bias_acc: Vec<i64>,
     accum: FixedFormat,
     prod_frac: i32,
-    /// accum.frac − prod_frac, for the fast paths (≥ 0).
+    /// accum.frac − prod_frac, for the exact engines (≥ 0).
     shift: u32,
-    /// The accumulator may overflow (fast paths: only with AP_WRAP).
+    /// The accumulator may overflow (exact engines: only with AP_WRAP).
     may_overflow: bool,
     relu: bool,
     out: Conversion,
@@ -58,7 +79,6 @@ impl ConvKernel {
         let (k, cout) = (l.kernel, l.out_ch);
         ensure!(weight.len() == cout * cin * k * k && bias.len() == cout, "{}: weight/bias sizes", l.name);
         let taps = k * k * cin;
-        let kp = taps.div_ceil(K_ALIGN) * K_ALIGN;
         let mut wt = vec![0i64; cout * taps];
         for co in 0..cout {
             for ci in 0..cin {
@@ -73,7 +93,8 @@ impl ConvKernel {
         let prod_frac = x.frac() + l.weight.frac();
         let to_acc = Conversion::new(l.bias.frac(), l.accum);
         let bias_acc: Vec<i64> = bias.iter().map(|&b| to_acc.apply(b).0).collect();
-        let sum_abs_w: Vec<i128> = wt.chunks(taps).map(|r| r.iter().map(|&v| (v as i128).abs()).sum()).collect();
+        let abs_w = |r: &[i64]| r.iter().map(|&v| (v as i128).abs()).sum::<i128>();
+        let sum_abs_w: Vec<i128> = wt.chunks(taps).map(abs_w).collect();
         let dot_bound = sum_abs_w.iter().copied().max().unwrap_or(0) * max_abs(&x);
         let shift = l.accum.frac() - prod_frac;
         let exact_taps = (0..62).contains(&shift);
@@ -83,33 +104,78 @@ impl ConvKernel {
         } else {
             (i128::MAX, true)
         };
-        let fast = allow_fast && exact_taps && (!may_overflow || l.accum.overflow == Overflow::Wrap) && acc_bound < 1 << 62 && (dot_bound << shift) < 1 << 62;
-        let engine = if !fast {
-            Engine::Stepwise
-        } else if fits_i16(&x) && fits_i16(&l.weight) && dot_bound < 1 << 31 {
-            Engine::I16
-        } else if fits_i32(&x) && fits_i32(&l.weight) {
+        let exact = allow_fast && exact_taps && (!may_overflow || l.accum.overflow == Overflow::Wrap) && acc_bound < 1 << 62 && (dot_bound << shift) < 1 << 62;
+        let narrow = fits_i16(&x) && fits_i16(&l.weight);
+        let max_w = wt.iter().map(|&v| (v as i128).abs()).max().unwrap_or(0);
+        let engine = if exact && narrow {
+            // Blocks of whole taps (k·k positions × cin channels) whose |partial sums| < 2^31.
+            let tap_bound: Vec<Vec<i128>> = wt.chunks(taps).map(|r| r.chunks(cin).map(|t| abs_w(t) * max_abs(&x)).collect()).collect();
+            let mut blocks = vec![];
+            let mut start = 0;
+            while start < k * k {
+                let mut end = start;
+                while end < k * k && (0..cout).all(|co| tap_bound[co][start..=end].iter().sum::<i128>() < 1 << 31) {
+                    end += 1;
+                }
+                if end == start {
+                    blocks.clear();
+                    break;
+                }
+                blocks.push(start..end);
+                start = end;
+            }
+            if blocks.is_empty() && fits_i32(&x) { Engine::I32 } else if blocks.is_empty() { Engine::Stepwise } else { Engine::Direct16 { blocks } }
+        } else if exact && fits_i32(&x) && fits_i32(&l.weight) {
             Engine::I32
+        } else if let Some(rule) = (allow_fast && narrow).then(|| StepRule::new(&l.accum, prod_frac, max_w * max_abs(&x))).flatten() {
+            Engine::Lanes(rule)
         } else {
             Engine::Stepwise
         };
-        let pad_row = |r: &[i64]| r.iter().copied().chain(std::iter::repeat(0).take(kp - taps)).collect::<Vec<_>>();
-        let (w16, w32) = match engine {
-            Engine::I16 => (wt.chunks(taps).flat_map(|r| pad_row(r)).map(|v| v as i16).collect(), vec![]),
-            Engine::I32 => (vec![], wt.iter().map(|&v| v as i32).collect()),
-            Engine::Stepwise => (vec![], vec![]),
+        let (stride, pad) = (l.stride, k / 2);
+        let out_shape = [h.div_ceil(stride), w.div_ceil(stride), cout];
+        let cin_e = cin + cin % 2;
+        let padded_w = w + 2 * pad;
+        let pixel_off = (0..out_shape[0] * out_shape[1]).map(|p| ((p / out_shape[1]) * stride * padded_w + (p % out_shape[1]) * stride) * cin_e).collect();
+        let tap_off: Vec<usize> = (0..k * k).map(|t| ((t / k) * padded_w + t % k) * cin_e).collect();
+        let cp = cout.div_ceil(LANES) * LANES;
+        // Weights with the channel run padded to cin_e (zeros).
+        let w_even = |t: &Range<usize>| -> Vec<i64> {
+            let mut v = Vec::with_capacity(cout * t.len() * cin_e);
+            for co in 0..cout {
+                for tap in t.clone() {
+                    v.extend((0..cin_e).map(|ci| if ci < cin { wt[co * taps + tap * cin + ci] } else { 0 }));
+                }
+            }
+            v
         };
+        let (mut w16, mut wl, mut bias_lanes, mut w32) = (vec![], vec![], vec![], vec![]);
+        match &engine {
+            Engine::Direct16 { blocks } => w16 = blocks.iter().map(|b| direct::pack_pairs(&w_even(b), cout, b.len() * cin_e)).collect(),
+            Engine::Lanes(_) => {
+                wl = direct::pack_lanes(&wt, cout, taps);
+                bias_lanes = (0..cp).map(|co| bias_acc.get(co).copied().unwrap_or(0) as i32).collect();
+            }
+            Engine::I32 => w32 = wt.iter().map(|&v| v as i32).collect(),
+            Engine::Stepwise => {}
+        }
         Ok(ConvKernel {
             in_shape: [h, w, cin],
-            out_shape: [h.div_ceil(l.stride), w.div_ceil(l.stride), cout],
+            out_shape,
             k,
-            stride: l.stride,
-            pad: k / 2,
+            stride,
+            pad,
             taps,
-            kp,
             engine,
             w: wt,
+            cin_e,
+            padded_w,
+            pixel_off,
+            tap_off,
+            cp,
             w16,
+            wl,
+            bias_lanes,
             w32,
             bias_acc,
             accum: l.accum,
@@ -130,21 +196,44 @@ impl ConvKernel {
         (iy < h && ix < w).then_some((iy * w + ix) * cin)
     }
 
-    /// im2col: one row of `row_len` values per output pixel, taps in (ky, kx, ci) order.
-    fn patches<T: Copy + Default>(&self, x: &[i64], row_len: usize, buf: &mut Vec<T>, cast: impl Fn(i64) -> T) {
+    /// The input as i16, zero-padded by `pad` on every side, channels padded to `cin_e`.
+    #[inline(always)]
+    fn pad_input(&self, x: &[i64], buf: &mut Vec<i16>) {
+        let [h, w, cin] = self.in_shape;
+        buf.clear();
+        buf.resize((h + 2 * self.pad) * self.padded_w * self.cin_e, 0);
+        for y in 0..h {
+            let row = &mut buf[((y + self.pad) * self.padded_w + self.pad) * self.cin_e..][..w * self.cin_e];
+            let src = &x[y * w * cin..][..w * cin];
+            if cin == self.cin_e {
+                for (o, &v) in row.iter_mut().zip(src) {
+                    *o = v as i16;
+                }
+            } else {
+                for (o, s) in row.chunks_exact_mut(self.cin_e).zip(src.chunks_exact(cin)) {
+                    for (o, &v) in o.iter_mut().zip(s) {
+                        *o = v as i16;
+                    }
+                }
+            }
+        }
+    }
+
+    /// im2col: one row of `taps` values per output pixel, taps in (ky, kx, ci) order.
+    fn patches(&self, x: &[i64], buf: &mut Vec<i32>) {
         let [oh, ow, _] = self.out_shape;
         let cin = self.in_shape[2];
         buf.clear();
-        buf.resize(oh * ow * row_len, T::default());
+        buf.resize(oh * ow * self.taps, 0);
         for oy in 0..oh {
             for ox in 0..ow {
-                let row = &mut buf[(oy * ow + ox) * row_len..][..row_len];
+                let row = &mut buf[(oy * ow + ox) * self.taps..][..self.taps];
                 for ky in 0..self.k {
                     for kx in 0..self.k {
                         if let Some(s) = self.source(oy, ox, ky, kx) {
                             let d = (ky * self.k + kx) * cin;
                             for (o, &v) in row[d..d + cin].iter_mut().zip(&x[s..s + cin]) {
-                                *o = cast(v);
+                                *o = v as i32;
                             }
                         }
                     }
@@ -153,48 +242,65 @@ impl ConvKernel {
         }
     }
 
-    #[inline]
-    fn finish(&self, co: usize, dot: i64, stats: &mut LayerStats) -> i64 {
-        let mut acc = self.bias_acc[co] + (dot << self.shift);
-        if self.may_overflow {
-            acc = self.accum.from_bits(acc as u64);
-        }
-        if self.relu {
-            acc = acc.max(0);
-        }
-        stats.convert(&self.out, acc)
-    }
-}
-
-impl ConvKernel {
-    /// [`ConvKernel::finish`] on every GEMM result, pixel-major.
-    fn finish_all<D: Copy + Into<i64>>(&self, dots: &[D], out: &mut [i64], stats: &mut LayerStats) {
+    /// Exact dot products (`stride` values per pixel) → bias, accumulator wrap, ReLU → output.
+    #[inline(always)]
+    fn finish_dots<D: Copy + Into<i64>>(&self, dots: &[D], stride: usize, acc: &mut Vec<i64>, out: &mut [i64], stats: &mut LayerStats) {
         let cout = self.out_shape[2];
-        for (p, dot) in out.chunks_mut(cout).zip(dots.chunks(cout)) {
-            for (co, (o, &d)) in p.iter_mut().zip(dot).enumerate() {
-                *o = self.finish(co, d.into(), stats);
+        acc.clear();
+        acc.resize(out.len(), 0);
+        let wsh = 64 - self.accum.width;
+        for (a, d) in acc.chunks_exact_mut(cout).zip(dots.chunks(stride)) {
+            for ((a, &d), &b) in a.iter_mut().zip(d).zip(&self.bias_acc) {
+                let mut v = b + (d.into() << self.shift);
+                if self.may_overflow {
+                    // AP_WRAP (the exact engines allow no other overflow): the low W bits.
+                    v = if self.accum.signed { (v << wsh) >> wsh } else { ((v as u64) << wsh >> wsh) as i64 };
+                }
+                *a = if self.relu { v.max(0) } else { v };
             }
         }
+        stats.convert_slice(&self.out, acc, out);
     }
-}
 
-impl Kernel for ConvKernel {
-    fn run(&self, inputs: &[&[i64]], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
-        let x = inputs[0];
+    #[inline(always)]
+    fn run_impl(&self, x: &[i64], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
         let [oh, ow, cout] = self.out_shape;
         let pixels = oh * ow;
-        match self.engine {
-            Engine::I16 => {
-                self.patches(x, self.kp, &mut s.a16, |v| v as i16);
-                s.d32.resize(pixels * cout, 0);
-                gemm_i16(&s.a16, &self.w16, self.kp, &mut s.d32);
-                self.finish_all(&s.d32, out, stats);
+        let geometry = |seg| Geometry { pixels: &self.pixel_off, taps: &self.tap_off, seg };
+        match &self.engine {
+            Engine::Direct16 { blocks } => {
+                self.pad_input(x, &mut s.x16);
+                s.d32.resize(pixels * self.cp, 0);
+                if blocks.len() == 1 {
+                    direct::dot_i16(&s.x16, &geometry(self.cin_e), &self.w16[0], &mut s.d32);
+                    self.finish_dots(&s.d32, self.cp, &mut s.acc, out, stats);
+                } else {
+                    s.d64.clear();
+                    s.d64.resize(pixels * self.cp, 0);
+                    for (b, w) in blocks.iter().zip(&self.w16) {
+                        let g = Geometry { pixels: &self.pixel_off, taps: &self.tap_off[b.clone()], seg: self.cin_e };
+                        direct::dot_i16(&s.x16, &g, w, &mut s.d32);
+                        for (t, &d) in s.d64.iter_mut().zip(&s.d32) {
+                            *t += d as i64;
+                        }
+                    }
+                    self.finish_dots(&s.d64, self.cp, &mut s.acc, out, stats);
+                }
             }
             Engine::I32 => {
-                self.patches(x, self.taps, &mut s.a32, |v| v as i32);
+                self.patches(x, &mut s.a32);
                 s.d64.resize(pixels * cout, 0);
                 gemm_i32(&s.a32, &self.w32, self.taps, &mut s.d64);
-                self.finish_all(&s.d64, out, stats);
+                self.finish_dots(&s.d64, cout, &mut s.acc, out, stats);
+            }
+            Engine::Lanes(rule) => {
+                self.pad_input(x, &mut s.x16);
+                s.d32.resize(pixels * self.cp, 0);
+                // Padding taps step the accumulator by round(0) = 0, which leaves it unchanged.
+                direct::accumulate_lanes(&s.x16, &geometry(self.in_shape[2]), &self.wl, &self.bias_lanes, rule, &mut s.d32);
+                s.acc.clear();
+                s.acc.extend(s.d32.chunks_exact(self.cp).flat_map(|p| p[..cout].iter().map(|&a| if self.relu { a.max(0) as i64 } else { a as i64 })));
+                stats.convert_slice(&self.out, &s.acc, out);
             }
             Engine::Stepwise => {
                 let cin = self.in_shape[2];
@@ -223,11 +329,19 @@ impl Kernel for ConvKernel {
             }
         }
     }
+}
+
+impl Kernel for ConvKernel {
+    fn run(&self, inputs: &[&[i64]], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
+        crate::simd::with_avx2(|| self.run_impl(inputs[0], out, s, stats))
+    }
 
     fn engine(&self) -> String {
-        match self.engine {
-            Engine::I16 => "exact i16 GEMM".into(),
+        match &self.engine {
+            Engine::Direct16 { blocks } if blocks.len() == 1 => "exact i16 direct".into(),
+            Engine::Direct16 { blocks } => format!("exact i16 direct, {} tap blocks", blocks.len()),
             Engine::I32 => "exact i32 GEMM".into(),
+            Engine::Lanes(_) => "tap by tap on i32 lanes".into(),
             Engine::Stepwise => "tap by tap".into(),
         }
     }

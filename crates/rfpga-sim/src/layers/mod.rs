@@ -53,11 +53,25 @@ impl LayerStats {
         self.overflows += overflow as u64;
         r
     }
+
+    /// [`LayerStats::convert`] on a run of values.
+    #[inline(always)]
+    pub fn convert_slice(&mut self, c: &Conversion, src: &[i64], dst: &mut [i64]) {
+        let (lo, hi, over) = c.apply_slice(src, dst);
+        self.values += src.len() as u64;
+        self.min = self.min.min(lo);
+        self.max = self.max.max(hi);
+        self.overflows += over;
+    }
 }
 
 /// Reusable buffers of one worker thread.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    /// The zero-padded input of a direct convolution.
+    pub x16: Vec<i16>,
+    /// Accumulators before the output conversion.
+    pub acc: Vec<i64>,
     pub a16: Vec<i16>,
     pub a32: Vec<i32>,
     pub d32: Vec<i32>,
