@@ -126,6 +126,47 @@ impl Conversion {
     }
 }
 
+/// `ap_fixed<..>(x)` for the f32 inputs of the network: a multiplication by 2^frac (exact), a
+/// floor, and a range check for AP_TRN/AP_RND formats; every other case, and any value out of
+/// the fast path's range, through [`FixedFormat::from_f64`], which defines the result.
+#[derive(Debug, Clone, Copy)]
+pub struct FromFloat {
+    dst: FixedFormat,
+    scale: f64,
+    /// Added before the floor: 0.5 (AP_RND), 0 (AP_TRN); None: always the definition.
+    half: Option<f64>,
+    lo: i64,
+    hi: i64,
+}
+
+impl FromFloat {
+    pub fn new(dst: FixedFormat) -> Self {
+        let frac = dst.frac();
+        let half = match dst.rounding {
+            Rounding::Trn => Some(0.0),
+            Rounding::Rnd => Some(0.5),
+            _ => None,
+        };
+        FromFloat { dst, scale: 2f64.powi(frac.clamp(-1000, 1000)), half: half.filter(|_| (-60..=60).contains(&frac)), lo: dst.min_raw(), hi: dst.max_raw() }
+    }
+
+    #[inline]
+    pub fn apply(&self, x: f32) -> i64 {
+        if let Some(half) = self.half {
+            // x·2^frac is exact (a power-of-two scaling of a 24-bit significand); below 2^50 it
+            // and its sum with 1/2 are exact in f64, so the floor is the exact floor.
+            let v = x as f64 * self.scale;
+            if v.abs() < (1u64 << 50) as f64 {
+                let r = (v + half).floor() as i64;
+                if r >= self.lo && r <= self.hi {
+                    return r;
+                }
+            }
+        }
+        self.dst.from_f64(x as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,12 +198,25 @@ mod tests {
         fn slice_equals_value_by_value(dst in format(), src_frac in -10i32..40, vs in proptest::collection::vec(prop_oneof![any::<i64>(), -5000i64..5000, (-(1i64 << 40))..(1i64 << 40)], 0..40)) {
             let c = Conversion::new(src_frac, dst);
             let mut out = vec![0; vs.len()];
-            let (lo, hi, over) = crate::simd::with_avx2(|| c.apply_slice(&vs, &mut out));
+            crate::simd::avx2_or_plain! {
+                fn apply(c: &Conversion, vs: &[i64], out: &mut [i64]) -> (i64, i64, u64) {
+                    c.apply_slice(vs, out)
+                }
+            }
+            let (lo, hi, over) = apply(&c, &vs, &mut out);
             let each: Vec<(i64, bool)> = vs.iter().map(|&v| c.apply(v)).collect();
             prop_assert_eq!(out, each.iter().map(|e| e.0).collect::<Vec<_>>());
             prop_assert_eq!(over, each.iter().filter(|e| e.1).count() as u64);
             prop_assert_eq!(lo, vs.iter().copied().min().unwrap_or(i64::MAX));
             prop_assert_eq!(hi, vs.iter().copied().max().unwrap_or(i64::MIN));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn from_float_equals_the_definition(dst in format(), x in prop_oneof![any::<f32>(), -10f32..10f32, (-1e-3f32..1e-3f32)]) {
+            prop_assert_eq!(FromFloat::new(dst).apply(x), dst.from_f64(x as f64), "{} {}", dst, x);
         }
     }
 

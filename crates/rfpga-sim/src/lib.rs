@@ -125,6 +125,7 @@ impl Simulator {
                     &ins[0],
                     get(&format!("{}.weight", l.name), &l.weight)?,
                     get(&format!("{}.bias", l.name), &l.bias)?,
+                    allow_fast,
                 )),
             };
             kernels.push(k);
@@ -148,9 +149,9 @@ impl Simulator {
     /// The raw input of one normalized image (HWC f32, as `rfpga_data::make_batch` gives it).
     pub fn input_raw(&self, normalized: &[f32], out: &mut [i64]) {
         assert_eq!(normalized.len(), out.len(), "an image of the frozen model's input shape (checked when loading)");
-        let f = self.model.input.format;
+        let f = convert::FromFloat::new(self.model.input.format);
         for (o, &x) in out.iter_mut().zip(normalized) {
-            *o = f.from_f64(x as f64);
+            *o = f.apply(x);
         }
     }
 

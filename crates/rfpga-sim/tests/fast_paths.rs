@@ -132,7 +132,20 @@ fn wide_formats_take_the_fast_paths() {
     let net = network(&f);
     let sim = Simulator::new(net.model, &net.weights, Path::new("w")).unwrap();
     let engines: Vec<String> = sim.engines().into_iter().map(|e| e.2).collect();
-    assert_eq!(engines[..5], ["exact i16 direct", "exact i16 direct", "copy", "exact", "exact i16 direct"]);
+    // 8-bit operands take the u8×i8 kernel where the CPU has VNNI, the i16 one elsewhere.
+    let conv = if rfpga_sim::direct::has_vnni() { "exact u8×i8 direct (VNNI)" } else { "exact i16 direct" };
+    assert_eq!(engines[..5], [conv, conv, "copy", "exact", conv]);
+    // 16-bit activations, 12-bit weights: the i16 kernel, its taps split into blocks whose
+    // partial sums fit i32 (9 taps × 16 channels × 2^11 × 2^15 would not), equal to the definition.
+    let f = Formats { input: p("ap_fixed<16,6>"), act: p("ap_fixed<16,6,AP_RND,AP_SAT>"), weight: p("ap_fixed<12,4>"), accum: p("ap_fixed<48,20>"), ..f };
+    let net = network(&f);
+    let sim = Simulator::new(net.model.clone(), &net.weights, Path::new("w")).unwrap();
+    let engines: Vec<String> = sim.engines().into_iter().filter(|e| e.1 == "conv").map(|e| e.2).collect();
+    assert!(engines.iter().all(|e| e.starts_with("exact i16 direct")) && engines.iter().any(|e| e.contains("tap blocks")), "{engines:?}");
+    let slow = Simulator::with_fast_paths(net.model, &net.weights, Path::new("w"), false).unwrap();
+    let mut s = 7;
+    let x = random_raw(&f.input, 8 * 8 * 3, &mut s);
+    assert_eq!(run_all(&sim, &x), run_all(&slow, &x));
 }
 
 /// One 3×3 convolution, one output channel, on a 4×4 image: output (1, 1) sees all nine taps.

@@ -64,9 +64,15 @@ impl AddKernel {
     }
 }
 
+crate::simd::avx2_or_plain! {
+    fn run_add(k: &AddKernel, a: &[i64], b: &[i64], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
+        k.run_impl(a, b, out, s, stats)
+    }
+}
+
 impl Kernel for AddKernel {
     fn run(&self, inputs: &[&[i64]], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
-        crate::simd::with_avx2(|| self.run_impl(inputs[0], inputs[1], out, s, stats))
+        run_add(self, inputs[0], inputs[1], out, s, stats)
     }
 
     fn engine(&self) -> String {

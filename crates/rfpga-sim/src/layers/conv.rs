@@ -17,7 +17,7 @@
 //! - everything else tap by tap through `FixedFormat::accumulate`.
 
 use anyhow::{ensure, Result};
-use rfpga_core::fixed::{FixedFormat, Overflow};
+use rfpga_core::fixed::FixedFormat;
 use rfpga_core::frozen::{Conv, Port};
 use std::ops::Range;
 
@@ -28,6 +28,9 @@ use crate::gemm::gemm_i32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Engine {
+    /// Exact u8×i8 dot products on the padded input (8-bit formats, AVX-512 VNNI): signed
+    /// inputs are offset by 128 into u8, the offset's contribution subtracted after.
+    Direct8 { offset: i64 },
     /// Exact i16 dot products on the padded input, one i32 sum per block of taps.
     Direct16 { blocks: Vec<Range<usize>> },
     /// Exact i32×i32→i64 GEMM over im2col patches.
@@ -56,8 +59,11 @@ pub struct ConvKernel {
     pixel_off: Vec<usize>,
     tap_off: Vec<usize>,
     cp: usize,
-    /// Direct16: weights packed per block of taps; Lanes: packed weights and bias.
+    /// Direct16: weights packed per block of taps; Direct8: packed weights and offset·Σw per
+    /// output channel; Lanes: packed weights and bias.
     w16: Vec<Vec<i16>>,
+    w8: Vec<i8>,
+    offset_sum: Vec<i32>,
     wl: Vec<i32>,
     bias_lanes: Vec<i32>,
     w32: Vec<i32>,
@@ -95,19 +101,17 @@ impl ConvKernel {
         let bias_acc: Vec<i64> = bias.iter().map(|&b| to_acc.apply(b).0).collect();
         let abs_w = |r: &[i64]| r.iter().map(|&v| (v as i128).abs()).sum::<i128>();
         let sum_abs_w: Vec<i128> = wt.chunks(taps).map(abs_w).collect();
-        let dot_bound = sum_abs_w.iter().copied().max().unwrap_or(0) * max_abs(&x);
-        let shift = l.accum.frac() - prod_frac;
-        let exact_taps = (0..62).contains(&shift);
-        let (acc_bound, may_overflow) = if exact_taps {
-            let b = (0..cout).map(|co| (bias_acc[co] as i128).abs() + (sum_abs_w[co] * max_abs(&x) << shift)).max().unwrap_or(0);
-            (b, !l.accum.signed || b > l.accum.max_raw() as i128)
-        } else {
-            (i128::MAX, true)
-        };
-        let exact = allow_fast && exact_taps && (!may_overflow || l.accum.overflow == Overflow::Wrap) && acc_bound < 1 << 62 && (dot_bound << shift) < 1 << 62;
+        let exact_sum = super::exact_sum(&l.accum, prod_frac, &bias_acc, &sum_abs_w, max_abs(&x));
+        let exact = allow_fast && exact_sum.is_some();
+        let (shift, may_overflow) = exact_sum.unwrap_or((0, true));
         let narrow = fits_i16(&x) && fits_i16(&l.weight);
         let max_w = wt.iter().map(|&v| (v as i128).abs()).max().unwrap_or(0);
-        let engine = if exact && narrow {
+        let fits_i8 = |f: &FixedFormat| f.min_raw() >= -128 && f.max_raw() <= 127;
+        let offset = if x.signed { 128 } else { 0 };
+        let bytes = x.width <= 8 && fits_i8(&l.weight) && (255 + offset as i128) * sum_abs_w.iter().copied().max().unwrap_or(0) < 1 << 31;
+        let engine = if exact && bytes && direct::has_vnni() {
+            Engine::Direct8 { offset }
+        } else if exact && narrow {
             // Blocks of whole taps (k·k positions × cin channels) whose |partial sums| < 2^31.
             let tap_bound: Vec<Vec<i128>> = wt.chunks(taps).map(|r| r.chunks(cin).map(|t| abs_w(t) * max_abs(&x)).collect()).collect();
             let mut blocks = vec![];
@@ -134,7 +138,7 @@ impl ConvKernel {
         };
         let (stride, pad) = (l.stride, k / 2);
         let out_shape = [h.div_ceil(stride), w.div_ceil(stride), cout];
-        let cin_e = cin + cin % 2;
+        let cin_e = if matches!(engine, Engine::Direct8 { .. }) { cin.div_ceil(4) * 4 } else { cin.div_ceil(2) * 2 };
         let padded_w = w + 2 * pad;
         let pixel_off = (0..out_shape[0] * out_shape[1]).map(|p| ((p / out_shape[1]) * stride * padded_w + (p % out_shape[1]) * stride) * cin_e).collect();
         let tap_off: Vec<usize> = (0..k * k).map(|t| ((t / k) * padded_w + t % k) * cin_e).collect();
@@ -150,7 +154,12 @@ impl ConvKernel {
             v
         };
         let (mut w16, mut wl, mut bias_lanes, mut w32) = (vec![], vec![], vec![], vec![]);
+        let (mut w8, mut offset_sum) = (vec![], vec![]);
         match &engine {
+            Engine::Direct8 { offset } => {
+                w8 = direct::pack_quads(&w_even(&(0..k * k)), cout, k * k * cin_e);
+                offset_sum = (0..cp).map(|co| if co < cout { (offset * wt[co * taps..][..taps].iter().sum::<i64>()) as i32 } else { 0 }).collect();
+            }
             Engine::Direct16 { blocks } => w16 = blocks.iter().map(|b| direct::pack_pairs(&w_even(b), cout, b.len() * cin_e)).collect(),
             Engine::Lanes(_) => {
                 wl = direct::pack_lanes(&wt, cout, taps);
@@ -174,13 +183,15 @@ impl ConvKernel {
             tap_off,
             cp,
             w16,
+            w8,
+            offset_sum,
             wl,
             bias_lanes,
             w32,
             bias_acc,
             accum: l.accum,
             prod_frac,
-            shift: shift.max(0) as u32,
+            shift,
             may_overflow,
             relu: l.relu,
             out: Conversion::new(l.accum.frac(), l.output),
@@ -196,23 +207,24 @@ impl ConvKernel {
         (iy < h && ix < w).then_some((iy * w + ix) * cin)
     }
 
-    /// The input as i16, zero-padded by `pad` on every side, channels padded to `cin_e`.
+    /// The input cast to T, padded by `pad` on every side and channels padded to `cin_e`, with
+    /// `zero` (the cast of 0).
     #[inline(always)]
-    fn pad_input(&self, x: &[i64], buf: &mut Vec<i16>) {
+    fn pad_input<T: Copy>(&self, x: &[i64], buf: &mut Vec<T>, zero: T, cast: impl Fn(i64) -> T) {
         let [h, w, cin] = self.in_shape;
         buf.clear();
-        buf.resize((h + 2 * self.pad) * self.padded_w * self.cin_e, 0);
+        buf.resize((h + 2 * self.pad) * self.padded_w * self.cin_e, zero);
         for y in 0..h {
             let row = &mut buf[((y + self.pad) * self.padded_w + self.pad) * self.cin_e..][..w * self.cin_e];
             let src = &x[y * w * cin..][..w * cin];
             if cin == self.cin_e {
                 for (o, &v) in row.iter_mut().zip(src) {
-                    *o = v as i16;
+                    *o = cast(v);
                 }
             } else {
                 for (o, s) in row.chunks_exact_mut(self.cin_e).zip(src.chunks_exact(cin)) {
                     for (o, &v) in o.iter_mut().zip(s) {
-                        *o = v as i16;
+                        *o = cast(v);
                     }
                 }
             }
@@ -268,8 +280,20 @@ impl ConvKernel {
         let pixels = oh * ow;
         let geometry = |seg| Geometry { pixels: &self.pixel_off, taps: &self.tap_off, seg };
         match &self.engine {
+            Engine::Direct8 { offset } => {
+                let off = *offset;
+                self.pad_input(x, &mut s.x8, off as u8, |v| (v + off) as u8);
+                s.d32.resize(pixels * self.cp, 0);
+                direct::dot_u8(&s.x8, &geometry(self.cin_e), &self.w8, &mut s.d32);
+                for p in s.d32.chunks_exact_mut(self.cp) {
+                    for (d, &c) in p.iter_mut().zip(&self.offset_sum) {
+                        *d -= c;
+                    }
+                }
+                self.finish_dots(&s.d32, self.cp, &mut s.acc, out, stats);
+            }
             Engine::Direct16 { blocks } => {
-                self.pad_input(x, &mut s.x16);
+                self.pad_input(x, &mut s.x16, 0, |v| v as i16);
                 s.d32.resize(pixels * self.cp, 0);
                 if blocks.len() == 1 {
                     direct::dot_i16(&s.x16, &geometry(self.cin_e), &self.w16[0], &mut s.d32);
@@ -294,7 +318,7 @@ impl ConvKernel {
                 self.finish_dots(&s.d64, cout, &mut s.acc, out, stats);
             }
             Engine::Lanes(rule) => {
-                self.pad_input(x, &mut s.x16);
+                self.pad_input(x, &mut s.x16, 0, |v| v as i16);
                 s.d32.resize(pixels * self.cp, 0);
                 // Padding taps step the accumulator by round(0) = 0, which leaves it unchanged.
                 direct::accumulate_lanes(&s.x16, &geometry(self.in_shape[2]), &self.wl, &self.bias_lanes, rule, &mut s.d32);
@@ -331,13 +355,20 @@ impl ConvKernel {
     }
 }
 
+crate::simd::avx2_or_plain! {
+    fn run_conv(k: &ConvKernel, x: &[i64], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
+        k.run_impl(x, out, s, stats)
+    }
+}
+
 impl Kernel for ConvKernel {
     fn run(&self, inputs: &[&[i64]], out: &mut [i64], s: &mut Scratch, stats: &mut LayerStats) {
-        crate::simd::with_avx2(|| self.run_impl(inputs[0], out, s, stats))
+        run_conv(self, inputs[0], out, s, stats)
     }
 
     fn engine(&self) -> String {
         match &self.engine {
+            Engine::Direct8 { .. } => "exact u8×i8 direct (VNNI)".into(),
             Engine::Direct16 { blocks } if blocks.len() == 1 => "exact i16 direct".into(),
             Engine::Direct16 { blocks } => format!("exact i16 direct, {} tap blocks", blocks.len()),
             Engine::I32 => "exact i32 GEMM".into(),

@@ -8,7 +8,7 @@ pub mod dense;
 pub mod pad;
 pub mod pool;
 
-use rfpga_core::fixed::FixedFormat;
+use rfpga_core::fixed::{FixedFormat, Overflow};
 
 use crate::convert::Conversion;
 
@@ -70,6 +70,7 @@ impl LayerStats {
 pub struct Scratch {
     /// The zero-padded input of a direct convolution.
     pub x16: Vec<i16>,
+    pub x8: Vec<u8>,
     /// Accumulators before the output conversion.
     pub acc: Vec<i64>,
     pub a16: Vec<i16>,
@@ -99,4 +100,21 @@ pub fn fits_i16(f: &FixedFormat) -> bool {
 }
 pub fn fits_i32(f: &FixedFormat) -> bool {
     f.min_raw() >= i32::MIN as i64 && f.max_raw() <= i32::MAX as i64
+}
+
+/// When `acc = bias; acc += x·w` over all taps equals `bias + (Σ x·w << shift)` computed in any
+/// order: no tap rounds (the accumulator has at least the product's fraction bits) and no
+/// partial sum leaves the accumulator (bound from each output's Σ|w| and the input's largest
+/// magnitude), or the accumulator wraps, which is modular. Returns the shift and whether the
+/// result must still be wrapped into the accumulator; None when taps must be followed one by one.
+pub fn exact_sum(accum: &FixedFormat, prod_frac: i32, bias_acc: &[i64], sum_abs_w: &[i128], max_x: i128) -> Option<(u32, bool)> {
+    let shift = accum.frac() - prod_frac;
+    if !(0..62).contains(&shift) {
+        return None;
+    }
+    let dot_bound = sum_abs_w.iter().copied().max().unwrap_or(0) * max_x;
+    let acc_bound = bias_acc.iter().zip(sum_abs_w).map(|(&b, &s)| (b as i128).abs() + (s * max_x << shift)).max().unwrap_or(0);
+    let may_overflow = !accum.signed || acc_bound > accum.max_raw() as i128;
+    let ok = (!may_overflow || accum.overflow == Overflow::Wrap) && acc_bound < 1 << 62 && (dot_bound << shift) < 1 << 62;
+    ok.then_some((shift as u32, may_overflow))
 }
