@@ -147,7 +147,9 @@ impl FromFloat {
             Rounding::Rnd => Some(0.5),
             _ => None,
         };
-        FromFloat { dst, scale: 2f64.powi(frac.clamp(-1000, 1000)), half: half.filter(|_| (-60..=60).contains(&frac)), lo: dst.min_raw(), hi: dst.max_raw() }
+        // In range, every overflow mode keeps the value, except AP_SAT_SYM's minimum (→ −max).
+        let lo = if dst.overflow == Overflow::SatSym && dst.signed { dst.min_raw() | 1 } else { dst.min_raw() };
+        FromFloat { dst, scale: 2f64.powi(frac.clamp(-1000, 1000)), half: half.filter(|_| (-60..=60).contains(&frac)), lo, hi: dst.max_raw() }
     }
 
     #[inline]

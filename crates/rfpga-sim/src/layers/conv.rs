@@ -212,8 +212,15 @@ impl ConvKernel {
     #[inline(always)]
     fn pad_input<T: Copy>(&self, x: &[i64], buf: &mut Vec<T>, zero: T, cast: impl Fn(i64) -> T) {
         let [h, w, cin] = self.in_shape;
-        buf.clear();
-        buf.resize((h + 2 * self.pad) * self.padded_w * self.cin_e, zero);
+        let (pw, ce, pad) = (self.padded_w, self.cin_e, self.pad);
+        // Only the border is filled with zero: the interior is overwritten below.
+        buf.resize((h + 2 * pad) * pw * ce, zero);
+        buf[..pad * pw * ce].fill(zero);
+        buf[(h + pad) * pw * ce..].fill(zero);
+        for y in pad..h + pad {
+            buf[y * pw * ce..][..pad * ce].fill(zero);
+            buf[(y * pw + pad + w) * ce..][..pad * ce].fill(zero);
+        }
         for y in 0..h {
             let row = &mut buf[((y + self.pad) * self.padded_w + self.pad) * self.cin_e..][..w * self.cin_e];
             let src = &x[y * w * cin..][..w * cin];
@@ -223,6 +230,7 @@ impl ConvKernel {
                 }
             } else {
                 for (o, s) in row.chunks_exact_mut(self.cin_e).zip(src.chunks_exact(cin)) {
+                    o.fill(zero);
                     for (o, &v) in o.iter_mut().zip(s) {
                         *o = cast(v);
                     }
