@@ -155,31 +155,33 @@ pub fn dot_u8_portable(x: &[u8], g: &Geometry, w: &[i8], out: &mut [i32]) {
     }
 }
 
-/// One accumulation step `acc = overflow(acc + round(p))` on i32 lanes, for `p = x·w` in units
-/// of 2^−prod_frac and `acc` in units of 2^−(prod_frac − shift). Equal to `FixedFormat::
-/// accumulate` when [`StepRule::new`] says so: rounding the sum equals the accumulator plus
-/// the rounded product because the accumulator is a whole number of its LSBs and the rounding
-/// modes allowed (floor-based: AP_TRN, AP_RND, AP_RND_MIN_INF) commute with adding one.
+/// One accumulation step `acc = overflow(acc + round(p))` on integer lanes of `lane_bits` bits
+/// (32: the vector kernel; 64: scalar), for `p = x·w` in units of 2^−prod_frac and `acc` in the
+/// accumulator's. Equal to `FixedFormat::accumulate` when [`StepRule::new`] says so: rounding
+/// the sum equals the accumulator plus the rounded product because the accumulator is a whole
+/// number of its LSBs and the rounding modes allowed (floor-based: AP_TRN, AP_RND,
+/// AP_RND_MIN_INF) commute with adding one; no intermediate leaves the lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepRule {
     /// Bits dropped from the product (> 0), or appended (≤ 0: a left shift by −shift).
     pub shift: i32,
     /// Added before the arithmetic right shift: 2^(shift−1) (AP_RND), 2^(shift−1) − 1
     /// (AP_RND_MIN_INF), 0 (AP_TRN).
-    pub round_bias: i32,
-    pub lo: i32,
-    pub hi: i32,
-    /// AP_WRAP: keep the low `32 − wrap_shift` bits, sign-extended when signed.
+    pub round_bias: i64,
+    pub lo: i64,
+    pub hi: i64,
+    /// AP_WRAP: keep the low W bits (this width), sign-extended when signed; None: AP_SAT.
     pub wrap: Option<(u32, bool)>,
 }
 
 impl StepRule {
     /// The rule for accumulator `acc` and products at `prod_frac` whose magnitude is at most
-    /// `max_prod`, or None where i32 lanes cannot follow the definition exactly.
-    pub fn new(acc: &rfpga_core::FixedFormat, prod_frac: i32, max_prod: i128) -> Option<StepRule> {
+    /// `max_prod`, or None where lanes of `lane_bits` cannot follow the definition exactly.
+    pub fn new(acc: &rfpga_core::FixedFormat, prod_frac: i32, max_prod: i128, lane_bits: u32) -> Option<StepRule> {
         use rfpga_core::fixed::{Overflow, Rounding};
         let shift = prod_frac - acc.frac();
-        if acc.width > 31 || max_prod >= 1 << 30 || !(-30..=30).contains(&shift) {
+        let lane = lane_bits as i32;
+        if acc.width as i32 > lane - 1 || max_prod >= 1i128 << (lane - 2) || !(-(lane - 2)..=lane - 2).contains(&shift) {
             return None;
         }
         let round_bias = match (acc.rounding, shift > 0) {
@@ -190,25 +192,25 @@ impl StepRule {
         };
         let max_r = if shift > 0 { (max_prod >> shift) + 1 } else { max_prod << -shift };
         let max_acc = (acc.max_raw() as i128).max(-(acc.min_raw() as i128));
-        if max_r + max_acc >= 1 << 31 {
+        if max_r + max_acc >= 1i128 << (lane - 1) {
             return None;
         }
         let wrap = match acc.overflow {
             Overflow::Sat => None,
-            Overflow::Wrap => Some((32 - acc.width, acc.signed)),
+            Overflow::Wrap => Some((acc.width, acc.signed)),
             _ => return None,
         };
-        Some(StepRule { shift, round_bias, lo: acc.min_raw() as i32, hi: acc.max_raw() as i32, wrap })
+        Some(StepRule { shift, round_bias, lo: acc.min_raw(), hi: acc.max_raw(), wrap })
     }
 
     #[inline(always)]
-    pub fn step(&self, acc: i32, p: i32) -> i32 {
+    pub fn step(&self, acc: i64, p: i64) -> i64 {
         let r = if self.shift > 0 { (p + self.round_bias) >> self.shift } else { p << -self.shift };
         let s = acc + r;
         match self.wrap {
             None => s.clamp(self.lo, self.hi),
-            Some((sh, true)) => (s << sh) >> sh,
-            Some((sh, false)) => ((s as u32) << sh >> sh) as i32,
+            Some((w, true)) => (s << (64 - w)) >> (64 - w),
+            Some((w, false)) => ((s as u64) << (64 - w) >> (64 - w)) as i64,
         }
     }
 }
@@ -239,7 +241,7 @@ pub fn accumulate_lanes_portable(x: &[i16], g: &Geometry, w: &[i32], bias: &[i32
             for j in 0..g.seg {
                 let xv = x[base + t + j] as i32;
                 for (co, acc) in o.iter_mut().enumerate() {
-                    *acc = rule.step(*acc, xv * w[k * cp + co]);
+                    *acc = rule.step(*acc as i64, (xv * w[k * cp + co]) as i64) as i32;
                 }
                 k += 1;
             }
@@ -333,12 +335,13 @@ mod avx2 {
         let mut acc = [b; Q];
         let xp = x.as_ptr();
         let mut wp = w.as_ptr().add(co);
-        let (lo, hi) = (_mm256_set1_epi32(rule.lo), _mm256_set1_epi32(rule.hi));
-        let rb = _mm256_set1_epi32(rule.round_bias);
+        // StepRule::new(.., 32) proved every value fits i32.
+        let (lo, hi) = (_mm256_set1_epi32(rule.lo as i32), _mm256_set1_epi32(rule.hi as i32));
+        let rb = _mm256_set1_epi32(rule.round_bias as i32);
         let right = _mm_cvtsi32_si128(rule.shift.max(0));
         let left = _mm_cvtsi32_si128((-rule.shift).max(0));
-        let (wrap_sh, signed) = rule.wrap.unwrap_or((0, true));
-        let wsh = _mm_cvtsi32_si128(wrap_sh as i32);
+        let (width, signed) = rule.wrap.unwrap_or((32, true));
+        let wsh = _mm_cvtsi32_si128(32 - width as i32);
         for &t in g.taps {
             for j in 0..g.seg {
                 let wv: [__m256i; V] = std::array::from_fn(|v| _mm256_loadu_si256(wp.add(v * LANES) as *const __m256i));
@@ -503,8 +506,11 @@ mod tests {
             prop_assume!(acc_f.validate().is_ok());
             let (lo, hi) = (acc_f.min_raw(), acc_f.max_raw());
             let acc = lo + (acc_seed % (hi - lo + 1) as u64) as i64;
-            if let Some(rule) = StepRule::new(&acc_f, prod_frac, p.unsigned_abs() as i128) {
-                prop_assert_eq!(rule.step(acc as i32, p as i32) as i64, acc_f.accumulate(acc, p as i128, prod_frac), "{} {:?}", acc_f, rule);
+            for lane in [32, 64] {
+                if let Some(rule) = StepRule::new(&acc_f, prod_frac, p.unsigned_abs() as i128, lane) {
+                    let got = if lane == 32 { rule.step(acc as i32 as i64, p as i32 as i64) as i32 as i64 } else { rule.step(acc, p) };
+                    prop_assert_eq!(got, acc_f.accumulate(acc, p as i128, prod_frac), "{} {:?}", acc_f, rule);
+                }
             }
         }
 
@@ -548,9 +554,9 @@ mod tests {
             let rule = StepRule {
                 shift,
                 round_bias: if shift > 0 { [0, 1 << (shift - 1), (1 << (shift - 1)) - 1][q] } else { 0 },
-                lo: -hi - 1,
-                hi,
-                wrap: wrap.then_some((32 - width, true)),
+                lo: -hi as i64 - 1,
+                hi: hi as i64,
+                wrap: wrap.then_some((width, true)),
             };
             let (mut fast, mut slow) = (vec![0; npix * cp], vec![0; npix * cp]);
             accumulate_lanes(&x, &g, &w, &bias, &rule, &mut fast);

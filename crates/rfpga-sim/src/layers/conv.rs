@@ -131,7 +131,7 @@ impl ConvKernel {
             if blocks.is_empty() && fits_i32(&x) { Engine::I32 } else if blocks.is_empty() { Engine::Stepwise } else { Engine::Direct16 { blocks } }
         } else if exact && fits_i32(&x) && fits_i32(&l.weight) {
             Engine::I32
-        } else if let Some(rule) = (allow_fast && narrow).then(|| StepRule::new(&l.accum, prod_frac, max_w * max_abs(&x))).flatten() {
+        } else if let Some(rule) = (allow_fast && narrow).then(|| StepRule::new(&l.accum, prod_frac, max_w * max_abs(&x), 32)).flatten() {
             Engine::Lanes(rule)
         } else {
             Engine::Stepwise
@@ -266,8 +266,11 @@ impl ConvKernel {
     #[inline(always)]
     fn finish_dots<D: Copy + Into<i64>>(&self, dots: &[D], stride: usize, acc: &mut Vec<i64>, out: &mut [i64], stats: &mut LayerStats) {
         let cout = self.out_shape[2];
-        acc.clear();
-        acc.resize(out.len(), 0);
+        // Every value is overwritten: grow only, never re-zero.
+        if acc.len() < out.len() {
+            acc.resize(out.len(), 0);
+        }
+        let acc = &mut acc[..out.len()];
         let wsh = 64 - self.accum.width;
         for (a, d) in acc.chunks_exact_mut(cout).zip(dots.chunks(stride)) {
             for ((a, &d), &b) in a.iter_mut().zip(d).zip(&self.bias_acc) {

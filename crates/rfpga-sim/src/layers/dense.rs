@@ -1,12 +1,14 @@
 //! `dense`: `acc = bias[o]` converted into `accum`; `acc += x[i]·w[o][i]` for i in order (exact
 //! product, one conversion into `accum` each); conversion into `output` (no ReLU: these are the
 //! logits). When the formats prove the order does not matter (`super::exact_sum`), a plain
-//! i64 dot product.
+//! i64 dot product; else, where `direct::StepRule` follows the definition on i64, its steps;
+//! else `FixedFormat::accumulate` tap by tap.
 
 use rfpga_core::fixed::FixedFormat;
 use rfpga_core::frozen::{Dense, Port};
 
 use super::{exact_sum, max_abs, Kernel, LayerStats, Scratch};
+use crate::direct::StepRule;
 use crate::convert::Conversion;
 
 pub struct DenseKernel {
@@ -17,6 +19,7 @@ pub struct DenseKernel {
     prod_frac: i32,
     /// (shift, wrap) of the exact sum, when it applies.
     exact: Option<(u32, bool)>,
+    step: Option<StepRule>,
     out: Conversion,
 }
 
@@ -27,7 +30,10 @@ impl DenseKernel {
         let prod_frac = input.format.frac() + l.weight.frac();
         let sum_abs_w: Vec<i128> = weight.chunks(l.in_features).map(|r| r.iter().map(|&v| (v as i128).abs()).sum()).collect();
         let exact = exact_sum(&l.accum, prod_frac, &bias_acc, &sum_abs_w, max_abs(&input.format)).filter(|_| allow_fast);
+        let max_w = weight.iter().map(|&v| (v as i128).abs()).max().unwrap_or(0);
+        let step = StepRule::new(&l.accum, prod_frac, max_w * max_abs(&input.format), 64).filter(|_| allow_fast);
         DenseKernel {
+            step,
             inputs: l.in_features,
             w: weight.to_vec(),
             bias_acc,
@@ -49,6 +55,10 @@ impl Kernel for DenseKernel {
                 if wrap {
                     acc = self.accum.from_bits(acc as u64);
                 }
+            } else if let Some(rule) = &self.step {
+                for (&xi, &wi) in x.iter().zip(row) {
+                    acc = rule.step(acc, xi * wi);
+                }
             } else {
                 for (&xi, &wi) in x.iter().zip(row) {
                     acc = self.accum.accumulate(acc, xi as i128 * wi as i128, self.prod_frac);
@@ -59,7 +69,11 @@ impl Kernel for DenseKernel {
     }
 
     fn engine(&self) -> String {
-        if self.exact.is_some() { "exact".into() } else { "step by step".into() }
+        match (self.exact, self.step) {
+            (Some(_), _) => "exact".into(),
+            (None, Some(_)) => "tap by tap on i64".into(),
+            _ => "tap by tap".into(),
+        }
     }
 
     fn stats_frac(&self) -> i32 {
