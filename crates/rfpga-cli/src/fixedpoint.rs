@@ -44,6 +44,10 @@ pub struct QuantizeArgs {
     calib: usize,
     #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Per-layer accumulator, sum and output formats to apply after freezing (a formats.json
+    /// of `rfpga precision`), so its searched model is reproduced from the run.
+    #[arg(long)]
+    formats: Option<PathBuf>,
     /// Frozen model folder to write.
     #[arg(long)]
     out: PathBuf,
@@ -59,7 +63,14 @@ fn progress(n: usize, what: &str) -> ProgressBar {
 pub fn quantize(a: QuantizeArgs) -> Result<()> {
     rfpga_core::io::claim_output_dir(&a.out, "quantize", &[rfpga_core::frozen::FROZEN_JSON])?;
     let req = Request { weights: a.weights, bias: a.bias, act: a.act, input: a.input, accum: a.accum, sum: a.sum, max_accum_width: a.max_accum_width };
-    let frozen = rfpga_freeze::freeze(&a.run, &req).with_context(|| format!("freezing {}", a.run.display()))?;
+    let overrides = a.formats.as_deref().map(rfpga_core::formats::FormatOverrides::load).transpose()?;
+    let mut frozen = rfpga_freeze::freeze(&a.run, &req).with_context(|| format!("freezing {}", a.run.display()))?;
+    if let (Some(o), Some(path)) = (&overrides, &a.formats) {
+        let origin = path.display().to_string();
+        o.apply(&mut frozen.model, &origin)?;
+        frozen.model.analyze(&origin)?;
+        frozen.origins.push(format!("{} layers' formats from {origin}", o.layers.len()));
+    }
     let sim = frozen.simulator()?;
     let stats = if a.calib > 0 {
         let mut ds = Dataset::load(&a.data_dir, Split::Train)?;

@@ -17,6 +17,7 @@ mod fixedpoint;
 mod hls;
 mod output;
 mod plot;
+mod precision;
 mod sweep;
 
 #[derive(Parser)]
@@ -38,7 +39,7 @@ enum Command {
     Quantize(fixedpoint::QuantizeArgs),
     /// Simulate a frozen model bit-exactly on CIFAR-10 test images.
     Sim(fixedpoint::SimArgs),
-    /// Simulator images/s and MAC rate against a plain i32 GEMM baseline in the same run.
+    /// The exact simulator's images/s on frozen models (`make bench-sim` puts onnxruntime beside it).
     BenchSim(fixedpoint::BenchSimArgs),
     /// Generate a Vitis HLS project (C++ from templates, build.tcl, test vectors) from a frozen model.
     Codegen(hls::CodegenArgs),
@@ -52,6 +53,8 @@ enum Command {
     Report(estimate::ReportArgs),
     /// Search per-layer parallelism for the fastest design that fits a part.
     Fit(estimate::FitArgs),
+    /// Narrower per-layer accumulator, sum and activation formats, chosen by the exact simulator within an accuracy tolerance.
+    Precision(precision::PrecisionArgs),
     /// Export a network for other tools: `export onnx RUN --out model.onnx` (the float network).
     Export(ExportArgs),
     /// Import a network trained elsewhere: `import torch STATE.safetensors --depth D --shortcut A|B --out RUN`.
@@ -543,6 +546,7 @@ fn main() {
         Command::Estimate(a) => estimate::estimate(a),
         Command::Dataflow(a) => dataflow::run(a),
         Command::Fit(a) => estimate::fit(a),
+        Command::Precision(a) => precision::precision(a),
         Command::Report(a) => estimate::report(a),
         Command::PlotSkips(a) => plot::run(a),
         Command::Export(a) => export(a),

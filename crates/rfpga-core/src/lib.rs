@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod fixed;
+pub mod formats;
 pub mod frozen;
 pub mod io;
 pub mod model;

@@ -1,0 +1,178 @@
+//! rfpga-precision: narrower per-layer formats, chosen by the exact simulator.
+//!
+//! Starting from a frozen model (the run's formats), every adjustable format — each
+//! convolution's and the dense layer's accumulator, each skip sum and pool sum, each output
+//! (activation) — is narrowed one bit at a time, first from the top (one integer bit fewer:
+//! a smaller range), then from the bottom (one fraction bit fewer: a coarser LSB), keeping its
+//! rounding and overflow modes. A step is kept when the simulated top-1 on the calibration
+//! images stays within `tolerance` points of the starting model's and no resource of the
+//! estimate (BRAM, DSP, FF, LUT, URAM; the same design settings) grows; the first step refused
+//! ends that direction. Layers are visited in execution order, so earlier layers spend the
+//! tolerance first (greedy, one pass: a heuristic, not an optimum). Weights and biases keep
+//! their formats and integers ("weights as trained").
+//!
+//! A convolution or dense layer without ReLU has its output in its accumulator's format; the
+//! two move together. Steps whose model the simulator could only run tap by tap through the
+//! generic definition are skipped (minutes per trial), and said so.
+
+use anyhow::Result;
+use rfpga_core::fixed::FixedFormat;
+use rfpga_core::formats::{slots, FormatOverrides};
+use rfpga_core::frozen::{FrozenModel, Layer};
+use rfpga_core::IntTensorFile;
+use rfpga_data::Dataset;
+use rfpga_estimate::parts::Part;
+use rfpga_estimate::{estimate, Estimate, Parallelism};
+use rfpga_sim::Simulator;
+use std::path::Path;
+
+/// The design the estimate is taken for.
+pub struct Target<'a> {
+    pub part: &'a Part,
+    pub par: &'a Parallelism,
+    pub clock_ns: f64,
+}
+
+/// One narrowing tried.
+#[derive(Debug, Clone)]
+pub struct Trial {
+    pub layer: String,
+    /// "accum", "sum" or "output".
+    pub slot: &'static str,
+    pub from: FixedFormat,
+    pub to: FixedFormat,
+    /// Calibration top-1 (%), when simulated.
+    pub accuracy: Option<f64>,
+    pub kept: bool,
+    /// Why it was refused (empty when kept).
+    pub reason: String,
+}
+
+pub struct Outcome {
+    pub model: FrozenModel,
+    pub base_accuracy: f64,
+    pub accuracy: f64,
+    pub base_estimate: Estimate,
+    pub estimate: Estimate,
+    pub trials: Vec<Trial>,
+}
+
+/// The calibration top-1 of `m` and its estimate; Err when either cannot be built.
+fn evaluate(m: &FrozenModel, w: &IntTensorFile, origin: &Path, calib: &Dataset, t: &Target) -> Result<(f64, Estimate, bool)> {
+    let analysis = m.analyze("the searched model")?;
+    let est = estimate(m, &analysis, t.par, t.part, t.clock_ns)?;
+    let sim = Simulator::new(m.clone(), w, origin)?;
+    // The generic step-by-step definition runs a ResNet at a few images/s: not searched.
+    if sim.engines().iter().any(|e| e.2 == "tap by tap" && e.1 == "conv") {
+        return Ok((f64::NAN, est, false));
+    }
+    let ev = sim.evaluate(calib, calib.len(), &|_| {});
+    Ok((ev.accuracy(), est, true))
+}
+
+fn resources(e: &Estimate) -> [u64; 5] {
+    let t = &e.total;
+    [t.bram_18k, t.dsp, t.ff, t.lut, t.uram]
+}
+
+/// The two narrowings of `f`: one integer bit fewer, one fraction bit fewer.
+fn narrower(f: &FixedFormat) -> [Option<FixedFormat>; 2] {
+    let ok = |g: FixedFormat| (g.width >= 2 && g.validate().is_ok()).then_some(g);
+    [ok(FixedFormat { width: f.width - 1, int: f.int - 1, ..*f }), ok(FixedFormat { width: f.width - 1, ..*f })]
+}
+
+/// Sets slot `slot` (0 accum, 1 sum, 2 output) of layer `i` to `f`; an output that shared its
+/// accumulator's format follows it.
+fn set(m: &mut FrozenModel, i: usize, slot: usize, f: FixedFormat) {
+    match (&mut m.layers[i], slot) {
+        (Layer::Conv(c), 0) => {
+            if c.output == c.accum {
+                c.output = f;
+            }
+            c.accum = f;
+        }
+        (Layer::Dense(d), 0) => {
+            if d.output == d.accum {
+                d.output = f;
+            }
+            d.accum = f;
+        }
+        (Layer::Conv(c), 2) => c.output = f,
+        (Layer::Dense(d), 2) => d.output = f,
+        (Layer::Add(a), 1) => a.sum = f,
+        (Layer::Add(a), 2) => a.output = f,
+        (Layer::AvgPool(p), 1) => p.sum = f,
+        (Layer::AvgPool(p), 2) => p.output = f,
+        _ => unreachable!("slots() lists only the slots a layer has"),
+    }
+}
+
+/// The slots searched in layer `l`: accumulators and sums, and outputs that are not the
+/// accumulator's (those move with it) nor the logits.
+fn searched_slots(l: &Layer, last: bool) -> Vec<usize> {
+    let s = slots(l);
+    let mut v = vec![];
+    if s[0].is_some() {
+        v.push(0);
+    }
+    if s[1].is_some() {
+        v.push(1);
+    }
+    if s[2].is_some() && s[2] != s[0] && !last {
+        v.push(2);
+    }
+    v
+}
+
+pub const SLOT_NAMES: [&str; 3] = ["accum", "sum", "output"];
+
+/// Runs the search from `base` (weights `w`, read from `origin`); `progress` sees every trial.
+pub fn search(base: &FrozenModel, w: &IntTensorFile, origin: &Path, calib: &Dataset, tolerance: f64, t: &Target, progress: &dyn Fn(&Trial, usize)) -> Result<Outcome> {
+    let (base_accuracy, base_estimate, simulated) = evaluate(base, w, origin, calib, t)?;
+    anyhow::ensure!(simulated, "the starting model has a convolution the simulator can only run tap by tap; no search on it");
+    let mut model = base.clone();
+    let (mut accuracy, mut est) = (base_accuracy, base_estimate.clone());
+    let mut trials = Vec::new();
+    let n = model.layers.len();
+    for i in 0..n {
+        for slot in searched_slots(&model.layers[i], i + 1 == n) {
+            for dir in 0..2 {
+                loop {
+                    let from = slots(&model.layers[i])[slot].expect("searched slot exists");
+                    let Some(to) = narrower(&from)[dir] else { break };
+                    let mut cand = model.clone();
+                    set(&mut cand, i, slot, to);
+                    let mut trial = Trial { layer: model.layers[i].name().to_string(), slot: SLOT_NAMES[slot], from, to, accuracy: None, kept: false, reason: String::new() };
+                    match evaluate(&cand, w, origin, calib, t) {
+                        Err(e) => trial.reason = format!("{e:#}"),
+                        Ok((_, _, false)) => trial.reason = "only the step-by-step simulation could run it".into(),
+                        Ok((acc, e, true)) => {
+                            trial.accuracy = Some(acc);
+                            let grows: Vec<&str> = resources(&e).iter().zip(resources(&est)).zip(["BRAM", "DSP", "FF", "LUT", "URAM"]).filter(|((a, b), _)| *a > b).map(|(_, n)| n).collect();
+                            if acc < base_accuracy - tolerance {
+                                trial.reason = format!("top-1 {acc:.2} % < {:.2} %", base_accuracy - tolerance);
+                            } else if !grows.is_empty() {
+                                trial.reason = format!("{} would grow", grows.join(", "));
+                            } else {
+                                trial.kept = true;
+                                (model, accuracy, est) = (cand, acc, e);
+                            }
+                        }
+                    }
+                    let kept = trial.kept;
+                    progress(&trial, trials.len() + 1);
+                    trials.push(trial);
+                    if !kept {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Outcome { model, base_accuracy, accuracy, base_estimate, estimate: est, trials })
+}
+
+/// The formats that changed, as `rfpga quantize --formats` reads them.
+pub fn overrides(base: &FrozenModel, o: &Outcome) -> FormatOverrides {
+    FormatOverrides::between(base, &o.model)
+}
