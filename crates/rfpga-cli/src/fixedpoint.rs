@@ -61,9 +61,9 @@ fn progress(n: usize, what: &str) -> ProgressBar {
 }
 
 pub fn quantize(a: QuantizeArgs) -> Result<()> {
+    let overrides = a.formats.as_deref().map(rfpga_core::formats::FormatOverrides::load).transpose()?;
     rfpga_core::io::claim_output_dir(&a.out, "quantize", &[rfpga_core::frozen::FROZEN_JSON])?;
     let req = Request { weights: a.weights, bias: a.bias, act: a.act, input: a.input, accum: a.accum, sum: a.sum, max_accum_width: a.max_accum_width };
-    let overrides = a.formats.as_deref().map(rfpga_core::formats::FormatOverrides::load).transpose()?;
     let mut frozen = rfpga_freeze::freeze(&a.run, &req).with_context(|| format!("freezing {}", a.run.display()))?;
     if let (Some(o), Some(path)) = (&overrides, &a.formats) {
         let origin = path.display().to_string();
