@@ -11,6 +11,9 @@
 //! tolerance first (greedy, one pass: a heuristic, not an optimum). Weights and biases keep
 //! their formats and integers ("weights as trained").
 //!
+//! A trial on layer i simulates only layers i and after, from the kept model's ports before it
+//! (kept per calibration image), so a search costs about half of simulating every layer.
+//!
 //! A convolution or dense layer without ReLU has its output in its accumulator's format; the
 //! two move together. Steps whose model the simulator could only run tap by tap through the
 //! generic definition are skipped (minutes per trial), and said so.
@@ -23,6 +26,7 @@ use rfpga_core::IntTensorFile;
 use rfpga_data::Dataset;
 use rfpga_estimate::parts::Part;
 use rfpga_estimate::{estimate, Estimate, Parallelism};
+use rayon::prelude::*;
 use rfpga_sim::Simulator;
 use std::path::Path;
 
@@ -57,8 +61,76 @@ pub struct Outcome {
     pub trials: Vec<Trial>,
 }
 
-/// The calibration top-1 of `m` and its estimate; Err when either cannot be built.
-fn evaluate(m: &FrozenModel, w: &IntTensorFile, origin: &Path, calib: &Dataset, t: &Target) -> Result<(f64, Estimate, bool)> {
+/// Per calibration image, the ports that layers from `next` on read from layers before it,
+/// under the kept model: a trial on layer `next` simulates only the layers from it on.
+struct Prefix {
+    next: usize,
+    /// image → port → values (empty where not needed).
+    ports: Vec<Vec<Vec<i64>>>,
+    labels: Vec<u8>,
+}
+
+impl Prefix {
+    fn new(sim: &Simulator, calib: &Dataset) -> Self {
+        let inputs = sim.inputs(calib, calib.len());
+        let ports = inputs.into_iter().map(|x| std::iter::once(x).chain((1..sim.analysis.ports.len()).map(|_| vec![])).collect()).collect();
+        Prefix { next: 0, ports, labels: calib.labels[..calib.len()].to_vec() }
+    }
+
+    /// Runs layer `next` of the kept model (`sim`) on every image and moves past it, keeping
+    /// only the ports later layers read.
+    fn advance(&mut self, sim: &Simulator) {
+        let i = self.next;
+        self.ports.par_iter_mut().for_each_init(
+            || sim.new_state(),
+            |st, ports| {
+                for (p, v) in ports.iter().enumerate() {
+                    if !v.is_empty() {
+                        st.ports[p].copy_from_slice(v);
+                    }
+                }
+                sim.run_layers(st, i..i + 1);
+                ports[i + 1] = st.ports[i + 1].clone();
+            },
+        );
+        self.next += 1;
+        let a = &sim.analysis;
+        let read_later: Vec<bool> = (0..a.ports.len()).map(|p| a.inputs[self.next..].iter().any(|ins| ins.contains(&p))).collect();
+        for ports in &mut self.ports {
+            for (p, v) in ports.iter_mut().enumerate() {
+                if !read_later[p] {
+                    *v = vec![];
+                }
+            }
+        }
+    }
+
+    /// Top-1 (%) of `sim` (the kept model changed from layer `next` on).
+    fn accuracy(&self, sim: &Simulator) -> f64 {
+        let correct: usize = self
+            .ports
+            .par_iter()
+            .zip(&self.labels)
+            .map_init(
+                || sim.new_state(),
+                |st, (ports, &label)| {
+                    for (p, v) in ports.iter().enumerate() {
+                        if !v.is_empty() {
+                            st.ports[p].copy_from_slice(v);
+                        }
+                    }
+                    sim.run_layers(st, self.next..sim.model.layers.len());
+                    (rfpga_sim::argmax(st.ports.last().expect("layers")) == label as usize) as usize
+                },
+            )
+            .sum();
+        100.0 * correct as f64 / self.labels.len().max(1) as f64
+    }
+}
+
+/// The calibration top-1 of `m` (differing from the kept model from layer `prefix.next` on)
+/// and its estimate; Err when either cannot be built.
+fn evaluate(m: &FrozenModel, w: &IntTensorFile, origin: &Path, prefix: &Prefix, t: &Target) -> Result<(f64, Estimate, bool)> {
     let analysis = m.analyze("the searched model")?;
     let est = estimate(m, &analysis, t.par, t.part, t.clock_ns)?;
     let sim = Simulator::new(m.clone(), w, origin)?;
@@ -66,8 +138,7 @@ fn evaluate(m: &FrozenModel, w: &IntTensorFile, origin: &Path, calib: &Dataset, 
     if sim.engines().iter().any(|e| e.2 == "tap by tap" && e.1 == "conv") {
         return Ok((f64::NAN, est, false));
     }
-    let ev = sim.evaluate(calib, calib.len(), &|_| {});
-    Ok((ev.accuracy(), est, true))
+    Ok((prefix.accuracy(&sim), est, true))
 }
 
 fn resources(e: &Estimate) -> [u64; 5] {
@@ -128,7 +199,8 @@ pub const SLOT_NAMES: [&str; 3] = ["accum", "sum", "output"];
 
 /// Runs the search from `base` (weights `w`, read from `origin`); `progress` sees every trial.
 pub fn search(base: &FrozenModel, w: &IntTensorFile, origin: &Path, calib: &Dataset, tolerance: f64, t: &Target, progress: &dyn Fn(&Trial, usize)) -> Result<Outcome> {
-    let (base_accuracy, base_estimate, simulated) = evaluate(base, w, origin, calib, t)?;
+    let mut prefix = Prefix::new(&Simulator::new(base.clone(), w, origin)?, calib);
+    let (base_accuracy, base_estimate, simulated) = evaluate(base, w, origin, &prefix, t)?;
     anyhow::ensure!(simulated, "the starting model has a convolution the simulator can only run tap by tap; no search on it");
     let mut model = base.clone();
     let (mut accuracy, mut est) = (base_accuracy, base_estimate.clone());
@@ -143,7 +215,7 @@ pub fn search(base: &FrozenModel, w: &IntTensorFile, origin: &Path, calib: &Data
                     let mut cand = model.clone();
                     set(&mut cand, i, slot, to);
                     let mut trial = Trial { layer: model.layers[i].name().to_string(), slot: SLOT_NAMES[slot], from, to, accuracy: None, kept: false, reason: String::new() };
-                    match evaluate(&cand, w, origin, calib, t) {
+                    match evaluate(&cand, w, origin, &prefix, t) {
                         Err(e) => trial.reason = format!("{e:#}"),
                         Ok((_, _, false)) => trial.reason = "only the step-by-step simulation could run it".into(),
                         Ok((acc, e, true)) => {
@@ -167,6 +239,9 @@ pub fn search(base: &FrozenModel, w: &IntTensorFile, origin: &Path, calib: &Data
                     }
                 }
             }
+        }
+        if i + 1 < n {
+            prefix.advance(&Simulator::new(model.clone(), w, origin)?);
         }
     }
     Ok(Outcome { model, base_accuracy, accuracy, base_estimate, estimate: est, trials })

@@ -157,12 +157,18 @@ impl Simulator {
 
     /// Runs every layer on the input already in `state.ports[0]`; returns the logits.
     pub fn run<'s>(&self, state: &'s mut State) -> &'s [i64] {
-        for (i, k) in self.kernels.iter().enumerate() {
+        self.run_layers(state, 0..self.kernels.len());
+        state.ports.last().expect("at least one layer")
+    }
+
+    /// Runs layers `layers` (port i + 1 is layer i's output), on ports already holding every
+    /// value they read from earlier layers.
+    pub fn run_layers(&self, state: &mut State, layers: std::ops::Range<usize>) {
+        for i in layers {
             let (done, rest) = state.ports.split_at_mut(i + 1);
             let ins: Vec<&[i64]> = self.analysis.inputs[i].iter().map(|&p| done[p].as_slice()).collect();
-            k.run(&ins, &mut rest[0], &mut state.scratch, &mut state.stats[i]);
+            self.kernels[i].run(&ins, &mut rest[0], &mut state.scratch, &mut state.stats[i]);
         }
-        state.ports.last().expect("at least one layer")
     }
 
     /// The raw inputs of images `0..n` of `ds`.
