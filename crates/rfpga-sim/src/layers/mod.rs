@@ -73,7 +73,6 @@ pub struct Scratch {
     pub x8: Vec<u8>,
     /// Accumulators before the output conversion.
     pub acc: Vec<i64>,
-    pub a16: Vec<i16>,
     pub a32: Vec<i32>,
     pub d32: Vec<i32>,
     pub d64: Vec<i64>,
