@@ -15,7 +15,7 @@ export RUSTC_BOOTSTRAP=1 # libFuzzer's flags on a stable toolchain
 # The targets link libtorch (train.json is rfpga-train's); the rfpga binary has it as its
 # runpath, the fuzz binaries find it here.
 export LD_LIBRARY_PATH=$PWD/.venv-torch/lib/python3.11/site-packages/torch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-TARGETS=(cifar10 design fixed_format frozen_json model_json reports safetensors sweep_toml train_json)
+TARGETS=(cifar10 design fixed_format formats_json frozen_json model_json reports safetensors sweep_toml train_json)
 
 # Seeds: real files of each kind.
 seed=fuzz/seeds
@@ -35,6 +35,7 @@ for f in 'ap_fixed<8,3>' 'ap_ufixed<8,0>' 'ap_fixed<16,6,AP_RND,AP_SAT>' 'ap_fix
   printf '%s' "$f" > "$seed/fixed_format/$(echo "$f" | tr -c 'a-z0-9' _)"
 done
 cp "$work/frozen/frozen.json" "$seed/frozen_json/"
+cp fuzz/regressions/formats_json/narrowed "$seed/formats_json/"
 cp "$work/run/model.json" "$seed/model_json/"; cp "$work/train/model.json" "$seed/model_json/model-train.json"
 for f in crates/rfpga-estimate/tests/fixtures/*.xml; do { printf '\0'; cat "$f"; } > "$seed/reports/$(basename "$f")"; done
 for f in crates/rfpga-estimate/tests/fixtures/*.rpt; do { printf '\1'; cat "$f"; } > "$seed/reports/$(basename "$f")"; done

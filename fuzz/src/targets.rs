@@ -24,10 +24,11 @@ pub fn file(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// Every target, by name (the names of the fuzz binaries).
-pub const TARGETS: [(&str, fn(&[u8])); 9] = [
+pub const TARGETS: [(&str, fn(&[u8])); 10] = [
     ("cifar10", cifar10),
     ("design", design),
     ("fixed_format", fixed_format),
+    ("formats_json", formats_json),
     ("frozen_json", frozen_json),
     ("model_json", model_json),
     ("reports", reports),
@@ -94,6 +95,33 @@ pub fn frozen_json(data: &[u8]) {
     std::fs::write(dir.join("frozen.json"), data).unwrap();
     if let Ok(m) = rfpga_core::frozen::FrozenModel::load(&dir) {
         let _ = m.tensors();
+        let _ = m.analyze("fuzz");
+    }
+}
+
+/// formats.json (`rfpga quantize --formats`): loaded, applied to a small frozen model (conv,
+/// pool, dense), which is then analyzed as quantize does.
+pub fn formats_json(data: &[u8]) {
+    use rfpga_core::frozen::*;
+    let path = file("formats.json", data);
+    let Ok(o) = rfpga_core::formats::FormatOverrides::load(&path) else { return };
+    let f = |s: &str| rfpga_core::FixedFormat::parse(s).unwrap();
+    let mut spec = rfpga_core::ModelSpec::cifar_resnet(8, rfpga_core::Shortcut::A).unwrap();
+    (spec.input.height, spec.input.width) = (8, 8);
+    let mut m = FrozenModel {
+        format: FROZEN_FORMAT.into(),
+        version: FROZEN_VERSION,
+        model: spec,
+        source: "fuzz".into(),
+        input: InputLayer { shape: [8, 8, 3], format: f("ap_fixed<8,3>"), mean: vec![0.0; 3], std: vec![1.0; 3] },
+        layers: vec![
+            Layer::Conv(Conv { name: "c1".into(), input: INPUT.into(), in_ch: 3, out_ch: 16, kernel: 3, stride: 1, weight: f("ap_fixed<8,3>"), bias: f("ap_fixed<16,6>"), accum: f("ap_fixed<20,8>"), relu: true, output: f("ap_fixed<8,3>") }),
+            Layer::AvgPool(AvgPool { name: "pool".into(), input: "c1".into(), sum: f("ap_fixed<16,9>"), output: f("ap_fixed<10,3>") }),
+            Layer::Dense(Dense { name: "fc".into(), input: "pool".into(), in_features: 16, out_features: 10, weight: f("ap_fixed<8,3>"), bias: f("ap_fixed<16,6>"), accum: f("ap_fixed<24,8>"), output: f("ap_fixed<24,8>") }),
+        ],
+    };
+    m.analyze("fuzz").expect("the fuzz target's own model is valid");
+    if o.apply(&mut m, "fuzz").is_ok() {
         let _ = m.analyze("fuzz");
     }
 }
