@@ -1,4 +1,5 @@
 //! Shared by the integration tests: the dataset `make setup` unpacks, and a small config.
+#![allow(dead_code)] // each test binary uses its own part of these helpers
 
 use rfpga_core::ModelSpec;
 use rfpga_train::quant::Quant;
