@@ -147,8 +147,9 @@ struct Opts {
     /// QAT: fake-quantize the network's input (the normalized image) to this format.
     #[arg(long)]
     input_format: Option<FixedFormat>,
-    /// First epoch (0-based) of QAT; BatchNorm statistics are frozen from then on (default: 0 when
-    /// starting from trained weights, half the epochs otherwise).
+    /// First epoch (0-based) of QAT (default: 0 when starting from trained weights, half the
+    /// epochs otherwise). BatchNorm keeps normalizing with batch statistics and updating its
+    /// running ones (docs/qat.md).
     #[arg(long)]
     qat_start: Option<usize>,
     /// Run folder to create.
