@@ -249,82 +249,108 @@ pub fn accumulate_lanes_portable(x: &[i16], g: &Geometry, w: &[i32], bias: &[i32
     }
 }
 
+/// Output pixels per register block of the vector kernels: 4 pixels × 2 vectors of 8 channels
+/// = 8 accumulators.
+#[cfg(target_arch = "x86_64")]
+const P: usize = 4;
+
+/// Runs `$call` over pixel blocks of `P` (then 1) and channel blocks of 16 (then 8), with the
+/// constants `Q` (pixels) and `V` (vectors of 8 channels) of the block in scope, and `$px` (the
+/// block's pixel offsets), `$co` (its first channel) and `$p0` (its first pixel).
+#[cfg(target_arch = "x86_64")]
+macro_rules! tile {
+    ($pixels:expr, $cp:expr, |$px:ident, $co:ident, $p0:ident| $call:expr) => {{
+        let (pixels, cp): (&[usize], usize) = ($pixels, $cp);
+        let mut $co = 0;
+        while $co < cp {
+            let two = $co + 2 * LANES <= cp;
+            let mut $p0 = 0;
+            while $p0 < pixels.len() {
+                if $p0 + P <= pixels.len() {
+                    let $px: [usize; P] = std::array::from_fn(|i| pixels[$p0 + i]);
+                    if two {
+                        const Q: usize = P;
+                        const V: usize = 2;
+                        $call
+                    } else {
+                        const Q: usize = P;
+                        const V: usize = 1;
+                        $call
+                    }
+                    $p0 += P;
+                } else {
+                    let $px = [pixels[$p0]];
+                    if two {
+                        const Q: usize = 1;
+                        const V: usize = 2;
+                        $call
+                    } else {
+                        const Q: usize = 1;
+                        const V: usize = 1;
+                        $call
+                    }
+                    $p0 += 1;
+                }
+            }
+            $co += if two { 2 * LANES } else { LANES };
+        }
+    }};
+}
+
+/// Defines `$name::<Q, V>`: the dot products of pixels `p0..p0+Q` and channels `co..co+8V`,
+/// `$e` operand elements per i32 lane, each step `acc = $op(acc, x, w)`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! dot_block {
+    ($name:ident, $xt:ty, $wt:ty, $e:expr, $op:path) => {
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name<const Q: usize, const V: usize>(x: &[$xt], px: [usize; Q], g: &Geometry, w: &[$wt], cp: usize, co: usize, out: &mut [i32], p0: usize) {
+            let mut acc = [[_mm256_setzero_si256(); V]; Q];
+            let xp = x.as_ptr();
+            let mut wp = w.as_ptr().add(co * $e);
+            for &t in g.taps {
+                let mut j = 0;
+                while j < g.seg {
+                    let wv: [__m256i; V] = std::array::from_fn(|v| _mm256_loadu_si256(wp.add(v * LANES * $e) as *const __m256i));
+                    for q in 0..Q {
+                        let xv = _mm256_set1_epi32(std::ptr::read_unaligned(xp.add(px[q] + t + j) as *const i32));
+                        for v in 0..V {
+                            acc[q][v] = $op(acc[q][v], xv, wv[v]);
+                        }
+                    }
+                    wp = wp.add(cp * $e);
+                    j += $e;
+                }
+            }
+            for q in 0..Q {
+                for v in 0..V {
+                    _mm256_storeu_si256(out.as_mut_ptr().add((p0 + q) * cp + co + v * LANES) as *mut __m256i, acc[q][v]);
+                }
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Geometry, StepRule, LANES};
+    use super::{Geometry, StepRule, LANES, P};
     use std::arch::x86_64::*;
-
-    /// Output pixels per register block: 4 pixels × 2 vectors of 8 channels = 8 accumulators.
-    const P: usize = 4;
 
     #[target_feature(enable = "avx2")]
     pub unsafe fn dot_i16(x: &[i16], g: &Geometry, w: &[i16], cp: usize, out: &mut [i32]) {
-        let n = g.pixels.len();
-        let mut co = 0;
-        while co < cp {
-            let v2 = co + 2 * LANES <= cp;
-            let mut p = 0;
-            while p + P <= n {
-                let px: [usize; P] = std::array::from_fn(|i| g.pixels[p + i]);
-                if v2 { block::<P, 2>(x, px, g, w, cp, co, out, p) } else { block::<P, 1>(x, px, g, w, cp, co, out, p) }
-                p += P;
-            }
-            while p < n {
-                if v2 { block::<1, 2>(x, [g.pixels[p]], g, w, cp, co, out, p) } else { block::<1, 1>(x, [g.pixels[p]], g, w, cp, co, out, p) }
-                p += 1;
-            }
-            co += if v2 { 2 * LANES } else { LANES };
-        }
+        tile!(g.pixels, cp, |px, co, p0| block::<Q, V>(x, px, g, w, cp, co, out, p0))
     }
 
-    /// Pixels `p0..p0+Q`, channels `co..co+8V`.
+    /// `vpmaddwd` then `vpaddd`.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const Q: usize, const V: usize>(x: &[i16], px: [usize; Q], g: &Geometry, w: &[i16], cp: usize, co: usize, out: &mut [i32], p0: usize) {
-        let mut acc = [[_mm256_setzero_si256(); V]; Q];
-        let xp = x.as_ptr();
-        let mut wp = w.as_ptr().add(co * 2);
-        for &t in g.taps {
-            let mut j = 0;
-            while j < g.seg {
-                let wv: [__m256i; V] = std::array::from_fn(|v| _mm256_loadu_si256(wp.add(v * 16) as *const __m256i));
-                for q in 0..Q {
-                    let pair = std::ptr::read_unaligned(xp.add(px[q] + t + j) as *const i32);
-                    let xv = _mm256_set1_epi32(pair);
-                    for v in 0..V {
-                        acc[q][v] = _mm256_add_epi32(acc[q][v], _mm256_madd_epi16(xv, wv[v]));
-                    }
-                }
-                wp = wp.add(cp * 2);
-                j += 2;
-            }
-        }
-        for q in 0..Q {
-            for v in 0..V {
-                _mm256_storeu_si256(out.as_mut_ptr().add((p0 + q) * cp + co + v * LANES) as *mut __m256i, acc[q][v]);
-            }
-        }
+    unsafe fn madd_add(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
     }
+    dot_block!(block, i16, i16, 2, madd_add);
 
     #[target_feature(enable = "avx2")]
     pub unsafe fn accumulate_lanes(x: &[i16], g: &Geometry, w: &[i32], bias: &[i32], rule: &StepRule, out: &mut [i32]) {
-        let cp = bias.len();
-        let n = g.pixels.len();
-        let mut co = 0;
-        while co < cp {
-            let v2 = co + 2 * LANES <= cp;
-            let mut p = 0;
-            while p + P <= n {
-                let px: [usize; P] = std::array::from_fn(|i| g.pixels[p + i]);
-                if v2 { lanes::<P, 2>(x, px, g, w, bias, rule, co, out, p) } else { lanes::<P, 1>(x, px, g, w, bias, rule, co, out, p) }
-                p += P;
-            }
-            while p < n {
-                if v2 { lanes::<1, 2>(x, [g.pixels[p]], g, w, bias, rule, co, out, p) } else { lanes::<1, 1>(x, [g.pixels[p]], g, w, bias, rule, co, out, p) }
-                p += 1;
-            }
-            co += if v2 { 2 * LANES } else { LANES };
-        }
+        tile!(g.pixels, bias.len(), |px, co, p0| lanes::<Q, V>(x, px, g, w, bias, rule, co, out, p0))
     }
 
     #[inline(always)]
@@ -378,76 +404,21 @@ mod avx2 {
 /// `vpdpbusd` (u8×i8 quads) multiply and add into the accumulator in one instruction.
 #[cfg(target_arch = "x86_64")]
 mod vnni {
-    use super::{Geometry, LANES};
+    use super::{Geometry, LANES, P};
     use std::arch::x86_64::*;
-
-    const P: usize = 4;
-
-    /// Calls `block::<Q, V>` over pixel blocks of 4 (then 1) and channel blocks of 16 (then 8).
-    macro_rules! tile {
-        ($block:ident, $x:expr, $g:expr, $w:expr, $cp:expr, $out:expr) => {{
-            let n = $g.pixels.len();
-            let mut co = 0;
-            while co < $cp {
-                let v2 = co + 2 * LANES <= $cp;
-                let mut p = 0;
-                while p + P <= n {
-                    let px: [usize; P] = std::array::from_fn(|i| $g.pixels[p + i]);
-                    if v2 { $block::<P, 2>($x, px, $g, $w, $cp, co, $out, p) } else { $block::<P, 1>($x, px, $g, $w, $cp, co, $out, p) }
-                    p += P;
-                }
-                while p < n {
-                    if v2 { $block::<1, 2>($x, [$g.pixels[p]], $g, $w, $cp, co, $out, p) } else { $block::<1, 1>($x, [$g.pixels[p]], $g, $w, $cp, co, $out, p) }
-                    p += 1;
-                }
-                co += if v2 { 2 * LANES } else { LANES };
-            }
-        }};
-    }
 
     #[target_feature(enable = "avx512vnni,avx512vl,avx2")]
     pub unsafe fn dot_i16(x: &[i16], g: &Geometry, w: &[i16], cp: usize, out: &mut [i32]) {
-        tile!(block16, x, g, w, cp, out)
+        tile!(g.pixels, cp, |px, co, p0| block16::<Q, V>(x, px, g, w, cp, co, out, p0))
     }
 
     #[target_feature(enable = "avx512vnni,avx512vl,avx2")]
     pub unsafe fn dot_u8(x: &[u8], g: &Geometry, w: &[i8], cp: usize, out: &mut [i32]) {
-        tile!(block8, x, g, w, cp, out)
+        tile!(g.pixels, cp, |px, co, p0| block8::<Q, V>(x, px, g, w, cp, co, out, p0))
     }
 
-    /// Pixels `p0..p0+Q`, channels `co..co+8V`; `E` operand elements per i32 lane.
-    macro_rules! block {
-        ($name:ident, $xt:ty, $wt:ty, $e:expr, $op:ident) => {
-            #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn $name<const Q: usize, const V: usize>(x: &[$xt], px: [usize; Q], g: &Geometry, w: &[$wt], cp: usize, co: usize, out: &mut [i32], p0: usize) {
-                let mut acc = [[_mm256_setzero_si256(); V]; Q];
-                let xp = x.as_ptr();
-                let mut wp = w.as_ptr().add(co * $e);
-                for &t in g.taps {
-                    let mut j = 0;
-                    while j < g.seg {
-                        let wv: [__m256i; V] = std::array::from_fn(|v| _mm256_loadu_si256(wp.add(v * LANES * $e) as *const __m256i));
-                        for q in 0..Q {
-                            let xv = _mm256_set1_epi32(std::ptr::read_unaligned(xp.add(px[q] + t + j) as *const i32));
-                            for v in 0..V {
-                                acc[q][v] = $op(acc[q][v], xv, wv[v]);
-                            }
-                        }
-                        wp = wp.add(cp * $e);
-                        j += $e;
-                    }
-                }
-                for q in 0..Q {
-                    for v in 0..V {
-                        _mm256_storeu_si256(out.as_mut_ptr().add((p0 + q) * cp + co + v * LANES) as *mut __m256i, acc[q][v]);
-                    }
-                }
-            }
-        };
-    }
-    block!(block16, i16, i16, 2, _mm256_dpwssd_epi32);
-    block!(block8, u8, i8, 4, _mm256_dpbusd_epi32);
+    dot_block!(block16, i16, i16, 2, _mm256_dpwssd_epi32);
+    dot_block!(block8, u8, i8, 4, _mm256_dpbusd_epi32);
 }
 
 #[cfg(test)]

@@ -3,20 +3,11 @@
 //! exact when callers prove every partial sum fits i64. (16-bit and narrower operands go
 //! through the direct convolution kernels, `crate::direct`.)
 
-/// i32 × i32 summed in i64 (for formats wider than 16 bits).
-pub fn gemm_i32(a: &[i32], b: &[i32], k: usize, out: &mut [i64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        /// The same loops, compiled for AVX2 (`vpmuldq`).
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2(a: &[i32], b: &[i32], k: usize, out: &mut [i64]) {
-            gemm_i32_portable(a, b, k, out)
-        }
-        // SAFETY: the CPU supports AVX2 (checked above).
-        unsafe { avx2(a, b, k, out) };
-        return;
+crate::simd::avx2_or_plain! {
+    /// i32 × i32 summed in i64 (for formats wider than 16 bits).
+    pub fn gemm_i32(a: &[i32], b: &[i32], k: usize, out: &mut [i64]) {
+        gemm_i32_portable(a, b, k, out)
     }
-    gemm_i32_portable(a, b, k, out);
 }
 
 #[inline(always)]
