@@ -89,50 +89,33 @@ impl FormatOverrides {
                 found: "no such layer".into(),
             })?;
             let kind = layer.kind();
-            let bad = |slot: &str, has: &str| Error::Field {
-                file: origin.into(),
-                field: format!("layers.{name}.{slot}"),
-                expected: format!("a slot of a {kind} layer ({has})"),
-                found: slot.into(),
-            };
-            match layer {
-                Layer::Conv(c) => {
-                    if lf.sum.is_some() {
-                        return Err(bad("sum", "accum, output"));
-                    }
-                    c.accum = lf.accum.unwrap_or(c.accum);
-                    c.output = lf.output.unwrap_or(c.output);
-                }
-                Layer::Dense(d) => {
-                    if lf.sum.is_some() {
-                        return Err(bad("sum", "accum, output"));
-                    }
-                    d.accum = lf.accum.unwrap_or(d.accum);
-                    d.output = lf.output.unwrap_or(d.output);
-                }
-                Layer::Add(a) => {
-                    if lf.accum.is_some() {
-                        return Err(bad("accum", "sum, output"));
-                    }
-                    a.sum = lf.sum.unwrap_or(a.sum);
-                    a.output = lf.output.unwrap_or(a.output);
-                }
-                Layer::AvgPool(p) => {
-                    if lf.accum.is_some() {
-                        return Err(bad("accum", "sum, output"));
-                    }
-                    p.sum = lf.sum.unwrap_or(p.sum);
-                    p.output = lf.output.unwrap_or(p.output);
-                }
-                Layer::PadShortcut(_) => {
-                    let slot = if lf.accum.is_some() { "accum" } else if lf.sum.is_some() { "sum" } else { "output" };
-                    return Err(bad(slot, "none: it passes its input's format on"));
+            let wanted = [lf.accum, lf.sum, lf.output];
+            let mut slots = slots_mut(layer);
+            if let Some(i) = (0..3).find(|&i| wanted[i].is_some() && slots[i].is_none()) {
+                let has: Vec<&str> = (0..3).filter(|&i| slots[i].is_some()).map(|i| SLOT_NAMES[i]).collect();
+                return Err(Error::Field {
+                    file: origin.into(),
+                    field: format!("layers.{name}.{}", SLOT_NAMES[i]),
+                    expected: if has.is_empty() {
+                        format!("a slot of a {kind} layer (none: it passes its input's format on)")
+                    } else {
+                        format!("a slot of a {kind} layer ({})", has.join(", "))
+                    },
+                    found: SLOT_NAMES[i].into(),
+                });
+            }
+            for (slot, f) in slots.iter_mut().zip(wanted) {
+                if let (Some(slot), Some(f)) = (slot, f) {
+                    **slot = f;
                 }
             }
         }
         Ok(())
     }
 }
+
+/// The names of a layer's format slots, in the order [`slots`] gives them.
+pub const SLOT_NAMES: [&str; 3] = ["accum", "sum", "output"];
 
 /// (accum, sum, output) of a layer, where it has them.
 pub fn slots(l: &Layer) -> [Option<FixedFormat>; 3] {
@@ -141,6 +124,17 @@ pub fn slots(l: &Layer) -> [Option<FixedFormat>; 3] {
         Layer::Dense(d) => [Some(d.accum), None, Some(d.output)],
         Layer::Add(a) => [None, Some(a.sum), Some(a.output)],
         Layer::AvgPool(p) => [None, Some(p.sum), Some(p.output)],
+        Layer::PadShortcut(_) => [None, None, None],
+    }
+}
+
+/// The same slots, to change them.
+pub fn slots_mut(l: &mut Layer) -> [Option<&mut FixedFormat>; 3] {
+    match l {
+        Layer::Conv(c) => [Some(&mut c.accum), None, Some(&mut c.output)],
+        Layer::Dense(d) => [Some(&mut d.accum), None, Some(&mut d.output)],
+        Layer::Add(a) => [None, Some(&mut a.sum), Some(&mut a.output)],
+        Layer::AvgPool(p) => [None, Some(&mut p.sum), Some(&mut p.output)],
         Layer::PadShortcut(_) => [None, None, None],
     }
 }

@@ -20,7 +20,8 @@
 
 use anyhow::Result;
 use rfpga_core::fixed::FixedFormat;
-use rfpga_core::formats::{slots, FormatOverrides};
+use rfpga_core::formats::{slots, slots_mut, FormatOverrides};
+pub use rfpga_core::formats::SLOT_NAMES;
 use rfpga_core::frozen::{FrozenModel, Layer};
 use rfpga_core::IntTensorFile;
 use rfpga_data::Dataset;
@@ -155,27 +156,13 @@ fn narrower(f: &FixedFormat) -> [Option<FixedFormat>; 2] {
 /// Sets slot `slot` (0 accum, 1 sum, 2 output) of layer `i` to `f`; an output that shared its
 /// accumulator's format follows it.
 fn set(m: &mut FrozenModel, i: usize, slot: usize, f: FixedFormat) {
-    match (&mut m.layers[i], slot) {
-        (Layer::Conv(c), 0) => {
-            if c.output == c.accum {
-                c.output = f;
-            }
-            c.accum = f;
+    let mut s = slots_mut(&mut m.layers[i]);
+    if slot == 0 && s[0].is_some() && s[0].as_deref() == s[2].as_deref() {
+        if let Some(out) = s[2].as_deref_mut() {
+            *out = f;
         }
-        (Layer::Dense(d), 0) => {
-            if d.output == d.accum {
-                d.output = f;
-            }
-            d.accum = f;
-        }
-        (Layer::Conv(c), 2) => c.output = f,
-        (Layer::Dense(d), 2) => d.output = f,
-        (Layer::Add(a), 1) => a.sum = f,
-        (Layer::Add(a), 2) => a.output = f,
-        (Layer::AvgPool(p), 1) => p.sum = f,
-        (Layer::AvgPool(p), 2) => p.output = f,
-        _ => unreachable!("slots() lists only the slots a layer has"),
     }
+    *s[slot].as_deref_mut().expect("slots() lists only the slots a layer has") = f;
 }
 
 /// The slots searched in layer `l`: accumulators and sums, and outputs that are not the
@@ -194,8 +181,6 @@ fn searched_slots(l: &Layer, last: bool) -> Vec<usize> {
     }
     v
 }
-
-pub const SLOT_NAMES: [&str; 3] = ["accum", "sum", "output"];
 
 /// Runs the search from `base` (weights `w`, read from `origin`); `progress` sees every trial.
 pub fn search(base: &FrozenModel, w: &IntTensorFile, origin: &Path, calib: &Dataset, tolerance: f64, t: &Target, progress: &dyn Fn(&Trial, usize)) -> Result<Outcome> {
