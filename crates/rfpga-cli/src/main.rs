@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rfpga_core::fixed::FixedFormat;
 use rfpga_core::{ModelSpec, Shortcut, Skip};
-use rfpga_train::quant::Quant;
+use rfpga_train::quant::{Quant, SteRule};
 use rfpga_train::trainer::{DistillConfig, FlipMode, KdLoss, SkipSchedule, TRAIN_FORMAT, TRAIN_VERSION};
 use rfpga_train::{parse_device, tch, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
@@ -152,6 +152,10 @@ struct Opts {
     /// running ones (docs/qat.md).
     #[arg(long)]
     qat_start: Option<usize>,
+    /// QAT gradient: identity (straight through everywhere) or clipped (zero where a
+    /// saturating format clips the value; docs/qat.md has the A/B).
+    #[arg(long, default_value = "identity")]
+    ste: SteRule,
     /// Run folder to create.
     #[arg(long, required_unless_present = "resume")]
     out: Option<PathBuf>,
@@ -352,7 +356,7 @@ struct Defaults {
 }
 
 fn config(o: &Opts, start_model: ModelSpec, epochs: usize, d: Defaults, from_trained: bool) -> TrainConfig {
-    let quant = Quant { weight: o.weight_format, act: o.act_format, bias: o.bias_format, input: o.input_format };
+    let quant = Quant { weight: o.weight_format, act: o.act_format, bias: o.bias_format, input: o.input_format, ste: o.ste };
     TrainConfig {
         format: TRAIN_FORMAT.into(),
         version: TRAIN_VERSION,
@@ -399,17 +403,14 @@ fn run_training(o: &Opts, device: tch::Device, make: impl FnOnce() -> Result<Tra
         let out = o.out.clone().expect("clap requires --out without --resume");
         let m = &cfg.start_model;
         let q = &cfg.quant;
-        let fmt = |f: &Option<FixedFormat>| f.map_or("float".to_string(), |f| f.to_string());
         println!(
-            "{}: {} parameters, {} epochs, {} threads, {:?}; weights {}, activations {}{}",
+            "{}: {} parameters, {} epochs, {} threads, {:?}; {}",
             m.name(),
             m.parameter_count(),
             cfg.epochs,
             tch::get_num_threads(),
             device,
-            fmt(&q.weight),
-            fmt(&q.act),
-            if q.is_float() { String::new() } else { format!(" (QAT from epoch {})", cfg.qat_start + 1) }
+            if q.is_float() { "float".to_string() } else { format!("{q} (QAT from epoch {})", cfg.qat_start + 1) }
         );
         Trainer::create(&out, cfg, device)?
     };

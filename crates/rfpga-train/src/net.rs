@@ -148,6 +148,7 @@ impl Net {
             act: format(ACT_FORMAT_KEY)?,
             bias: format(BIAS_FORMAT_KEY)?,
             input: format(INPUT_FORMAT_KEY)?,
+            ste: Default::default(),
         };
         self.copy_from(&file);
         Ok(())

@@ -23,6 +23,21 @@ pub struct Quant {
     /// The network's input: the normalized image, as the FPGA receives it.
     #[serde(default)]
     pub input: Option<FixedFormat>,
+    /// The gradient rule; files written before it existed meant `identity`.
+    #[serde(default)]
+    pub ste: SteRule,
+}
+
+/// How the straight-through estimator passes the gradient through fake quantization.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SteRule {
+    /// The identity everywhere, also where the value saturated.
+    #[default]
+    Identity,
+    /// The identity inside the format's range, zero where a saturating format clips
+    /// (wrapping formats keep the identity: there is no clipped side to stop at).
+    Clipped,
 }
 
 impl std::fmt::Display for Quant {
@@ -35,7 +50,11 @@ impl std::fmt::Display for Quant {
             show(&self.weight),
             show(&self.act),
             show(&self.bias)
-        )
+        )?;
+        if self.ste != SteRule::Identity && !self.is_float() {
+            write!(f, ", clipped straight-through gradient")?;
+        }
+        Ok(())
     }
 }
 
@@ -90,17 +109,44 @@ pub fn fake_quant(t: &Tensor, f: &FixedFormat) -> Tensor {
     (raw / scale).to_kind(kind)
 }
 
-/// Fake quantization with a straight-through gradient: the forward value is on the grid, the
-/// backward pass sees the identity. Written as `q + (t − t)` rather than `t + (q − t)` so the
-/// forward value is exactly `q` (the latter rounds).
-pub fn ste(t: &Tensor, f: &FixedFormat) -> Tensor {
-    fake_quant(t, f).detach() + (t - t.detach())
+impl std::str::FromStr for SteRule {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "identity" => Ok(SteRule::Identity),
+            "clipped" => Ok(SteRule::Clipped),
+            _ => anyhow::bail!("expected identity or clipped, found `{s}`"),
+        }
+    }
 }
 
-/// Applies `f` when there is one.
-pub fn maybe_ste(t: Tensor, f: Option<&FixedFormat>) -> Tensor {
+/// Fake quantization with a straight-through gradient: the forward value is on the grid, the
+/// backward pass sees the identity (`SteRule::Identity`) or the identity masked to the
+/// format's range (`SteRule::Clipped`). Written as `q + (t − t)` rather than `t + (q − t)` so
+/// the forward value is exactly `q` (the latter rounds).
+pub fn ste(t: &Tensor, f: &FixedFormat, rule: SteRule) -> Tensor {
+    let pass = t - t.detach();
+    let pass = match (rule, f.overflow) {
+        (SteRule::Identity, _) | (SteRule::Clipped, Overflow::Wrap) => pass,
+        (SteRule::Clipped, _) => {
+            // Real-valued range of the grid; SAT_SYM's minimum is −max (as in fake_quant).
+            let ulp = 2f64.powi(-f.frac());
+            let hi = f.max_raw() as f64 * ulp;
+            let lo = match f.overflow {
+                Overflow::SatSym if f.signed => (f.min_raw() | 1) as f64 * ulp,
+                _ => f.min_raw() as f64 * ulp,
+            };
+            let inside = t.ge(lo).logical_and(&t.le(hi)).to_kind(t.kind()).detach();
+            pass * inside
+        }
+    };
+    fake_quant(t, f).detach() + pass
+}
+
+/// Applies `f` when there is one, with `q`'s gradient rule.
+pub fn maybe_ste(t: Tensor, f: Option<&FixedFormat>, q: &Quant) -> Tensor {
     match f {
-        Some(f) => ste(&t, f),
+        Some(f) => ste(&t, f, q.ste),
         None => t,
     }
 }

@@ -83,12 +83,12 @@ impl ConvBn {
             // The scale is a constant here: γ learns through BN alone, as in float training
             // (a gradient through 1/scale explodes for channels with a tiny γ).
             let scale = self.scale().detach();
-            let w = maybe_ste(&self.conv.ws * scale.view([-1, 1, 1, 1]), q.weight.as_ref());
+            let w = maybe_ste(&self.conv.ws * scale.view([-1, 1, 1, 1]), q.weight.as_ref(), q);
             x.conv2d(&w, None::<Tensor>, stride, padding, [1, 1], 1) / scale.view([1, -1, 1, 1])
         } else {
             let (w, b) = self.folded();
-            let w = maybe_ste(w, q.weight.as_ref());
-            let b = maybe_ste(b, q.bias.as_ref());
+            let w = maybe_ste(w, q.weight.as_ref(), q);
+            let b = maybe_ste(b, q.bias.as_ref(), q);
             return finish(x.conv2d(&w, Some(&b), stride, padding, [1, 1], 1), sc, relu);
         };
         if train && crate::fused::applies(&y) {
@@ -160,7 +160,7 @@ impl Block {
 
     /// The first convolution's activation: conv-BN-ReLU.
     fn hidden(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
-        maybe_ste(self.first.forward_act(x, train, q, None, true), q.act.as_ref())
+        maybe_ste(self.first.forward_act(x, train, q, None, true), q.act.as_ref(), q)
     }
 
     /// What a skip carries from the block input: identity, option A (strided subsampling, zero
@@ -179,7 +179,7 @@ impl Block {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
-        let act = |t: Tensor| maybe_ste(t, q.act.as_ref());
+        let act = |t: Tensor| maybe_ste(t, q.act.as_ref(), q);
         match self.skip {
             Skip::Long => {
                 let h = self.hidden(x, train, q);
@@ -216,8 +216,8 @@ impl ResNet {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
-        let x = maybe_ste(x.shallow_clone(), q.input.as_ref());
-        let mut h = maybe_ste(self.stem.forward_act(&x, train, q, None, true), q.act.as_ref());
+        let x = maybe_ste(x.shallow_clone(), q.input.as_ref(), q);
+        let mut h = maybe_ste(self.stem.forward_act(&x, train, q, None, true), q.act.as_ref(), q);
         for b in &self.blocks {
             h = b.forward(&h, train, q);
         }
@@ -225,9 +225,9 @@ impl ResNet {
         match &q.weight {
             None => pooled.apply_t(&self.fc, train),
             Some(f) => {
-                let w = maybe_ste(self.fc.ws.shallow_clone(), Some(f));
+                let w = maybe_ste(self.fc.ws.shallow_clone(), Some(f), q);
                 let b = self.fc.bs.as_ref().expect("fc has a bias");
-                let b = maybe_ste(b.shallow_clone(), q.bias.as_ref());
+                let b = maybe_ste(b.shallow_clone(), q.bias.as_ref(), q);
                 pooled.linear(&w, Some(&b))
             }
         }

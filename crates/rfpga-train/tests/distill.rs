@@ -5,7 +5,7 @@ mod common;
 use common::{config, data_dir};
 use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
 use rfpga_core::{ModelSpec, Shortcut, Skip, TensorFile};
-use rfpga_train::quant::{fake_quant, ste, Quant};
+use rfpga_train::quant::{fake_quant, ste, Quant, SteRule};
 use rfpga_train::trainer::{DistillConfig, KdLoss, SkipSchedule};
 use rfpga_train::{Net, Schedule, TrainConfig, Trainer};
 use std::path::Path;
@@ -66,13 +66,58 @@ fn straight_through_estimator_is_exact_forward_and_identity_backward() {
     let _rng = common::rng_lock();
     let f: FixedFormat = "ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap();
     let x = Tensor::from_slice(&[0.1f32, -0.3, 3.99, -5.0, 1.0 / 3.0]).set_requires_grad(true);
-    let y = ste(&x, &f);
+    let y = ste(&x, &f, SteRule::Identity);
     let want: Vec<f32> = fake_quant(&x.detach(), &f).try_into().unwrap();
     let got: Vec<f32> = y.detach().try_into().unwrap();
     assert_eq!(got, want);
     y.sum(Kind::Float).backward();
     let g: Vec<f32> = x.grad().try_into().unwrap();
     assert_eq!(g, vec![1.0; 5]);
+}
+
+#[test]
+fn clipped_straight_through_gradient_stops_only_where_a_saturating_format_clips() {
+    let _rng = common::rng_lock();
+    // <8,3>: grid step 1/32, range [−4, 127/32 = 3.96875]. Hand-derived: the gradient passes at
+    // both ends of the range and everywhere inside it, and is zero only beyond it (4.0 rounds
+    // to the maximum under AP_RND but lies outside the range).
+    let x = [0.1f32, -0.3, 3.96875, 3.99, 4.0, -4.0, -4.01, -5.0, 100.0];
+    let want_sat = [1.0f32, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+    for (fmt, want) in [
+        ("ap_fixed<8,3,AP_RND,AP_SAT>", want_sat.to_vec()),
+        ("ap_fixed<8,3,AP_TRN,AP_SAT_ZERO>", want_sat.to_vec()),
+        // SAT_SYM's minimum is −max = −127/32: −4.0 is clipped too.
+        ("ap_fixed<8,3,AP_RND,AP_SAT_SYM>", vec![1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+        // Wrapping has no clipped side: the identity everywhere.
+        ("ap_fixed<8,3,AP_RND,AP_WRAP>", vec![1.0; 9]),
+        // Unsigned <8,3>: range [0, 255/32].
+        ("ap_ufixed<8,3,AP_RND,AP_SAT>", vec![1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+    ] {
+        let f: FixedFormat = fmt.parse().unwrap();
+        let t = Tensor::from_slice(&x).set_requires_grad(true);
+        let y = ste(&t, &f, SteRule::Clipped);
+        // The forward value is the same grid value as the identity rule's.
+        let fwd: Vec<f32> = y.detach().try_into().unwrap();
+        let grid: Vec<f32> = fake_quant(&t.detach(), &f).try_into().unwrap();
+        assert_eq!(fwd, grid, "{fmt}");
+        (&y * 3.0).sum(Kind::Float).backward();
+        let g: Vec<f32> = t.grad().try_into().unwrap();
+        let want: Vec<f32> = want.iter().map(|w| w * 3.0).collect();
+        assert_eq!(g, want, "{fmt}");
+    }
+}
+
+#[test]
+fn quant_settings_written_before_the_gradient_rule_existed_mean_identity() {
+    let old = r#"{"weight":"ap_fixed<8,3,AP_RND,AP_SAT>","act":null,"bias":null,"input":null}"#;
+    let q: Quant = serde_json::from_str(old).unwrap();
+    assert_eq!(q.ste, SteRule::Identity);
+    let q: Quant = serde_json::from_str(&old.replace("}", r#","ste":"clipped"}"#)).unwrap();
+    assert_eq!(q.ste, SteRule::Clipped);
+    let back: Quant = serde_json::from_str(&serde_json::to_string(&q).unwrap()).unwrap();
+    assert_eq!(back, q);
+    let err = serde_json::from_str::<Quant>(&old.replace("}", r#","ste":"soft"}"#)).unwrap_err();
+    assert!(err.to_string().contains("unknown variant `soft`"), "{err}");
 }
 
 #[test]
@@ -139,6 +184,7 @@ fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
         act: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()),
         input: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()),
         bias: None,
+        ste: SteRule::Clipped,
     };
 
     let whole = tempfile::tempdir().unwrap();
@@ -159,7 +205,8 @@ fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
     let now = ModelSpec::load(&whole.path().join("model.json")).unwrap();
     assert!(now.blocks.iter().all(|b| b.skip == Skip::None));
     let (acc, quant) = rfpga_train::eval_run(whole.path(), &data_dir(), Some(128), Device::Cpu).unwrap();
-    assert_eq!(quant, cfg.quant);
+    // The weights carry the formats, not the training-only gradient rule.
+    assert_eq!(quant, Quant { ste: SteRule::Identity, ..cfg.quant.clone() });
     assert_eq!(acc.top1, a.metrics.last().unwrap().test_acc);
 
     // Interrupted after the second change, resumed: same weights, same skips.csv.

@@ -41,6 +41,7 @@ fn simulator_matches_tch_at_8_3() {
         act: q("ap_fixed<8,3,AP_RND,AP_SAT>"),
         bias: q("ap_fixed<16,6,AP_RND,AP_SAT>"),
         input: q("ap_fixed<8,3,AP_RND,AP_SAT>"),
+        ste: Default::default(),
     };
     let mut ds = Dataset::load(&data_dir(), Split::Test).unwrap();
     ds.truncate(24);
