@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit csim csim-check dataflow dataflow-tables \
-        deck-teacher deck deck-figures recipe-ab ste-ab bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        deck-teacher deck deck-figures recipe-ab ste-ab gpu-build bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -101,6 +101,10 @@ deck-teacher: build setup-data
 # against the default recipe, same epochs and seeds; the table goes to docs/recipe-ab.md.
 recipe-ab: build setup-data
 	@bash scripts/recipe-ab.sh
+
+# The binary and data parts for the GPU machine (torch 2.11 / tch 0.24; docs/gpu.md).
+gpu-build:
+	@bash scripts/gpu/build.sh
 
 # The QAT gradient rule (--ste identity / clipped) on the 50,000-image <8,3> run that collapsed;
 # the table goes to docs/ste-ab.md.

@@ -75,6 +75,9 @@ pub struct TrainConfig {
     pub skip_schedule: Option<SkipSchedule>,
 }
 
+/// Steps between reads of the running loss and accuracy on a GPU.
+const SYNC_EVERY: usize = 25;
+
 /// How training images are flipped (see [`rfpga_data::Flip`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -632,6 +635,12 @@ impl Trainer {
             let batches = BatchStream::train(train.clone(), self.cfg.batch_size, aug, self.cfg.seed, epoch);
             let bar = self.progress_bar(epoch, batches.len());
             let (mut loss_sum, mut correct, mut seen) = (0f64, 0i64, 0usize);
+            // Reading a value off a GPU waits for its queue: there, the sums stay on the device
+            // and are read every SYNC_EVERY steps (on the CPU, every step).
+            let sync_every = if self.net.device.is_cuda() { SYNC_EVERY } else { 1 };
+            let n_batches = batches.len();
+            let device = self.net.device;
+            let (mut loss_dev, mut correct_dev) = (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
             let mut lr = 0.0;
             for (i, b) in batches.enumerate() {
                 lr = self.cfg.schedule.lr(self.cfg.lr, epoch * per_epoch + i, total, per_epoch);
@@ -645,7 +654,14 @@ impl Trainer {
                 if let Some(ema) = self.ema.as_mut() {
                     ema.update(&self.net, epoch * per_epoch + i);
                 }
-                let l = loss.double_value(&[]);
+                loss_dev += loss.detach().to_kind(Kind::Double) * b.len() as f64;
+                correct_dev += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
+                seen += b.len();
+                if (i + 1) % sync_every != 0 && i + 1 != n_batches {
+                    bar.inc(1);
+                    continue;
+                }
+                let l = loss_dev.double_value(&[]);
                 if !l.is_finite() {
                     let hint = match &self.net.quant.weight {
                         Some(f) if f.rounding == rfpga_core::fixed::Rounding::Trn => {
@@ -653,11 +669,11 @@ impl Trainer {
                         }
                         _ => String::new(),
                     };
+                    let l = loss.double_value(&[]);
                     bail!("epoch {}, step {}: the loss became {l} (diverged; lower --lr){hint}", epoch + 1, i + 1);
                 }
-                loss_sum += l * b.len() as f64;
-                correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
-                seen += b.len();
+                loss_sum = l;
+                correct = correct_dev.int64_value(&[]);
                 let rate = seen as f64 / started.elapsed().as_secs_f64();
                 bar.set_message(format!("loss {:.3}  acc {:.1}%  {rate:.0} img/s", loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64));
                 bar.inc(1);

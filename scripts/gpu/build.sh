@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make gpu-build`: everything the GPU machine needs, built here (it has no Rust toolchain and no
+# network). Its image has PyTorch 2.11.0+cu130, which tch 0.24.0 matches (0.26 needs 2.13), so:
+#   1. torch 2.11.0's PyPI wheel (pinned by hash), unpacked to .gpu/torch211 (lib + include);
+#   2. the committed tree (git archive HEAD) in .gpu/src with tch/torch-sys pinned to 0.24.0,
+#      built with RFPGA_LINK_TORCH_CUDA=1 so libtorch_cuda is linked (crates/rfpga-cli/build.rs);
+#   3. the stripped binary to .gpu/p3/rfpga, and the CIFAR-10 tarball from ../shared split into
+#      three parts, .gpu/p1, .gpu/p2, .gpu/p3, each small enough to travel with one device call
+#      (at most 64 MiB a call; docs/gpu.md gives the three calls).
+# Idempotent; offline once the wheel and crates are fetched. The GPU run is scripts/gpu/train-he.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+G=.gpu
+WHEEL=torch-2.11.0-cp311-cp311-manylinux_2_28_x86_64.whl
+WHEEL_SHA=7aa2f9bbc6d4595ba72138026b2074be1233186150e9292865e04b7a63b8c67a
+TARBALL=${CIFAR_TARBALL:-../shared/data/cifar10/cifar-10-binary.tar.xz}
+mkdir -p $G
+if [ ! -f $G/torch211/torch/lib/libtorch_cuda.so ]; then
+  if ! echo "$WHEEL_SHA  $G/$WHEEL" | sha256sum -c --quiet 2>/dev/null; then
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+      --platform manylinux_2_28_x86_64 torch==2.11.0 -d $G
+    echo "$WHEEL_SHA  $G/$WHEEL" | sha256sum -c --quiet
+  fi
+  rm -rf $G/torch211.tmp && mkdir -p $G/torch211.tmp
+  unzip -q $G/$WHEEL 'torch/lib/*' 'torch/include/*' 'torch/share/*' -d $G/torch211.tmp
+  rm -rf $G/torch211 && mv $G/torch211.tmp $G/torch211
+fi
+rm -rf $G/src && mkdir -p $G/src
+git archive HEAD | tar -x -C $G/src
+sed -i 's/^tch = "=0.26.0"/tch = "=0.24.0"/; s/^torch-sys = "=0.26.0"/torch-sys = "=0.24.0"/' $G/src/Cargo.toml
+grep -q '^tch = "=0.24.0"' $G/src/Cargo.toml || { echo "build.sh: could not pin tch 0.24.0 in Cargo.toml" >&2; exit 1; }
+rm -rf $G/src/.cargo
+(cd $G/src && LIBTORCH="$PWD/../torch211/torch" RFPGA_LINK_TORCH_CUDA=1 \
+  cargo build --release -p rfpga-cli --target-dir "$PWD/../target")
+readelf -d $G/target/release/rfpga | grep -q 'NEEDED.*libtorch_cuda.so' \
+  || { echo "build.sh: the binary does not link libtorch_cuda.so" >&2; exit 1; }
+rm -rf $G/p1 $G/p2 $G/p3 $G/parts && mkdir -p $G/p1 $G/p2 $G/p3 $G/parts
+split -n 3 -d "$TARBALL" $G/parts/cifar.tar.xz.
+mv $G/parts/cifar.tar.xz.00 $G/p1/; mv $G/parts/cifar.tar.xz.01 $G/p2/; mv $G/parts/cifar.tar.xz.02 $G/p3/
+sha256sum "$TARBALL" | awk '{print $1"  cifar-10-binary.tar.xz"}' > $G/p3/cifar.sha256
+cp "$(dirname "$TARBALL")/SHA256SUMS" $G/p3/SHA256SUMS
+strip -o $G/p3/rfpga $G/target/release/rfpga
+du -sh $G/p1 $G/p2 $G/p3
+echo "ready: .gpu/p1 .gpu/p2 .gpu/p3 (docs/gpu.md: three device calls)"
