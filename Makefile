@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit csim csim-check dataflow dataflow-tables \
-        deck-teacher deck deck-figures recipe-ab ste-ab gpu-build bench-train bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        deck-teacher deck deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -234,6 +234,10 @@ csim-check: build setup-ap-types setup-tools
 	@bash scripts/csim-check.sh
 
 # tch against PyTorch eager (installs a full PyTorch 2.13.0 venv, ~4.7 GB, once).
+# QAT training throughput: the fused fake-quantization kernel against libtorch's tensor ops.
+bench-qat: build
+	@bash scripts/bench-qat.sh
+
 bench-train: build
 	@bash scripts/bench-train.sh
 

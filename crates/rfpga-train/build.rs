@@ -1,11 +1,12 @@
 // 1. Give this crate's tests and benches a run path to libtorch (torch-sys links with
 //    --as-needed and sets none for dependents).
-// 2. Compile the fused BatchNorm kernels (csrc/) against the same libtorch headers, with the
+// 2. Compile the fused kernels (csrc/: BatchNorm, fake quantization) against the same libtorch headers, with the
 //    same C++ ABI and OpenMP runtime as libtorch, so they run on its thread pool.
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/batch_norm_act.cpp");
+    println!("cargo:rerun-if-changed=csrc/fake_quant.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys passes the libtorch lib dir as DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
@@ -23,5 +24,6 @@ fn main() {
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .flag("-fopenmp")
         .file("csrc/batch_norm_act.cpp")
+        .file("csrc/fake_quant.cpp")
         .compile("rfpga_fused");
 }

@@ -25,11 +25,31 @@ if [ ! -f $G/torch211/torch/lib/libtorch_cuda.so ]; then
   unzip -q $G/$WHEEL 'torch/lib/*' 'torch/include/*' 'torch/share/*' -d $G/torch211.tmp
   rm -rf $G/torch211 && mv $G/torch211.tmp $G/torch211
 fi
-rm -rf $G/src && mkdir -p $G/src
-git archive HEAD | tar -x -C $G/src
-sed -i 's/^tch = "=0.26.0"/tch = "=0.24.0"/; s/^torch-sys = "=0.26.0"/torch-sys = "=0.24.0"/' $G/src/Cargo.toml
-grep -q '^tch = "=0.24.0"' $G/src/Cargo.toml || { echo "build.sh: could not pin tch 0.24.0 in Cargo.toml" >&2; exit 1; }
-rm -rf $G/src/.cargo
+# The committed tree, with only changed files rewritten (cargo rebuilds by modification time).
+rm -rf $G/src.new && mkdir -p $G/src.new
+git archive HEAD | tar -x -C $G/src.new
+sed -i 's/^tch = "=0.26.0"/tch = "=0.24.0"/; s/^torch-sys = "=0.26.0"/torch-sys = "=0.24.0"/' $G/src.new/Cargo.toml
+grep -q '^tch = "=0.24.0"' $G/src.new/Cargo.toml || { echo "build.sh: could not pin tch 0.24.0 in Cargo.toml" >&2; exit 1; }
+rm -rf $G/src.new/.cargo
+python3 - $G/src.new $G/src <<'PY'
+import filecmp, os, shutil, sys
+new, old = sys.argv[1:]
+for root, _, files in os.walk(new):
+    for f in files:
+        a = os.path.join(root, f)
+        b = os.path.join(old, os.path.relpath(a, new))
+        if not (os.path.exists(b) and filecmp.cmp(a, b, shallow=False)):
+            os.makedirs(os.path.dirname(b), exist_ok=True)
+            shutil.copy(a, b)  # modification time now: cargo sees the change
+for root, _, files in os.walk(old):
+    if os.sep + "target" in root:
+        continue
+    for f in files:
+        b = os.path.join(root, f)
+        if f != "Cargo.lock" and not os.path.exists(os.path.join(new, os.path.relpath(b, old))):
+            os.remove(b)
+PY
+rm -rf $G/src.new
 (cd $G/src && LIBTORCH="$PWD/../torch211/torch" RFPGA_LINK_TORCH_CUDA=1 \
   cargo build --release -p rfpga-cli --target-dir "$PWD/../target")
 readelf -d $G/target/release/rfpga | grep -q 'NEEDED.*libtorch_cuda.so' \

@@ -5,6 +5,8 @@
 use anyhow::Result;
 use clap::Args;
 use rfpga_core::{ModelSpec, Shortcut};
+use rfpga_core::fixed::FixedFormat;
+use rfpga_train::quant::{Quant, SteRule};
 use rfpga_train::{Net, Sgd};
 use std::time::Instant;
 use rfpga_train::tch::{self, Kind, Tensor};
@@ -31,14 +33,27 @@ pub struct BenchArgs {
     /// libtorch's BatchNorm, sum and ReLU instead of rfpga's fused kernels (for comparison).
     #[arg(long)]
     native_batch_norm: bool,
+    /// QAT: fake-quantize weights, activations and the input to this format.
+    #[arg(long)]
+    qat: Option<FixedFormat>,
+    /// QAT gradient rule: identity or clipped.
+    #[arg(long, default_value = "identity")]
+    ste: SteRule,
+    /// With --qat: libtorch's tensor ops for the fake quantization instead of rfpga's fused
+    /// kernel (for comparison).
+    #[arg(long, requires = "qat")]
+    native_fake_quant: bool,
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
     anyhow::ensure!(a.steps >= 1 && a.batch_size >= 2, "--steps ≥ 1 and --batch-size ≥ 2");
     tch::set_num_threads(a.threads);
     rfpga_train::fused::set_enabled(!a.native_batch_norm);
+    rfpga_train::fused::set_fake_quant_enabled(!a.native_fake_quant);
     let spec = ModelSpec::cifar_resnet(a.depth, a.shortcut)?;
-    let net = Net::new(&spec, tch::Device::Cpu, 0, !a.contiguous);
+    let mut net = Net::new(&spec, tch::Device::Cpu, 0, !a.contiguous);
+    net.quant = Quant { weight: a.qat, act: a.qat, bias: None, input: a.qat, ste: a.ste };
+    let net = net;
     let params = net.ordered_variables().into_iter().filter(|v| v.2).map(|(n, t, _)| (n, t, true)).collect();
     let mut sgd = Sgd::new(params, 0.9, true, 5e-4);
     let n = a.batch_size;
@@ -74,7 +89,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let ms = |p: f64| 1e3 * p / a.steps as f64;
     println!(
         "{{\"impl\": \"{}\", \"model\": \"{}\", \"batch\": {n}, \"threads\": {}, \"channels_last\": {}, \"steps\": {}, \"images_per_s\": {ips:.1}, \"forward_ms\": {:.1}, \"backward_ms\": {:.1}, \"step_ms\": {:.2}}}",
-        if a.native_batch_norm { "tch-native-bn" } else { "tch" },
+        [
+            if a.native_batch_norm { "tch-native-bn" } else { "tch" },
+            if a.qat.is_some() { "-qat" } else { "" },
+            if a.native_fake_quant { "-native-fq" } else { "" },
+        ]
+        .concat(),
         spec.name(), a.threads, !a.contiguous, a.steps, ms(phases[0]), ms(phases[1]), ms(phases[2])
     );
     Ok(())

@@ -125,6 +125,14 @@ impl std::str::FromStr for SteRule {
 /// format's range (`SteRule::Clipped`). Written as `q + (t − t)` rather than `t + (q − t)` so
 /// the forward value is exactly `q` (the latter rounds).
 pub fn ste(t: &Tensor, f: &FixedFormat, rule: SteRule) -> Tensor {
+    if crate::fused::fake_quant_applies(t, f) {
+        return crate::fused::fake_quant(t, f, rule);
+    }
+    ste_tensor(t, f, rule)
+}
+
+/// [`ste`] in libtorch's tensor ops: any device, kind and format.
+pub fn ste_tensor(t: &Tensor, f: &FixedFormat, rule: SteRule) -> Tensor {
     let pass = t - t.detach();
     let pass = match (rule, f.overflow) {
         (SteRule::Identity, _) | (SteRule::Clipped, Overflow::Wrap) => pass,

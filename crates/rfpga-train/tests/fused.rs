@@ -173,3 +173,103 @@ fn a_training_step_is_the_same_fused_or_with_libtorch_ops() {
         assert!(f <= (2.0 * n).max(2e-2) + 1e-4, "{}: `{f_name}` differs by {f:.2e}; libtorch NCHW vs channels-last: {n:.2e}", spec.name());
     }
 }
+
+mod fake_quant {
+    use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
+    use rfpga_train::fused;
+    use rfpga_train::quant::{ste_tensor, SteRule};
+    use tch::{Device, Kind, Tensor};
+
+    const ROUNDINGS: [Rounding; 7] =
+        [Rounding::Trn, Rounding::TrnZero, Rounding::Rnd, Rounding::RndZero, Rounding::RndMinInf, Rounding::RndInf, Rounding::RndConv];
+
+    /// Every saturating format the fused kernel takes, over widths 1–24, negative and
+    /// beyond-width integer parts, signed and unsigned.
+    fn formats() -> Vec<FixedFormat> {
+        let mut out = Vec::new();
+        for (signed, w, i) in [(true, 1, 1), (true, 4, 4), (true, 6, 2), (true, 7, -1), (true, 8, 3), (false, 5, 1), (false, 8, 0), (true, 12, 14), (true, 16, 6), (true, 24, 8)] {
+            for q in ROUNDINGS {
+                for o in [Overflow::Sat, Overflow::SatZero, Overflow::SatSym] {
+                    let mut f = FixedFormat::new(signed, w, i).unwrap();
+                    f.rounding = q;
+                    f.overflow = o;
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
+    fn vals(t: &Tensor) -> Vec<f32> {
+        t.detach().contiguous().view([-1]).try_into().unwrap()
+    }
+
+    #[test]
+    fn grid_values_equal_ap_fixed_on_grid_points_ties_and_beyond_the_range() {
+        for f in formats() {
+            assert!(fused::fake_quant_applies(&Tensor::zeros([1], (Kind::Float, Device::Cpu)), &f), "{f}");
+            // Grid points, ties (midpoints), quarter points, out to twice the range each side
+            // (at most ~4,000 values per format), plus infinities and tiny values.
+            let q = f.quantum();
+            let (lo, hi) = (f.min_raw() as f64, f.max_raw() as f64);
+            let step = ((hi - lo) / 1000.0).max(1.0);
+            let mut xs = Vec::new();
+            let mut k = 2.0 * lo - hi - 2.0;
+            while k <= 2.0 * hi - lo + 2.0 {
+                for d in [0.0, 0.25, 0.5, 0.75] {
+                    xs.push(((k + d) * q) as f32);
+                }
+                k += step.floor();
+            }
+            xs.extend([1e-30, -1e-30, f32::MAX, f32::MIN, 0.0, -0.0]);
+            let t = Tensor::from_slice(&xs);
+            let got = vals(&fused::fake_quant(&t, &f, SteRule::Identity));
+            let reference = vals(&ste_tensor(&t, &f, SteRule::Identity));
+            for ((x, g), r) in xs.iter().zip(&got).zip(&reference) {
+                let want = f.to_f64(f.from_f64(*x as f64)) as f32;
+                assert!(*g == want, "{f}: {x} → {g}, ap_fixed gives {want}");
+                assert!(g == r, "{f}: {x} → fused {g}, tensor version {r}");
+            }
+            // Non-finite values (a diverging run), as quant::fake_quant: NaN stays NaN (0 under
+            // SAT_ZERO), so the trainer still sees the loss diverge; ±inf takes the overflow rule
+            // (the tensor `ste` gives NaN there, from its `t − t` term).
+            let odd = Tensor::from_slice(&[f32::NAN, f32::INFINITY, f32::NEG_INFINITY]);
+            let a = vals(&fused::fake_quant(&odd, &f, SteRule::Identity));
+            let b = vals(&rfpga_train::quant::fake_quant(&odd, &f));
+            assert!(a.iter().zip(&b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan())), "{f}: {a:?} vs {b:?}");
+            assert_eq!(a[0].is_nan(), f.overflow != Overflow::SatZero, "{f}: NaN → {}", a[0]);
+        }
+    }
+
+    #[test]
+    fn channels_last_activations_and_gradients_equal_the_tensor_version() {
+        tch::manual_seed(11);
+        let f: FixedFormat = "ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap();
+        let g: FixedFormat = "ap_ufixed<6,2,AP_RND_CONV,AP_SAT_SYM>".parse().unwrap();
+        let h: FixedFormat = "ap_fixed<16,6,AP_TRN_ZERO,AP_SAT_ZERO>".parse().unwrap();
+        let nchw = Tensor::randn([4, 16, 9, 7], (Kind::Float, Device::Cpu)) * 3.0;
+        let channels_last = nchw.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+        // A non-dense view (every other column) takes the copy path.
+        let strided = nchw.slice(3, 0, 7, 2);
+        for x in [&nchw, &channels_last, &strided] {
+            for fmt in [&f, &g, &h] {
+                for rule in [SteRule::Identity, SteRule::Clipped] {
+                    let upstream = Tensor::randn(x.size(), (Kind::Float, Device::Cpu));
+                    let run = |fused_path: bool| {
+                        let leaf = x.detach().copy().set_requires_grad(true);
+                        let y = if fused_path { fused::fake_quant(&leaf, fmt, rule) } else { ste_tensor(&leaf, fmt, rule) };
+                        (&y * &upstream).sum(Kind::Float).backward();
+                        (vals(&y), vals(&leaf.grad()))
+                    };
+                    let (a, b) = (run(true), run(false));
+                    assert_eq!(a.0, b.0, "{fmt} {rule:?}: values");
+                    assert_eq!(a.1, b.1, "{fmt} {rule:?}: gradients");
+                    if rule == SteRule::Clipped && fmt == &f {
+                        // Values beyond ±4 exist here (σ = 3), so some gradients are zero.
+                        assert!(a.1.iter().any(|&v| v == 0.0) && a.1.iter().any(|&v| v != 0.0));
+                    }
+                }
+            }
+        }
+    }
+}
