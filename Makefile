@@ -257,7 +257,9 @@ SKIP_LIMIT_TRAIN ?= 50000
 SKIP_TAG         ?= r20-w83-e$(EVERY)
 SKIP_FLAGS       = --teacher $(TEACHER) --kd mse --every $(EVERY) --finetune $(FINETUNE) \
                    --weight-format '$(QFORMAT)' $(if $(AFORMAT),--act-format '$(AFORMAT)') \
-                   --limit-train $(SKIP_LIMIT_TRAIN) --data-dir $(DATA_DIR) --quiet
+                   --limit-train $(SKIP_LIMIT_TRAIN) --data-dir $(DATA_DIR) --quiet $(SKIP_STE)
+# The README's skip-experiment figures were made with the identity gradient (before the A/B).
+SKIP_STE         ?= --ste identity
 skip-experiment: build setup-data
 	@for p in remove shorten; do r=runs/skip-$(SKIP_TAG)-$$p; \
 	  if [ -f $$r/summary.json ]; then echo "$$r is complete"; \

@@ -10,7 +10,8 @@ TEACHER=${TEACHER:-runs/resnet20-e40}
 REMOVED=${REMOVED:-runs/skip-r20-w83rs-e1-n15k-remove}
 SHORTENED=${SHORTENED:-runs/skip-r20-w83rs-e1-n15k-shorten}
 OUT=${OUT:-runs/q}
-common="--epochs 1 --lr 0.01 --limit-train 20000 --quiet --kd hinton"
+# --ste identity: the gradient rule these figures were made with (the default before the A/B).
+common="--epochs 1 --lr 0.01 --limit-train 20000 --quiet --kd hinton --ste identity"
 q83="--weight-format ap_fixed<8,3,AP_RND,AP_SAT> --act-format ap_fixed<8,3,AP_RND,AP_SAT> --input-format ap_fixed<8,3,AP_RND,AP_SAT> --bias-format ap_fixed<16,6,AP_RND,AP_SAT>"
 q164="--weight-format ap_fixed<16,4,AP_RND,AP_SAT> --act-format ap_fixed<16,4,AP_RND,AP_SAT> --input-format ap_fixed<16,4,AP_RND,AP_SAT> --bias-format ap_fixed<20,6,AP_RND,AP_SAT>"
 run() { # name teacher skips formats

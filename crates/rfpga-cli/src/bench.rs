@@ -37,7 +37,7 @@ pub struct BenchArgs {
     #[arg(long)]
     qat: Option<FixedFormat>,
     /// QAT gradient rule: identity or clipped.
-    #[arg(long, default_value = "identity")]
+    #[arg(long, default_value = "clipped")]
     ste: SteRule,
     /// With --qat: libtorch's tensor ops for the fake quantization instead of rfpga's fused
     /// kernel (for comparison).

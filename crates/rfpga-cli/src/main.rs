@@ -152,9 +152,9 @@ struct Opts {
     /// running ones (docs/qat.md).
     #[arg(long)]
     qat_start: Option<usize>,
-    /// QAT gradient: identity (straight through everywhere) or clipped (zero where a
-    /// saturating format clips the value; docs/qat.md has the A/B).
-    #[arg(long, default_value = "identity")]
+    /// QAT gradient: clipped (zero where a saturating format clips the value) or identity
+    /// (straight through everywhere, which collapsed longer runs: docs/ste-ab.md).
+    #[arg(long, default_value = "clipped")]
     ste: SteRule,
     /// Run folder to create.
     #[arg(long, required_unless_present = "resume")]
