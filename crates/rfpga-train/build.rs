@@ -7,6 +7,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=csrc/batch_norm_act.cpp");
     println!("cargo:rerun-if-changed=csrc/fake_quant.cpp");
+    println!("cargo:rerun-if-changed=csrc/common.h");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys passes the libtorch lib dir as DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");

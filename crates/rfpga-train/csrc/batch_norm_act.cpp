@@ -17,6 +17,8 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "common.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -29,13 +31,6 @@ using torch::autograd::tensor_list;
 
 constexpr int64_t kChunk = 128;  // rows per partial sum
 
-// The loops below are compiled twice, for x86-64-v3 (AVX2, FMA) and the baseline, and the
-// loader picks one (GCC function multiversioning): fast where it can be, runs everywhere.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RFPGA_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define RFPGA_KERNEL
-#endif
 
 // Chunks [k0, k1): per channel Σ(x − shift) and Σ(x − shift)², shift = the chunk's first row.
 RFPGA_KERNEL void moment_chunks(const float* __restrict x, int64_t rows, int64_t C, int64_t k0, int64_t k1,
@@ -270,12 +265,6 @@ struct BatchNormAct : public torch::autograd::Function<BatchNormAct> {
   }
 };
 
-char* message(const char* what) {
-  char* m = static_cast<char*>(std::malloc(std::strlen(what) + 1));
-  if (m) std::strcpy(m, what);
-  return m;
-}
-
 }  // namespace
 
 extern "C" {
@@ -294,7 +283,7 @@ char* rfpga_batch_norm_act(at::Tensor** out, const at::Tensor* y, const at::Tens
     *out = new at::Tensor(BatchNormAct::apply(*y, *gamma, *beta, s, *running_mean, *running_var, relu != 0, momentum, eps));
     return nullptr;
   } catch (const std::exception& e) {
-    return message(e.what());
+    return rfpga_message(e.what());
   }
 }
 

@@ -15,6 +15,8 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "common.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -25,11 +27,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RFPGA_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define RFPGA_KERNEL
-#endif
 
 // Same order as rfpga_core::fixed::Rounding and Overflow (checked on the Rust side).
 enum Rounding : int { Trn = 0, TrnZero, Rnd, RndZero, RndMinInf, RndInf, RndConv };
@@ -138,12 +135,6 @@ struct FakeQuant : public torch::autograd::Function<FakeQuant> {
   }
 };
 
-char* message(const char* what) {
-  char* m = static_cast<char*>(std::malloc(std::strlen(what) + 1));
-  if (m) std::strcpy(m, what);
-  return m;
-}
-
 }  // namespace
 
 extern "C" {
@@ -159,7 +150,7 @@ char* rfpga_fake_quant(at::Tensor** out, const at::Tensor* x, double scale, doub
     *out = new at::Tensor(FakeQuant::apply(*x, scale, lo, hi, keep_lo, keep_hi, rounding, overflow, clipped != 0));
     return nullptr;
   } catch (const std::exception& e) {
-    return message(e.what());
+    return rfpga_message(e.what());
   }
 }
 

@@ -136,9 +136,7 @@ pub fn fake_quant(x: &Tensor, f: &FixedFormat, rule: SteRule) -> Tensor {
         Overflow::SatSym => 2,
         Overflow::Wrap => unreachable!("fake_quant_applies excludes AP_WRAP"),
     };
-    let (lo, hi) = (f.min_raw() as f64, f.max_raw() as f64);
-    // SAT_SYM's minimum is −max (the headers build it as 10…01), as in quant::fake_quant.
-    let lo = if f.overflow == Overflow::SatSym && f.signed { (f.min_raw() | 1) as f64 } else { lo };
+    let (lo, hi) = crate::quant::saturated_raw_range(f);
     let ulp = 2f64.powi(-f.frac());
     let mut out: *mut C_tensor = std::ptr::null_mut();
     // SAFETY: `x` is a live tensor for the duration of the call; on success `out` is a fresh

@@ -64,6 +64,13 @@ impl Quant {
     }
 }
 
+/// The raw range a saturating overflow rule clamps to: SAT_SYM's minimum is −max (the headers
+/// build it as 10…01), except that 1-bit signed keeps −1 (−1 | 1 = −1).
+pub fn saturated_raw_range(f: &FixedFormat) -> (f64, f64) {
+    let lo = if f.overflow == Overflow::SatSym && f.signed { f.min_raw() | 1 } else { f.min_raw() };
+    (lo as f64, f.max_raw() as f64)
+}
+
 /// The values `ap_fixed(double)` gives for every element of `t`.
 pub fn fake_quant(t: &Tensor, f: &FixedFormat) -> Tensor {
     let kind = t.kind();
@@ -101,8 +108,7 @@ pub fn fake_quant(t: &Tensor, f: &FixedFormat) -> Tensor {
             raw.where_self(&inside, &raw.zeros_like())
         }
         Overflow::SatSym => {
-            // The headers build −max as 10…01: −hi, except that 1-bit signed keeps −1.
-            let lo = if f.signed { (f.min_raw() | 1) as f64 } else { lo };
+            let (lo, hi) = saturated_raw_range(f);
             raw.clamp(lo, hi)
         }
     };
@@ -137,14 +143,9 @@ pub fn ste_tensor(t: &Tensor, f: &FixedFormat, rule: SteRule) -> Tensor {
     let pass = match (rule, f.overflow) {
         (SteRule::Identity, _) | (SteRule::Clipped, Overflow::Wrap) => pass,
         (SteRule::Clipped, _) => {
-            // Real-valued range of the grid; SAT_SYM's minimum is −max (as in fake_quant).
             let ulp = 2f64.powi(-f.frac());
-            let hi = f.max_raw() as f64 * ulp;
-            let lo = match f.overflow {
-                Overflow::SatSym if f.signed => (f.min_raw() | 1) as f64 * ulp,
-                _ => f.min_raw() as f64 * ulp,
-            };
-            let inside = t.ge(lo).logical_and(&t.le(hi)).to_kind(t.kind()).detach();
+            let (lo, hi) = saturated_raw_range(f);
+            let inside = t.ge(lo * ulp).logical_and(&t.le(hi * ulp)).to_kind(t.kind()).detach();
             pass * inside
         }
     };
