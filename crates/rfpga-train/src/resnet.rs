@@ -12,7 +12,7 @@
 
 use rfpga_core::{BlockPos, ModelSpec, Skip};
 use tch::nn;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::quant::{maybe_ste, Quant};
 
@@ -53,7 +53,11 @@ impl ConvBn {
 
     /// γ/√(σ²+ε) per output channel, with the running variance.
     fn scale(&self) -> Tensor {
-        self.bn.ws.as_ref().expect("affine BN") / (&self.bn.running_var + BN_EPS).sqrt()
+        // The square root in double, rounded once to f32: that is f32's correctly rounded sqrt,
+        // which rfpga-freeze uses, where libtorch's vectorized f32 sqrt may be one ulp off and
+        // then move a folded weight across a rounding boundary of the fixed-point grid.
+        let std = (&self.bn.running_var + BN_EPS).to_kind(Kind::Double).sqrt().to_kind(Kind::Float);
+        self.bn.ws.as_ref().expect("affine BN") / std
     }
 
     /// The folded weight and bias (running statistics).

@@ -21,7 +21,11 @@ use tch::Device;
 
 fn random_bn(net: &Net) {
     tch::no_grad(|| {
-        for (name, mut v) in net.vs.variables() {
+        // Sorted, so the random draws land on the same tensors in every process (a HashMap's
+        // order is not).
+        let mut vars: Vec<_> = net.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, mut v) in vars {
             if name.ends_with("running_var") {
                 v.copy_(&(v.rand_like() * 0.5 + 0.5));
             } else if name.contains("bn") && name.ends_with(".weight") || name.ends_with("shortcut.1.weight") {
@@ -47,17 +51,23 @@ fn simulator_matches_tch_at_8_3() {
     ds.truncate(24);
     let idx: Vec<u32> = (0..ds.len() as u32).collect();
     let batch = eval_batch(&ds, &idx);
-    for (shortcut, skips) in [
-        (Shortcut::A, [Skip::Long, Skip::Long, Skip::Long]),
-        (Shortcut::A, [Skip::None, Skip::Short, Skip::Long]),
-        (Shortcut::B, [Skip::Short, Skip::Long, Skip::None]),
-        (Shortcut::B, [Skip::Long, Skip::Short, Skip::Short]),
-    ] {
+    // Several seeds: a folded weight one grid step off (libtorch's f32 sqrt one ulp off did that)
+    // shows in few random networks; seed 16 caught it. RFPGA_TEST_SEEDS=200 for a longer search.
+    let seeds: u64 = std::env::var("RFPGA_TEST_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    for (seed, (shortcut, skips)) in (7..7 + seeds).flat_map(|seed| {
+        [
+            (Shortcut::A, [Skip::Long, Skip::Long, Skip::Long]),
+            (Shortcut::A, [Skip::None, Skip::Short, Skip::Long]),
+            (Shortcut::B, [Skip::Short, Skip::Long, Skip::None]),
+            (Shortcut::B, [Skip::Long, Skip::Short, Skip::Short]),
+        ]
+        .map(|c| (seed, c))
+    }) {
         let mut spec = ModelSpec::cifar_resnet(20, shortcut).unwrap();
         for (i, b) in spec.blocks.iter_mut().enumerate() {
             b.skip = skips[i % 3];
         }
-        let mut net = Net::new(&spec, Device::Cpu, 7, true);
+        let mut net = Net::new(&spec, Device::Cpu, seed, true);
         random_bn(&net);
         net.quant = quant.clone();
         let dir = tempfile::tempdir().unwrap();
@@ -86,9 +96,9 @@ fn simulator_matches_tch_at_8_3() {
             .filter(|(_, (e, g))| (**e as f64 - **g).abs() > 4.0 * f32::EPSILON as f64 * g.abs().max(1.0))
             .map(|(i, (e, g))| (i, *e, *g))
             .collect();
-        assert!(mismatches.is_empty(), "{shortcut:?} {skips:?}: {} of {} logits differ, first {:?}", mismatches.len(), got.len(), &mismatches[..mismatches.len().min(5)]);
+        assert!(mismatches.is_empty(), "seed {seed} {shortcut:?} {skips:?}: {} of {} logits differ, first {:?}", mismatches.len(), got.len(), &mismatches[..mismatches.len().min(5)]);
         let bitwise = expected.iter().zip(&got).filter(|(e, g)| **e as f64 == **g).count();
-        assert!(bitwise * 10 >= got.len() * 9, "{shortcut:?} {skips:?}: only {bitwise} of {} logits bit-identical", got.len());
+        assert!(bitwise * 10 >= got.len() * 9, "seed {seed} {shortcut:?} {skips:?}: only {bitwise} of {} logits bit-identical", got.len());
         // A sanity check that the comparison is not vacuous: the logits are not all equal.
         assert!(got.iter().any(|&v| v != got[0]));
     }
