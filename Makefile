@@ -125,6 +125,8 @@ deck-figures: build
 	cp sweeps/deck20-skipless/accuracy.svg docs/deck/skipless-kd.svg
 	cp sweeps/deck20/summary.md docs/deck/summary-skips.md
 	cp sweeps/deck20-skipless/summary.md docs/deck/summary-skipless.md
+	cp sweeps/deck20/timing.md docs/deck/timing-skips.md
+	cp sweeps/deck20-skipless/timing.md docs/deck/timing-skipless.md
 
 # The main job on a small default, the whole pipeline: ResNet-20 trained quantization-aware at
 # ap_fixed<8,3> on 10,000 training images for 4 epochs, its test accuracy on all 10,000 test

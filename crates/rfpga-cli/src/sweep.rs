@@ -270,9 +270,14 @@ pub fn summarize(a: SummarizeArgs) -> Result<()> {
     print!("{md}");
     rfpga_core::io::write_atomic(&out.join("summary.md"), md.as_bytes())?;
     rfpga_core::io::write_atomic(&out.join("summary.csv"), s.csv().as_bytes())?;
-    let mut written = vec![out.join("summary.md"), out.join("summary.csv")];
+    rfpga_core::io::write_atomic(&out.join("timing.md"), s.timing_markdown().as_bytes())?;
+    let mut written = vec![out.join("summary.md"), out.join("summary.csv"), out.join("timing.md")];
     let curves: Vec<(String, Vec<(usize, f64, f64, f64)>)> =
-        s.groups.iter().filter(|g| g.skip_curve.len() > 1).map(|g| (format!("{} (n={})", g.config.group(), g.trained.n), g.skip_curve.clone())).collect();
+        s.groups
+            .iter()
+            .filter(|g| g.skip_curve.len() > 1)
+            .map(|g| (format!("{} (n={})", g.config.group(), g.trained.n), g.skip_curve.iter().map(|(k, st)| (*k, st.mean, st.min, st.max)).collect()))
+            .collect();
     let reference = teacher_reference(&a.runs_dir, &s);
     if !curves.is_empty() {
         let svg = out.join("accuracy-vs-skips.svg");

@@ -94,6 +94,23 @@ fn a_killed_local_sweep_finishes_only_the_missing_runs_and_summarizes() {
         let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
         assert!(csv.lines().any(|l| l.starts_with(&row)), "no row {row} in\n{csv}");
     }
+    // The skip-change table: the last point's mean ± std from the two runs' own curves.
+    let last = |id: &str| {
+        let r = json(&out.join(format!("runs/{id}/result.json")));
+        let c = r["skip_curve"].as_array().unwrap().clone();
+        (c.len(), 100.0 * c.last().unwrap()[1].as_f64().unwrap())
+    };
+    let ((n0, l0), (n1, l1)) = (last("r8A-s0-float-remove-hinton"), last("r8A-s1-float-remove-hinton"));
+    assert!(n0 > 1 && n0 == n1);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let row = md.lines().find(|l| l.starts_with("| ResNet-8 | float | remove | hinton | 2 |") && l.matches('±').count() == n0).unwrap_or_else(|| panic!("no skip-change row in\n{md}"));
+    assert!(row.ends_with(&format!(" {:.2} ± {:.2} |", (l0 + l1) / 2.0, (l0 - l1).abs() / 2f64.sqrt())), "{row}");
+    // Training time: the runs' own train_seconds, in minutes per run and hours in all.
+    let secs = |id: &str| json(&out.join(format!("runs/{id}/train/summary.json")))["train_seconds"].as_f64().unwrap();
+    let timing = std::fs::read_to_string(out.join("timing.md")).unwrap();
+    let (m0, m1) = (secs("r8A-s0-float-keep") / 60.0, secs("r8A-s1-float-keep") / 60.0);
+    let row = format!("| ResNet-8 | float | keep | — | 2 | {:.2} | {:.2} | {:.2} | {:.2} |", (m0 + m1) / 2.0, m0.min(m1), m0.max(m1), (m0 + m1) / 60.0);
+    assert!(timing.contains(&row), "no row {row} in\n{timing}");
     let svg = std::fs::read_to_string(out.join("accuracy-vs-skips.svg")).unwrap();
     assert!(svg.contains("float skips remove"), "the removal curve is drawn");
     let teachers = (acc("r8A-s0-float-keep", "trained") + acc("r8A-s1-float-keep", "trained")) / 2.0;

@@ -279,6 +279,8 @@ fn collect_result(sweep: &SweepFile, run: &Run, dir: &Path) -> Result<serde_json
             "epochs": summary["epochs"],
             "test_images": summary["test_images"],
             "train_images": summary["train_images"],
+            // Wall time of the training epochs (summed over resumed attempts).
+            "train_seconds": summary["train_seconds"],
         },
         "frozen": sim,
         "skip_curve": curve,

@@ -54,8 +54,10 @@ pub struct Group {
     pub frozen_images: usize,
     pub test_images: usize,
     pub parts: Vec<PartSummary>,
+    /// Training wall time per run in minutes, when every run of the group recorded it.
+    pub train_minutes: Option<Stat>,
     /// Mean accuracy (%) and its spread (min, max) against skips changed, over the group's runs.
-    pub skip_curve: Vec<(usize, f64, f64, f64)>,
+    pub skip_curve: Vec<(usize, Stat)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -155,14 +157,10 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
         // Skip curves: the points every run of the group has.
         let curves: Vec<Vec<(usize, f64)>> = members.iter().map(|(_, v, _)| serde_json::from_value(v["skip_curve"].clone()).unwrap_or_default()).collect();
         let len = curves.iter().map(Vec::len).min().unwrap_or(0);
-        let skip_curve = (0..len)
-            .map(|i| {
-                let vals: Vec<f64> = curves.iter().map(|c| 100.0 * c[i].1).collect();
-                let s = Stat::of(&vals);
-                (curves[0][i].0, s.mean, vals.iter().cloned().fold(f64::INFINITY, f64::min), vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max))
-            })
-            .collect();
-        out.push(Group { config, runs, trained: Stat::of(&trained), frozen: Stat::of(&frozen), frozen_images, test_images, parts, skip_curve });
+        let skip_curve = (0..len).map(|i| (curves[0][i].0, Stat::of(&curves.iter().map(|c| 100.0 * c[i].1).collect::<Vec<_>>()))).collect();
+        let minutes: Option<Vec<f64>> = members.iter().map(|(_, v, _)| v["trained"]["train_seconds"].as_f64().map(|s| s / 60.0)).collect();
+        let train_minutes = minutes.map(|m| Stat::of(&m));
+        out.push(Group { config, runs, trained: Stat::of(&trained), frozen: Stat::of(&frozen), frozen_images, test_images, parts, train_minutes, skip_curve });
     }
     out.sort_by_key(|g| order_key(&g.config));
     let parts_of = |g: &Group| g.parts.iter().map(|p| p.part.clone()).collect::<Vec<_>>();
@@ -196,6 +194,7 @@ impl Summary {
         if let Some(g) = self.groups.first() {
             s += &format!("\nTrained: the run's own test top-1 (float or QAT, libtorch) on {} test images; frozen: the ap_fixed model simulated bit-exactly on {} test images.\n", g.test_images, g.frozen_images);
         }
+        s += &self.skip_markdown();
         let parts: Vec<(String, String)> = self.groups.first().map_or(Vec::new(), |g| g.parts.iter().map(|p| (p.part.clone(), p.device.clone())).collect());
         for (k, (part, device)) in parts.iter().enumerate() {
             let name = if part == device { part.clone() } else { format!("{part} ({device})") };
@@ -212,6 +211,46 @@ impl Summary {
                 );
             }
         }
+        s
+    }
+
+    /// The test top-1 after each skip change (mean ± std over seeds), for the groups that
+    /// changed skips while training; empty when none did.
+    fn skip_markdown(&self) -> String {
+        let groups: Vec<&Group> = self.groups.iter().filter(|g| g.skip_curve.len() > 1).collect();
+        let Some(longest) = groups.iter().map(|g| g.skip_curve.len()).max() else { return String::new() };
+        let steps: Vec<usize> = groups.iter().find(|g| g.skip_curve.len() == longest).map_or(Vec::new(), |g| g.skip_curve.iter().map(|p| p.0).collect());
+        let mut s = String::from("\nTop-1 % (test, during training) after each skip change, mean ± std over seeds (0: before the first change):\n\n| Model | Weights | Skips | KD | Runs |");
+        for k in &steps {
+            s += &format!(" {k} |");
+        }
+        s += "\n|---|---|---|---|---:|";
+        s += &"---:|".repeat(steps.len());
+        s.push('\n');
+        for g in groups {
+            let c = &g.config;
+            s += &format!("| {} | {} | {} | {} | {} |", model_name(c), c.format, c.skips, c.kd.as_deref().unwrap_or("—"), g.trained.n);
+            for k in &steps {
+                match g.skip_curve.iter().find(|p| p.0 == *k) {
+                    Some((_, st)) => s += &format!(" {:.2}{} |", st.mean, st.std.map_or(String::new(), |d| format!(" ± {d:.2}"))),
+                    None => s += " — |",
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Training wall time per configuration (minutes per run: mean, lowest, highest; hours for
+    /// all its runs). Apart from summary.md because it depends on the machine and the engine.
+    pub fn timing_markdown(&self) -> String {
+        let mut s = String::from("| Model | Weights | Skips | KD | Runs | Training min per run (mean) | lowest | highest | all runs (h) |\n|---|---|---|---|---:|---:|---:|---:|---:|\n");
+        for g in &self.groups {
+            let c = &g.config;
+            let cells = g.train_minutes.map_or("— | — | — | —".to_string(), |m| format!("{:.2} | {:.2} | {:.2} | {:.2}", m.mean, m.min, m.max, m.mean * m.n as f64 / 60.0));
+            s += &format!("| {} | {} | {} | {} | {} | {cells} |\n", model_name(c), c.format, c.skips, c.kd.as_deref().unwrap_or("—"), g.trained.n);
+        }
+        s += "\nWall time of the training epochs on the machine that ran them, summed over resumed attempts (train/summary.json); freezing, simulation, estimate and C-sim not included.\n";
         s
     }
 
