@@ -116,17 +116,10 @@ deck: deck-teacher
 	$(RFPGA) sweep sweeps/deck20-skipless.toml --engine local
 	@$(MAKE) --no-print-directory deck-figures
 
-# The deck's two figures and tables from the sweeps' finished runs, into docs/deck/.
-deck-figures: build
-	$(RFPGA) summarize sweeps/deck20
-	$(RFPGA) summarize sweeps/deck20-skipless
-	mkdir -p docs/deck
-	cp sweeps/deck20/accuracy-vs-skips.svg docs/deck/accuracy-vs-skips.svg
-	cp sweeps/deck20-skipless/accuracy.svg docs/deck/skipless-kd.svg
-	cp sweeps/deck20/summary.md docs/deck/summary-skips.md
-	cp sweeps/deck20-skipless/summary.md docs/deck/summary-skipless.md
-	cp sweeps/deck20/timing.md docs/deck/timing-skips.md
-	cp sweeps/deck20-skipless/timing.md docs/deck/timing-skipless.md
+# The deck's two figures and tables from the sweeps' finished runs, into docs/deck/ (table.md is
+# the README's deck table; scripts/deck-figures.sh).
+deck-figures: build setup-data
+	@bash scripts/deck-figures.sh
 
 # The main job on a small default, the whole pipeline: ResNet-20 trained quantization-aware at
 # ap_fixed<8,3> on 10,000 training images for 4 epochs, its test accuracy on all 10,000 test

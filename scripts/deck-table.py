@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""The README's deck table (issue #16) from the runs themselves, so no figure is copied by hand.
+
+usage: deck-table.py TEACHER_RUN TEACHER_FROZEN_DIR SKIPS_SWEEP SKIPLESS_SWEEP PART > table.md
+
+TEACHER_RUN: the float teacher (train/summary.json). TEACHER_FROZEN_DIR: holds the teacher
+frozen two ways (w16/ and ptq83/), each with sim.json and estimate-PART.json. The two sweeps'
+folders hold `rfpga summarize` output (summary.csv, summary.md, timing.md). A configuration
+with no finished run is listed as such, never left out.
+"""
+import csv
+import json
+import os
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def groups(sweep):
+    """summary.csv rows keyed by (skips, kd), with their timing.md row."""
+    out = {}
+    path = os.path.join(sweep, "summary.csv")
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            out[(row["skips"], row["kd"])] = row
+    timing = os.path.join(sweep, "timing.md")
+    if os.path.exists(timing):
+        for line in open(timing):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 9 and cells[0].startswith("ResNet"):
+                key = (cells[2], "" if cells[3] == "—" else cells[3])
+                if key in out:
+                    out[key]["minutes"] = cells[5]
+                    out[key]["hours_all"] = cells[8]
+    return out
+
+
+def pm(mean, std):
+    return f"{float(mean):.2f}" + (f" ± {float(std):.2f}" if std else "")
+
+
+def resources(row, part):
+    u = [float(row[f"{part}_{r}_percent"]) for r in ("bram_18k", "dsp", "ff", "lut")]
+    runs = int(row["runs"])
+    fits = int(row[f"{part}_fits"])
+    return f"{u[0]:.1f} / {u[1]:.1f} / {u[2]:.1f} / {u[3]:.1f}", f"{fits}/{runs}", f"{float(row[f'{part}_images_per_s']):.1f}"
+
+
+def estimate_cells(est):
+    u = est["utilization_percent"]
+    return (f"{u['bram_18k']:.1f} / {u['dsp']:.1f} / {u['ff']:.1f} / {u['lut']:.1f}", "1/1" if est["fits"] else "0/1", f"{est['images_per_s']:.1f}")
+
+
+def main():
+    teacher_run, teacher_frozen, skips_sweep, skipless_sweep, part = sys.argv[1:6]
+    t = load(os.path.join(teacher_run, "summary.json"))
+    rows = []
+    for sub, label in (("w16", "teacher, frozen at `ap_fixed<16,6,AP_RND,AP_SAT>` weights"), ("ptq83", "teacher, post-training quantized to `<8,3>` weights and activations")):
+        d = os.path.join(teacher_frozen, sub)
+        if os.path.exists(os.path.join(d, "sim.json")):
+            sim = load(os.path.join(d, "sim.json"))
+            res, fits, ips = estimate_cells(load(os.path.join(d, f"estimate-{part}.json")))
+            rows.append((label, "1", f"{100 * t['final_test_acc']:.2f}", f"{sim['top1']:.2f}", res, fits, ips, f"{t['train_seconds'] / 60:.1f} ({t['epochs']} epochs, float)"))
+    lines = [
+        f"| ResNet-20 | runs | test top-1 % (tch) | frozen, simulated top-1 % | {part} BRAM / DSP / FF / LUT % | fits | images/s | training min per run |",
+        "|---|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join(r) + " |")
+    s, sl = groups(skips_sweep), groups(skipless_sweep)
+    wanted = [
+        (s, ("keep", "mse"), "QAT `<8,3>`, skips kept, KD (the teacher's QAT version)"),
+        (s, ("shorten", "mse"), "QAT `<8,3>`, skips shortened one by one, KD"),
+        (s, ("remove", "mse"), "QAT `<8,3>`, skips removed one by one, KD"),
+        (sl, ("none", "none"), "QAT `<8,3>`, skipless from random weights, no KD"),
+        (sl, ("none", "mse"), "QAT `<8,3>`, skipless from random weights, KD"),
+    ]
+    for g, key, label in wanted:
+        row = g.get(key)
+        if row is None:
+            lines.append(f"| {label} | 0 | not finished | | | | | |")
+            continue
+        res, fits, ips = resources(row, part)
+        lines.append(
+            f"| {label} | {row['runs']} | {pm(row['trained_top1_mean'], row['trained_top1_std'])} | {pm(row['frozen_top1_mean'], row['frozen_top1_std'])} | {res} | {fits} | {ips} | {row.get('minutes', '—')} |"
+        )
+    print("\n".join(lines))
+    print()
+    print(f"Test top-1 on all {t['test_images']} test images of the JPEG copy of CIFAR-10 (about 1.5–3 points below lossless figures); mean ± sample std over seeds. Resources: `rfpga estimate` at 1 lane per convolution (a model of the generated code, not synthesis).")
+    # The per-skip curves as summarize wrote them.
+    md = os.path.join(skips_sweep, "summary.md")
+    if os.path.exists(md):
+        text = open(md).read()
+        start = text.find("Top-1 % (test, during training) after each skip change")
+        if start >= 0:
+            end = text.find("\n\n**", start)
+            print()
+            print(text[start:end if end >= 0 else len(text)].strip())
+
+
+if __name__ == "__main__":
+    main()
