@@ -701,7 +701,14 @@ impl Trainer {
             self.done = epoch + 1;
             self.save_checkpoint(self.done)?;
         }
-        let summary = self.summary(train.len(), test.len());
+        let mut summary = self.summary(train.len(), test.len());
+        // A skip change after the last epoch (no fine-tuning after it) leaves a network that the
+        // last epoch's test never saw: the final accuracy is the saved network's own.
+        if self.done == self.cfg.epochs && self.skip_events.last().is_some_and(|e| e.epoch == self.done) {
+            let acc = self.evaluate_averaged(&test);
+            summary.final_test_acc = acc.top1;
+            summary.final_test_top5 = acc.top5;
+        }
         if self.done == self.cfg.epochs {
             write_json_atomic(&self.run.join("summary.json"), &summary)?;
         }

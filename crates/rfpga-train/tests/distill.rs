@@ -226,6 +226,38 @@ fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
 }
 
 #[test]
+fn a_skip_change_after_the_last_epoch_is_in_the_final_accuracy() {
+    let _rng = common::rng_lock();
+    let spec = ModelSpec::cifar_resnet(8, Shortcut::A).unwrap(); // 3 blocks
+    let teacher = tempfile::tempdir().unwrap();
+    let mut tc = small(spec.clone(), 2);
+    tc.limit_train = Some(2048);
+    let mut t = Trainer::create(teacher.path(), tc, Device::Cpu).unwrap();
+    t.progress = false;
+    t.run(None).unwrap();
+    // Three changes, one after each of the three epochs: none is fine-tuned after.
+    let mut cfg = small(spec.clone(), 3);
+    cfg.limit_test = Some(512);
+    cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Mse { beta: 0.35 }, init_from_teacher: true });
+    cfg.skip_schedule = Some(SkipSchedule { to: Skip::None, order: vec![0, 1, 2], every: 1 });
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::create(dir.path(), cfg, Device::Cpu).unwrap();
+    t.progress = false;
+    let summary = t.run(None).unwrap();
+    let last = t.skip_events.last().unwrap().clone();
+    assert_eq!((last.step, last.epoch), (3, 3));
+    // The case this test is about: the last change moved the accuracy.
+    assert_ne!(last.acc_before, last.acc_after, "{last:?}");
+    // The saved (skipless) network's accuracy, not the last epoch's (two skips removed).
+    let (acc, _) = rfpga_train::eval_run(dir.path(), &data_dir(), Some(512), Device::Cpu).unwrap();
+    assert_eq!(summary.final_test_acc, acc.top1);
+    assert_eq!(summary.final_test_top5, acc.top5);
+    assert_eq!(summary.final_test_acc, last.acc_after);
+    let on_disk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(on_disk["final_test_acc"].as_f64(), Some(acc.top1));
+}
+
+#[test]
 fn a_teacher_whose_tensors_do_not_match_fails_strictly() {
     let _rng = common::rng_lock();
     let spec = ModelSpec::cifar_resnet(8, Shortcut::A).unwrap();
