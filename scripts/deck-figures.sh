@@ -10,7 +10,6 @@ TEACHER=${DECK_TEACHER:-runs/deck/teacher-r20}
 DATA=${DATA_DIR:-data/cifar-10-batches-bin}
 PART=xc7z020
 FROZEN=runs/deck/teacher-r20-frozen
-for s in sweeps/deck20 sweeps/deck20-skipless; do "$R" summarize "$s" > /dev/null; done
 [ -f "$TEACHER/summary.json" ] || { echo "deck-figures: $TEACHER is not finished (make deck-teacher)" >&2; exit 1; }
 freeze() { # NAME, then rfpga quantize's format options
   local d=$FROZEN/$1; shift
@@ -24,12 +23,18 @@ mkdir -p "$FROZEN"
 freeze w16 --weights 'ap_fixed<16,6,AP_RND,AP_SAT>'
 freeze ptq83 --weights 'ap_fixed<8,3,AP_RND,AP_SAT>' --act 'ap_fixed<8,3,AP_RND,AP_SAT>'
 mkdir -p docs/deck
-cp sweeps/deck20/accuracy-vs-skips.svg docs/deck/accuracy-vs-skips.svg
-cp sweeps/deck20-skipless/accuracy.svg docs/deck/skipless-kd.svg
-cp sweeps/deck20/summary.md docs/deck/summary-skips.md
-cp sweeps/deck20-skipless/summary.md docs/deck/summary-skipless.md
-cp sweeps/deck20/timing.md docs/deck/timing-skips.md
-cp sweeps/deck20-skipless/timing.md docs/deck/timing-skipless.md
+# A sweep with no finished run yet is said so and left out; the table lists its rows as not finished.
+summarize() { # SWEEP, NAME for its summary and timing in docs/deck, its figure, the figure's name there
+  if "$R" summarize "$1" > /dev/null; then
+    cp "$1/$3" "docs/deck/$4"
+    cp "$1/summary.md" "docs/deck/summary-$2.md"
+    cp "$1/timing.md" "docs/deck/timing-$2.md"
+  else
+    echo "deck-figures: $1 has no finished run yet; its figure is not drawn" >&2
+  fi
+}
+summarize sweeps/deck20 skips accuracy-vs-skips.svg accuracy-vs-skips.svg
+summarize sweeps/deck20-skipless skipless accuracy.svg skipless-kd.svg
 python3 scripts/deck-table.py "$TEACHER" "$FROZEN" sweeps/deck20 sweeps/deck20-skipless "$PART" > docs/deck/table.md.tmp
 mv docs/deck/table.md.tmp docs/deck/table.md
 cat docs/deck/table.md
