@@ -96,6 +96,30 @@ pub struct Status {
     pub teacher_weights: Option<String>,
 }
 
+fn lock_path(out: &Path, run: &Run) -> PathBuf {
+    out.join("runs").join(format!("{}.lock", run.id))
+}
+
+/// Whether a process executes the run now: its lock is held (by `exec` on this machine, or on
+/// a host sharing this file system). Taken shared for an instant, which `exec` waits out.
+pub fn is_executing(out: &Path, run: &Run) -> bool {
+    File::open(lock_path(out, run)).is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
+/// "epoch 8/30, test 83.95 %": how far an executing run's training is, from its metrics.
+pub fn training_progress(out: &Path, run: &Run) -> Option<String> {
+    let train = run_dir(out, &run.id).join("train");
+    let metrics = std::fs::read_to_string(train.join("metrics.jsonl")).ok()?;
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().rfind(|l| !l.trim().is_empty())?).ok()?;
+    let epochs = read_json::<serde_json::Value>(&train.join("train.json")).ok().and_then(|t| t["epochs"].as_u64());
+    Some(format!(
+        "epoch {}{}, test {:.2} %",
+        last["epoch"].as_u64()?,
+        epochs.map_or(String::new(), |e| format!("/{e}")),
+        100.0 * last["test_acc"].as_f64()?
+    ))
+}
+
 pub fn disk_state(out: &Path, run: &Run) -> DiskState {
     if is_done(out, run) {
         return DiskState::Done;
@@ -139,9 +163,18 @@ pub fn exec(sweep: &SweepFile, out: &Path, run: &Run, all: &[Run], exe: &Path, f
     }
     std::fs::create_dir_all(out.join("runs")).with_context(|| format!("creating {}", out.join("runs").display()))?;
     // One process per run at a time, whichever engine started it.
-    let lock_path = out.join("runs").join(format!("{}.lock", run.id));
+    let lock_path = lock_path(out, run);
     let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("opening {}", lock_path.display()))?;
-    if lock.try_lock().is_err() {
+    // `sweep status` holds the lock shared for an instant (is_executing): retry for a second.
+    let mut locked = lock.try_lock().is_ok();
+    for _ in 0..20 {
+        if locked {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        locked = lock.try_lock().is_ok();
+    }
+    if !locked {
         bail!("run {} is being executed by another process ({} is locked)", run.id, lock_path.display());
     }
     if !force && is_done(out, run) {

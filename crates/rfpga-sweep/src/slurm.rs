@@ -5,7 +5,7 @@
 //! each run's array task. There is no scheduling here beyond what Slurm does.
 
 use crate::plan::Run;
-use crate::run::{disk_state, DiskState};
+use crate::run::{disk_state, is_executing, training_progress, DiskState};
 use anyhow::{bail, Context, Result};
 use rfpga_core::io::write_atomic;
 use serde::{Deserialize, Serialize};
@@ -143,6 +143,7 @@ pub fn status(out: &Path, runs: &[Run]) -> Result<(Vec<RunStatus>, Option<String
             (DiskState::Failed(cmd), s) => ("failed".to_string(), format!("{cmd}{}", s.as_ref().map_or(String::new(), |s| format!(" (Slurm: {s})")))),
             (DiskState::Stale, _) => ("stale".into(), "finished once; its settings, outputs or teacher changed since".into()),
             (_, Some(s)) => (if s == "COMPLETED" { "lost".to_string() } else { s.to_lowercase() }, "no finished outputs".into()),
+            (DiskState::Started, _) if is_executing(out, r) => ("running".into(), format!("executing ({})", training_progress(out, r).unwrap_or_else(|| "before its first epoch".into()))),
             (DiskState::Started, None) if task.is_some() => ("lost".into(), "started, not finished, unknown to Slurm".into()),
             (_, None) if task.is_some() => ("lost".into(), "unknown to Slurm, no outputs".into()),
             (DiskState::Started, None) => ("incomplete".into(), "started here, not finished (running elsewhere, or interrupted)".into()),
@@ -277,5 +278,39 @@ pub fn wait(out: &Path, runs: &[Run], poll: std::time::Duration, progress: &dyn 
             return Ok(status(out, runs)?.0);
         }
         std::thread::sleep(poll);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::SweepFile;
+
+    /// A run started here is "running" while a process holds its lock (with its training's
+    /// progress), "incomplete" once none does.
+    #[test]
+    fn a_run_whose_lock_is_held_is_running_with_its_progress() {
+        let sweep = SweepFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/tiny.toml")).unwrap();
+        let runs = crate::plan::plan(&sweep);
+        let run = &runs[0];
+        let out = tempfile::tempdir().unwrap();
+        let train = crate::plan::run_dir(out.path(), &run.id).join("train");
+        std::fs::create_dir_all(&train).unwrap();
+        let started = r#"{"state":"running","host":"h","pid":1,"command":null,"exit":null,"seconds":null}"#;
+        std::fs::write(crate::plan::run_dir(out.path(), &run.id).join("status.json"), started).unwrap();
+        std::fs::write(train.join("train.json"), r#"{"epochs":30}"#).unwrap();
+        std::fs::write(train.join("metrics.jsonl"), "{\"epoch\":1,\"test_acc\":0.5}\n{\"epoch\":2,\"test_acc\":0.8396}\n").unwrap();
+        let state = |out: &Path| status(out, std::slice::from_ref(run)).unwrap().0.remove(0);
+
+        let lock = std::fs::File::create(out.path().join("runs").join(format!("{}.lock", run.id))).unwrap();
+        lock.try_lock().unwrap();
+        let s = state(out.path());
+        assert_eq!((s.state.as_str(), s.detail.as_str()), ("running", "executing (epoch 2/30, test 83.96 %)"));
+        // Looking does not disturb the holder: its lock is still exclusive.
+        assert!(matches!(std::fs::File::open(out.path().join("runs").join(format!("{}.lock", run.id))).unwrap().try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)));
+
+        lock.unlock().unwrap();
+        let s = state(out.path());
+        assert_eq!(s.state, "incomplete", "{}", s.detail);
     }
 }
