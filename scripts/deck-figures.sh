@@ -37,4 +37,17 @@ summarize sweeps/deck20 skips accuracy-vs-skips.svg accuracy-vs-skips.svg
 summarize sweeps/deck20-skipless skipless accuracy.svg skipless-kd.svg
 python3 scripts/deck-table.py "$TEACHER" "$FROZEN" sweeps/deck20 sweeps/deck20-skipless "$PART" > docs/deck/table.md.tmp
 mv docs/deck/table.md.tmp docs/deck/table.md
+# The README shows the table between its deck-table markers, replaced whole (never by hand).
+python3 - <<'PY'
+import os
+readme = open("README.md").read()
+start, end = "<!-- deck-table: make deck-figures writes this block -->\n", "<!-- deck-table end -->\n"
+if start not in readme or end not in readme:
+    raise SystemExit("deck-figures: README.md has no deck-table markers")
+head, rest = readme.split(start, 1)
+_, tail = rest.split(end, 1)
+with open("README.md.tmp", "w") as f:
+    f.write(head + start + open("docs/deck/table.md").read().rstrip("\n") + "\n" + end + tail)
+os.replace("README.md.tmp", "README.md")
+PY
 cat docs/deck/table.md

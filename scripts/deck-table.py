@@ -97,9 +97,12 @@ def main():
         )
     print("\n".join(lines))
     print()
-    print(f"Test top-1 on all {t['test_images']} test images of the JPEG copy of CIFAR-10 (about 1.5–3 points below lossless figures); mean ± sample std over seeds. Resources: `rfpga estimate` at 1 lane per convolution (a model of the generated code, not synthesis).")
+    print(f"Test top-1 on all {t['test_images']:,} test images of the JPEG copy of CIFAR-10 (about 1.5–3 points below lossless figures); mean ± sample std over seeds. Resources: `rfpga estimate` at 1 lane per convolution (a model of the generated code, not synthesis).")
+    print()
+    print("Commands: `make deck-teacher` (the teacher), `make deck` (the students of sweeps/deck20.toml and sweeps/deck20-skipless.toml; resumable), `make deck-figures` (this table, docs/deck/*.svg and the per-sweep summaries and timings in docs/deck/).")
     print()
     keep = s.get(("keep", "mse"))
+    saved = False
     for key, verb in ((("remove", "mse"), "Removing"), (("shorten", "mse"), "Shortening")):
         row = s.get(key)
         if keep is None or row is None:
@@ -109,8 +112,10 @@ def main():
             k, c = float(keep[f"{part}_{r}_percent"]), float(row[f"{part}_{r}_percent"])
             change.append(f"{name} {100 * (c - k) / k:+.1f} %")
         top1 = float(row["frozen_top1_mean"]) - float(keep["frozen_top1_mean"])
+        saved = True
         print(f"{verb} the skips against keeping them (estimate, same <8,3> formats): {', '.join(change)}; frozen top-1 {top1:+.2f} points.")
-    print()
+    if saved:
+        print()
     print("Published figures, on lossless CIFAR-10: the deck's ResNet-20 float 90.68 ± 0.12 % and QAT `<8,3>` 91.56 ± 0.15 %; its iterative removal from a 91.55 % `<8,3>` ResNet-20 teacher lost about 2 points (the prior work it followed: +1). Tailor (Weng et al., TRETS 2024): removal keeps accuracy for shallow ResNets and hurts deep ones, shortening keeps it; up to 34 % BRAM, 13 % FF and 16 % LUT saved on hls4ml-style dataflow designs.")
     print()
     # The per-skip curves as summarize wrote them.
