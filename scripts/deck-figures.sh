@@ -26,7 +26,8 @@ mkdir -p docs/deck
 # A sweep with no finished run yet is said so and left out; the table lists its rows as not finished.
 summarize() { # SWEEP, NAME for its summary and timing in docs/deck, its figure, the figure's name there
   if "$R" summarize "$1" > /dev/null; then
-    cp "$1/$3" "docs/deck/$4"
+    # The skip figure needs a run that changed skips; until then there is none to copy.
+    if [ -f "$1/$3" ]; then cp "$1/$3" "docs/deck/$4"; else rm -f "docs/deck/$4"; echo "deck-figures: $1 has no $3 yet (no finished run changed skips)" >&2; fi
     cp "$1/summary.md" "docs/deck/summary-$2.md"
     cp "$1/timing.md" "docs/deck/timing-$2.md"
   else

@@ -28,6 +28,15 @@ def groups(sweep):
     with open(path) as f:
         for row in csv.DictReader(f):
             out[(row["skips"], row["kd"])] = row
+    # C-sim of each finished run's generated HLS (g++, the real ap_types): images passed per run.
+    runs = os.path.join(sweep, "runs")
+    for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
+        result = os.path.join(runs, name, "result.json")
+        if os.path.exists(os.path.join(runs, name, "done.json")) and os.path.exists(result):
+            r = load(result)
+            key = (r["config"]["skips"], r["config"].get("kd") or "")
+            if key in out and r.get("csim_images_passed") is not None:
+                out[key].setdefault("csim", []).append(str(r["csim_images_passed"]))
     timing = os.path.join(sweep, "timing.md")
     if os.path.exists(timing):
         for line in open(timing):
@@ -71,10 +80,10 @@ def main():
         if os.path.exists(os.path.join(d, "sim.json")):
             sim = load(os.path.join(d, "sim.json"))
             res, fits, ips = estimate_cells(load(os.path.join(d, f"estimate-{part}.json")))
-            rows.append((label, "1", f"{100 * t['final_test_acc']:.2f}", f"{sim['top1']:.2f}", res, fits, ips, teacher_time))
+            rows.append((label, "1", f"{100 * t['final_test_acc']:.2f}", f"{sim['top1']:.2f}", "—", res, fits, ips, teacher_time))
     lines = [
-        f"| ResNet-20 | runs | test top-1 % (tch) | frozen, simulated top-1 % | {part} BRAM / DSP / FF / LUT % | fits | images/s | training min per run |",
-        "|---|---:|---:|---:|---|---:|---:|---|",
+        f"| ResNet-20 | runs | test top-1 % (tch) | frozen, simulated top-1 % | C-sim images passed per run | {part} BRAM / DSP / FF / LUT % | fits | images/s | training min per run |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for r in rows:
         lines.append("| " + " | ".join(r) + " |")
@@ -89,11 +98,11 @@ def main():
     for g, key, label in wanted:
         row = g.get(key)
         if row is None:
-            lines.append(f"| {label} | 0 | not finished | | | | | |")
+            lines.append(f"| {label} | 0 | not finished | | | | | | |")
             continue
         res, fits, ips = resources(row, part)
         lines.append(
-            f"| {label} | {row['runs']} | {pm(row['trained_top1_mean'], row['trained_top1_std'])} | {pm(row['frozen_top1_mean'], row['frozen_top1_std'])} | {res} | {fits} | {ips} | {row.get('minutes', '—')} |"
+            f"| {label} | {row['runs']} | {pm(row['trained_top1_mean'], row['trained_top1_std'])} | {pm(row['frozen_top1_mean'], row['frozen_top1_std'])} | {', '.join(row.get('csim', [])) or '—'} | {res} | {fits} | {ips} | {row.get('minutes', '—')} |"
         )
     print("\n".join(lines))
     print()
