@@ -31,7 +31,7 @@ summarize() { # SWEEP, NAME for its summary and timing in docs/deck, its figure,
     cp "$1/summary.md" "docs/deck/summary-$2.md"
     cp "$1/timing.md" "docs/deck/timing-$2.md"
   else
-    echo "deck-figures: $1 has no finished run yet; its figure is not drawn" >&2
+    echo "deck-figures: $1 not summarized (the reason above); its figure is not drawn" >&2
   fi
 }
 summarize sweeps/deck20 skips accuracy-vs-skips.svg accuracy-vs-skips.svg
