@@ -11,6 +11,7 @@ with no finished run is listed as such, never left out.
 import csv
 import json
 import os
+import statistics
 import sys
 
 
@@ -71,8 +72,7 @@ def main():
     # Epoch wall times: the teacher trained across sessions beside other work, so its total is
     # shown with the median epoch, which a pause or a busy machine does not move.
     with open(os.path.join(teacher_run, "metrics.jsonl")) as f:
-        secs = sorted(json.loads(line)["seconds"] for line in f if line.strip())
-    median = secs[len(secs) // 2] if len(secs) % 2 else (secs[len(secs) // 2 - 1] + secs[len(secs) // 2]) / 2
+        median = statistics.median(json.loads(line)["seconds"] for line in f if line.strip())
     teacher_time = f"{t['train_seconds'] / 60:.0f} wall; median epoch {median:.0f} s ({t['epochs']} epochs, float)"
     rows = []
     for sub, label in (("w16", "teacher, frozen at `ap_fixed<16,6,AP_RND,AP_SAT>` weights"), ("ptq83", "teacher, post-training quantized to `<8,3>` weights and activations")):
