@@ -245,8 +245,10 @@ pub fn plot_utilization(designs: &[(String, [f64; 5])], part: &str, out: &Path) 
 /// spread (min to max over seeds) as a vertical bar at each point — the sweep summary's figure.
 /// `series`: (label, [(skips changed, mean %, min %, max %)]).
 /// `reference`: a labelled accuracy drawn as a dashed horizontal line (the teacher's).
-pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], reference: Option<(&str, f64)>, out: &Path) -> Result<()> {
-    let values = series.iter().flat_map(|s| s.1.iter().flat_map(|p| [p.2, p.3])).chain(reference.map(|r| r.1));
+/// `references`: horizontal dashed lines (label, accuracy %), the first in black (the teacher),
+/// the rest in grey with longer dashes (students that kept their skips).
+pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], references: &[(String, f64)], out: &Path) -> Result<()> {
+    let values = series.iter().flat_map(|s| s.1.iter().flat_map(|p| [p.2, p.3])).chain(references.iter().map(|r| r.1));
     let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         bail!("{}: no skip curves to draw", out.display());
@@ -254,16 +256,17 @@ pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], refer
     let xmax = series.iter().flat_map(|s| s.1.iter().map(|p| p.0 as f64)).fold(1.0, f64::max);
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", out.display());
     skip_chart(out, "Test accuracy against skips changed (mean over seeds, bars: min–max)", 20, xmax, (lo, hi), |chart| {
-        if let Some((label, acc)) = reference {
-            let dashes = (0..((xmax + 0.6) / 0.1) as usize).step_by(2).map(|i| {
-                let x = -0.3 + i as f64 * 0.1;
-                PathElement::new([(x, acc), ((x + 0.1).min(xmax + 0.3), acc)], BLACK.stroke_width(2))
+        for (k, (label, acc)) in references.iter().enumerate() {
+            let (acc, color, dash) = (*acc, if k == 0 { BLACK } else { RGBColor(130, 130, 130) }, if k == 0 { 0.1 } else { 0.25 });
+            let dashes = (0..((xmax + 0.6) / dash) as usize).step_by(2).map(move |i| {
+                let x = -0.3 + i as f64 * dash;
+                PathElement::new([(x, acc), ((x + dash).min(xmax + 0.3), acc)], color.stroke_width(2))
             });
             chart
                 .draw_series(dashes)
                 .map_err(|e| err(&e))?
                 .label(format!("{label}: {acc:.2} %"))
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
         }
         for (i, (label, points)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();

@@ -255,6 +255,16 @@ fn teacher_reference(runs_dir: &Path, s: &rfpga_sweep::summary::Summary) -> Opti
     Some((format!("teachers (float, n={})", g.trained.n), g.trained.mean))
 }
 
+/// The students that changed no skip (`keep` with KD): the baseline a removal or shortening
+/// curve is compared with, drawn beside the teacher as reference lines.
+fn kept_skip_references(groups: &[rfpga_sweep::summary::Group]) -> Vec<(String, f64)> {
+    groups
+        .iter()
+        .filter(|g| g.config.skips == "keep" && g.config.kd.is_some())
+        .map(|g| (format!("{} (n={})", g.config.group(), g.trained.n), g.trained.mean))
+        .collect()
+}
+
 /// A configuration's label under a bar: what varies within a sweep.
 fn short_group(c: &rfpga_sweep::RunConfig) -> String {
     let format = if c.format == "float" { "float".to_string() } else { rfpga_sweep::plan::format_slug(&c.format) };
@@ -278,10 +288,10 @@ pub fn summarize(a: SummarizeArgs) -> Result<()> {
             .filter(|g| g.skip_curve.len() > 1)
             .map(|g| (format!("{} (n={})", g.config.group(), g.trained.n), g.skip_curve.iter().map(|(k, st)| (*k, st.mean, st.min, st.max)).collect()))
             .collect();
-    let reference = teacher_reference(&a.runs_dir, &s);
     if !curves.is_empty() {
         let svg = out.join("accuracy-vs-skips.svg");
-        crate::plot::plot_skip_summary(&curves, reference.as_ref().map(|(l, v)| (l.as_str(), *v)), &svg)?;
+        let references: Vec<(String, f64)> = teacher_reference(&a.runs_dir, &s).into_iter().chain(kept_skip_references(&s.groups)).collect();
+        crate::plot::plot_skip_summary(&curves, &references, &svg)?;
         written.push(svg);
     }
     let bars: Vec<(String, [f64; 3], [f64; 3])> =
@@ -298,4 +308,23 @@ pub fn summarize(a: SummarizeArgs) -> Result<()> {
     }
     println!("\nWrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rfpga_sweep::summary::{Group, Stat};
+
+    fn group(skips: &str, kd: Option<&str>, accs: &[f64]) -> Group {
+        let config = rfpga_sweep::RunConfig { depth: 20, shortcut: "A".into(), seed: 0, format: "ap_fixed<8,3,AP_RND,AP_SAT>".into(), skips: skips.into(), kd: kd.map(Into::into) };
+        let stat = Stat::of(accs);
+        Group { config, runs: vec![], trained: stat, frozen: stat, frozen_images: 0, test_images: 0, parts: vec![], train_minutes: None, skip_curve: vec![] }
+    }
+
+    #[test]
+    fn the_skip_figure_compares_with_the_students_that_kept_their_skips() {
+        let groups = [group("keep", None, &[90.0]), group("keep", Some("mse"), &[88.0, 87.0]), group("remove", Some("mse"), &[86.0, 85.0])];
+        let refs = kept_skip_references(&groups);
+        assert_eq!(refs, vec![("ResNet-20A ap_fixed<8,3,AP_RND,AP_SAT> skips keep, KD mse (n=2)".to_string(), 87.5)]);
+    }
 }
