@@ -221,6 +221,10 @@ fn status(a: StatusArgs) -> Result<()> {
         println!("{:<width$}  {:<14} {:<12} {}", r.id, r.state, r.task.as_deref().unwrap_or("—"), r.detail);
     }
     println!("{}", counts(&rows));
+    let done: std::collections::HashSet<&str> = rows.iter().filter(|r| r.state == "done").map(|r| r.id.as_str()).collect();
+    if let Some(left) = rfpga_sweep::run::training_left(&out, &all, |r| done.contains(r.id.as_str())) {
+        println!("{left}");
+    }
     if let Some(n) = note {
         println!("note: {n}");
     }

@@ -120,6 +120,59 @@ pub fn training_progress(out: &Path, run: &Run) -> Option<String> {
     ))
 }
 
+/// How much training the unfinished runs still need, at the mean training time of the
+/// finished runs of the same kind (teachers, students), less the epochs an unfinished run has
+/// already done: "about 5.4 h of training left (students: 68 min each, the mean of 3 finished)".
+/// One line for `rfpga sweep status`; None when every run is finished. `finished`: whether a
+/// run is done (as the caller already worked out, [`is_done`]).
+pub fn training_left(out: &Path, runs: &[Run], finished: impl Fn(&Run) -> bool) -> Option<String> {
+    let minutes = |r: &Run| {
+        let result = read_json::<serde_json::Value>(&run_dir(out, &r.id).join("result.json")).ok()?;
+        result["trained"]["train_seconds"].as_f64().map(|s| s / 60.0)
+    };
+    // The fraction of its epochs a run has still to train (1 before its first epoch).
+    let to_do = |r: &Run| -> f64 {
+        let train = run_dir(out, &r.id).join("train");
+        let last = std::fs::read_to_string(train.join("metrics.jsonl")).ok().and_then(|m| {
+            let line = m.lines().rfind(|l| !l.trim().is_empty())?.to_string();
+            serde_json::from_str::<serde_json::Value>(&line).ok()?["epoch"].as_f64()
+        });
+        let epochs = read_json::<serde_json::Value>(&train.join("train.json")).ok().and_then(|t| t["epochs"].as_f64());
+        match (last, epochs) {
+            (Some(k), Some(n)) if n > 0.0 => (1.0 - k / n).clamp(0.0, 1.0),
+            _ => 1.0,
+        }
+    };
+    // Students carry a KD setting ("none" for one trained alone); teachers none.
+    let is_student = |r: &Run| r.config.kd.is_some();
+    let mut left = 0.0;
+    let mut said = Vec::new();
+    let mut unknown = Vec::new();
+    for (kind, student) in [("teachers", false), ("students", true)] {
+        let (done, open): (Vec<&Run>, Vec<&Run>) = runs.iter().filter(|r| is_student(r) == student).partition(|r| finished(r));
+        if open.is_empty() {
+            continue;
+        }
+        let took: Vec<f64> = done.iter().filter_map(|r| minutes(r)).collect();
+        if took.is_empty() {
+            unknown.push(kind);
+            continue;
+        }
+        let mean = took.iter().sum::<f64>() / took.len() as f64;
+        left += mean * open.iter().map(|r| to_do(r)).sum::<f64>();
+        said.push(format!("{kind}: {mean:.0} min each, the mean of {} finished", took.len()));
+    }
+    if said.is_empty() && unknown.is_empty() {
+        return None;
+    }
+    let mut line = if said.is_empty() { String::new() } else { format!("about {:.1} h of training left ({}; one run at a time)", left / 60.0, said.join("; ")) };
+    if !unknown.is_empty() {
+        let more = format!("{} unknown until one finishes", unknown.join(" and "));
+        line = if line.is_empty() { format!("training left: {more}") } else { format!("{line}; {more}") };
+    }
+    Some(line)
+}
+
 pub fn disk_state(out: &Path, run: &Run) -> DiskState {
     if is_done(out, run) {
         return DiskState::Done;
@@ -338,4 +391,44 @@ pub fn skip_curve(path: &Path) -> Result<Vec<(usize, f64)>> {
 /// The log of a run, for error messages.
 pub fn log_path(out: &Path, id: &str) -> PathBuf {
     run_dir(out, id).join("log.txt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::SweepFile;
+
+    /// The time left is the finished runs' mean per kind times the epochs still to train,
+    /// worked out by hand here.
+    #[test]
+    fn training_left_is_the_finished_runs_mean_times_the_epochs_to_do() {
+        let sweep = SweepFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/tiny.toml")).unwrap();
+        let runs = crate::plan::plan(&sweep);
+        let id = |s: &str| runs.iter().find(|r| r.id == s).unwrap().id.clone();
+        let (t0, t1, s0) = (id("r8A-s0-float-keep"), id("r8A-s1-float-keep"), id("r8A-s0-float-remove-hinton"));
+        let out = tempfile::tempdir().unwrap();
+        let write = |run: &str, file: &str, text: &str| {
+            let path = run_dir(out.path(), run).join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(&t0, "result.json", r#"{"trained":{"train_seconds":7200}}"#);
+        // The second teacher has trained 1 of its 4 epochs: three quarters of 120 min to go.
+        write(&t1, "train/train.json", r#"{"epochs":4}"#);
+        write(&t1, "train/metrics.jsonl", "{\"epoch\":1,\"test_acc\":0.3}\n");
+        let mut done = vec![t0.clone()];
+        let left = |done: &[String]| training_left(out.path(), &runs, |r| done.contains(&r.id));
+        assert_eq!(
+            left(&done).unwrap(),
+            "about 1.5 h of training left (teachers: 120 min each, the mean of 1 finished; one run at a time); students unknown until one finishes"
+        );
+        write(&s0, "result.json", r#"{"trained":{"train_seconds":3600}}"#);
+        done.push(s0.clone());
+        assert_eq!(
+            left(&done).unwrap(),
+            "about 2.5 h of training left (teachers: 120 min each, the mean of 1 finished; students: 60 min each, the mean of 1 finished; one run at a time)"
+        );
+        let all: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(left(&all), None);
+    }
 }
