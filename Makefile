@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit csim csim-check dataflow dataflow-tables \
-        deck-teacher deck deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -115,6 +115,10 @@ deck: deck-teacher
 	$(RFPGA) sweep sweeps/deck20.toml --engine local
 	$(RFPGA) sweep sweeps/deck20-skipless.toml --engine local
 	@$(MAKE) --no-print-directory deck-figures
+
+# Where `make deck` stands: each run's state and the training left, per sweep.
+deck-status:
+	@$(RFPGA) sweep status sweeps/deck20.toml && echo && $(RFPGA) sweep status sweeps/deck20-skipless.toml
 
 # The deck's two figures and tables from the sweeps' finished runs, into docs/deck/ (table.md is
 # the README's deck table; scripts/deck-figures.sh).
