@@ -27,10 +27,11 @@ mkdir -p docs/deck
 summarize() { # SWEEP, NAME for its summary and timing in docs/deck, its figure, the figure's name there
   if "$R" summarize "$1" > /dev/null; then
     # The skip figure needs a run that changed skips; until then there is none to copy.
-    if [ -f "$1/$3" ]; then cp "$1/$3" "docs/deck/$4"; else rm -f "docs/deck/$4"; echo "deck-figures: $1 has no $3 yet (no finished run changed skips)" >&2; fi
+    if [ -f "$1/$3" ]; then cp "$1/$3" "docs/deck/$4"; else rm -f "docs/deck/$4"; echo "deck-figures: $1 has no $3 yet (its finished runs do not make one)" >&2; fi
     cp "$1/summary.md" "docs/deck/summary-$2.md"
     cp "$1/timing.md" "docs/deck/timing-$2.md"
   else
+    rm -f "docs/deck/$4"  # never a figure of an earlier state beside a table of this one
     echo "deck-figures: $1 not summarized (the reason above); its figure is not drawn" >&2
   fi
 }
@@ -48,7 +49,13 @@ if start not in readme or end not in readme:
 head, rest = readme.split(start, 1)
 _, tail = rest.split(end, 1)
 with open("README.md.tmp", "w") as f:
-    f.write(head + start + open("docs/deck/table.md").read().rstrip("\n") + "\n" + end + tail)
+    block = open("docs/deck/table.md").read().rstrip("\n") + "\n"
+    # The figures drawn so far, shown where the table is (paths from the repository root).
+    for svg, alt in (("docs/deck/accuracy-vs-skips.svg", "Test top-1 against skips removed or shortened, the teacher and the kept-skips student as reference lines"),
+                     ("docs/deck/skipless-kd.svg", "Skipless ResNet-20 with and without KD")):
+        if os.path.exists(svg):
+            block += f"\n![{alt}]({svg})\n\n`make deck-figures` draws it from the runs ({svg}).\n"
+    f.write(head + start + block + end + tail)
 os.replace("README.md.tmp", "README.md")
 PY
 cat docs/deck/table.md

@@ -36,8 +36,10 @@ def groups(sweep):
         if os.path.exists(os.path.join(runs, name, "done.json")) and os.path.exists(result):
             r = load(result)
             key = (r["config"]["skips"], r["config"].get("kd") or "")
-            if key in out and r.get("csim_images_passed") is not None:
-                out[key].setdefault("csim", []).append(str(r["csim_images_passed"]))
+            if key in out:
+                # A run without a C-sim count shows as such, so a list never looks complete.
+                passed = r.get("csim_images_passed")
+                out[key].setdefault("csim", []).append("—" if passed is None else str(passed))
     timing = os.path.join(sweep, "timing.md")
     if os.path.exists(timing):
         for line in open(timing):
@@ -45,9 +47,23 @@ def groups(sweep):
             if len(cells) == 9 and cells[0].startswith("ResNet"):
                 key = (cells[2], "" if cells[3] == "—" else cells[3])
                 if key in out:
-                    out[key]["minutes"] = cells[5]
-                    out[key]["hours_all"] = cells[8]
+                    # Mean, then lowest–highest when more than one run finished.
+                    out[key]["minutes"] = cells[5] + (f" ({cells[6]}–{cells[7]})" if int(cells[4]) > 1 else "")
     return out
+
+
+def recipe(sweep):
+    """How the sweep's students trained, from the train.json of its first run with one."""
+    runs = os.path.join(sweep, "runs")
+    for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
+        path = os.path.join(runs, name, "train", "train.json")
+        if os.path.exists(path):
+            t = load(path)
+            sched = t["schedule"]["kind"] + (f" (warm-up {t['schedule']['warmup_frac']:.0%} of the steps)" if "warmup_frac" in t["schedule"] else "")
+            start = "the teacher's weights" if (t.get("distill") or {}).get("init_from_teacher") else "random weights"
+            return (f"from {start}, {t['epochs']} epochs, SGD lr {t['lr']} {sched}, label smoothing {t['label_smoothing']}, "
+                    f"QAT from epoch {t['qat_start']}, STE {t['quant']['ste']}")
+    return None
 
 
 def pm(mean, std):
@@ -73,7 +89,7 @@ def main():
     # shown with the median epoch, which a pause or a busy machine does not move.
     with open(os.path.join(teacher_run, "metrics.jsonl")) as f:
         median = statistics.median(json.loads(line)["seconds"] for line in f if line.strip())
-    teacher_time = f"{t['train_seconds'] / 60:.0f} wall; median epoch {median:.0f} s ({t['epochs']} epochs, float)"
+    teacher_time = f"{t['train_seconds'] / 60:.0f} min wall; median epoch {median:.0f} s ({t['epochs']} epochs, float)"
     rows = []
     for sub, label in (("w16", "teacher, frozen at `ap_fixed<16,6,AP_RND,AP_SAT>` weights"), ("ptq83", "teacher, post-training quantized to `<8,3>` weights and activations")):
         d = os.path.join(teacher_frozen, sub)
@@ -82,7 +98,7 @@ def main():
             res, fits, ips = estimate_cells(load(os.path.join(d, f"estimate-{part}.json")))
             rows.append((label, "1", f"{100 * t['final_test_acc']:.2f}", f"{sim['top1']:.2f}", "—", res, fits, ips, teacher_time))
     lines = [
-        f"| ResNet-20 | runs | test top-1 % (tch) | frozen, simulated top-1 % | C-sim images passed per run | {part} BRAM / DSP / FF / LUT % | fits | images/s | training min per run |",
+        f"| ResNet-20 | runs | test top-1 % (libtorch, as trained) | frozen, simulated top-1 % | C-sim images passed per run | {part} BRAM / DSP / FF / LUT % | fits | images/s | training min per run |",
         "|---|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for r in rows:
@@ -107,6 +123,11 @@ def main():
     print("\n".join(lines))
     print()
     print(f"Test top-1 on all {t['test_images']:,} test images of the JPEG copy of CIFAR-10 (about 1.5–3 points below lossless figures); mean ± sample std over seeds. Resources: `rfpga estimate` at 1 lane per convolution (a model of the generated code, not synthesis).")
+    print()
+    for sweep, who in ((skips_sweep, "the students that keep, remove or shorten skips"), (skipless_sweep, "the skipless students, KD and no KD alike")):
+        r = recipe(sweep)
+        if r:
+            print(f"Recipe of {who} ({sweep}/runs/*/train/train.json): {r}.")
     print()
     print("Commands: `make deck-teacher` (the teacher), `make deck` (the students of sweeps/deck20.toml and sweeps/deck20-skipless.toml; resumable), `make deck-figures` (this table, docs/deck/*.svg and the per-sweep summaries and timings in docs/deck/).")
     print()
@@ -134,7 +155,6 @@ def main():
         start = text.find("Top-1 % (test, during training) after each skip change")
         if start >= 0:
             end = text.find("\n\n**", start)
-            print()
             print(text[start:end if end >= 0 else len(text)].strip())
 
 

@@ -8,8 +8,9 @@
 # calls follow one another at once; `run` says which part is missing otherwise.
 # `run` trains ResNet-20 on the He et al. schedule (164 epochs ≈ 64k steps of 128, lr 0.1 ÷10
 # at epochs 82 and 123, wd 1e-4, momentum 0.9, no Nesterov, no label smoothing) with
-# `--device cuda`, stopping itself at LIMIT_S seconds (default 540) so the call returns within
-# its 10 minutes; a later call with `run` resumes it (runs/gpu-he is kept while warm).
+# `--device cuda`, stopping itself at LIMIT_S seconds (default 420: the session's 15 minutes of
+# device time include the machine's start and the two stash calls); a later call with `run`
+# resumes it while the machine is warm and device time is left (runs/gpu-he is kept while warm).
 # Everything it reports goes to $OUT: log, metrics.jsonl, train.json, summary.json, weights.
 set -euo pipefail
 S=/root/rfpga-gpu
@@ -37,7 +38,7 @@ R="$S/rfpga"; chmod +x "$R"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c 'import torch; print("python torch", torch.__version__)' | tee -a "$OUT/gpu.txt"
 RUN=runs/gpu-he
-LIMIT_S=${LIMIT_S:-540}
+LIMIT_S=${LIMIT_S:-420}
 start=$(date +%s)
 set +e
 if [ -f $RUN/checkpoint.safetensors ]; then
@@ -51,6 +52,6 @@ fi
 rc=${PIPESTATUS[0]}
 set -e
 echo "wall ${SECONDS}s, train call $(( $(date +%s) - start ))s, rc $rc" | tee -a "$OUT/log"
-for f in metrics.jsonl train.json summary.json model.json weights.safetensors; do
+for f in metrics.jsonl train.json summary.json model.json weights.safetensors checkpoint.safetensors; do
   [ -f $RUN/$f ] && cp $RUN/$f "$OUT/" || true
 done
