@@ -111,7 +111,11 @@ gpu-build:
 ste-ab: build setup-data
 	@bash scripts/ste-ab.sh
 
+# Seed 0 of both sweeps first, so every row of the table and both figures have a first value
+# early; then the other seeds. Finished runs are skipped, interrupted ones resumed.
 deck: deck-teacher
+	$(RFPGA) sweep sweeps/deck20.toml --engine local --only seed=0
+	$(RFPGA) sweep sweeps/deck20-skipless.toml --engine local --only seed=0
 	$(RFPGA) sweep sweeps/deck20.toml --engine local
 	$(RFPGA) sweep sweeps/deck20-skipless.toml --engine local
 	@$(MAKE) --no-print-directory deck-figures
