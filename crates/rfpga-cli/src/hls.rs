@@ -17,7 +17,8 @@ pub struct CodegenArgs {
     /// Project folder to write.
     #[arg(long)]
     out: PathBuf,
-    /// FPGA part for build.tcl (default: the --design file's, else xc7z020clg400-1).
+    /// FPGA part or board for build.tcl's set_part (a device or board gets the catalog's package
+    /// and speed grade; default: the --design file's, else xc7z020clg400-1).
     #[arg(long)]
     part: Option<String>,
     /// Clock period for build.tcl.
@@ -53,7 +54,7 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
     let model = rfpga_core::frozen::FrozenModel::load(&a.frozen)?;
     let mut storage = per_layer_map(&model, default_storage, storage);
     let mut multipliers = per_layer_map(&model, default_mult, multipliers);
-    let mut part = a.part.clone().unwrap_or_else(|| "xc7z020clg400-1".into());
+    let mut part = rfpga_estimate::parts::synthesis_part(a.part.as_deref().unwrap_or("xc7z020"))?;
     let mut fifo_depths = BTreeMap::new();
     if let Some(d) = &a.design {
         let design = read_design(d)?;

@@ -88,13 +88,13 @@ pub fn read_design(path: &std::path::Path) -> Result<Design> {
 /// device (or nothing).
 pub fn design_part(design: &Design, given: Option<&str>, file: &std::path::Path) -> Result<String> {
     match given {
-        None => Ok(crate::parts::find(&design.part)?.part),
+        None => crate::parts::synthesis_part(&design.part),
         Some(g) => {
             let (a, b) = (crate::parts::find(g)?, crate::parts::find(&design.part)?);
             if a.device != b.device {
                 bail!("--part {g} differs from the part {} that {} was fitted for", design.part, file.display());
             }
-            Ok(g.to_string())
+            crate::parts::synthesis_part(g)
         }
     }
 }

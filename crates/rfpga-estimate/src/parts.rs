@@ -61,6 +61,15 @@ pub fn find(name: &str) -> Result<Part> {
     bail!("--part: unknown part or board `{name}`; known: {}", known.join("; "))
 }
 
+/// The name Vitis's `set_part` takes: a device or board becomes the catalog's full part (with
+/// package and speed grade: `xc7z020` → `xc7z020clg400-1`); a full part name of a known device
+/// stays as given. Unknown names are refused like [`find`]'s.
+pub fn synthesis_part(name: &str) -> Result<String> {
+    let p = find(name)?;
+    let n = name.to_ascii_lowercase();
+    Ok(if n == p.device || p.boards.iter().any(|b| *b == n) { p.part } else { name.to_string() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +82,11 @@ mod tests {
         assert_eq!(find("PYNQ-Z2").unwrap().device, "xc7z020");
         assert_eq!(find("zcu104").unwrap().uram, 96);
         assert_eq!(find("xczu7ev-ffvc1156-2-e").unwrap().dsp_kind, "DSP48E2");
+        // set_part needs package and speed grade: devices and boards get the catalog's.
+        assert_eq!(synthesis_part("xc7z020").unwrap(), "xc7z020clg400-1");
+        assert_eq!(synthesis_part("pynq-z2").unwrap(), "xc7z020clg400-1");
+        assert_eq!(synthesis_part("xc7z020clg484-2").unwrap(), "xc7z020clg484-2");
+        assert!(synthesis_part("xc7a35t").is_err());
         let e = find("xc7a35t").unwrap_err().to_string();
         assert!(e.contains("unknown part or board `xc7a35t`") && e.contains("xc7z020 (pynq-z1, pynq-z2)") && e.contains("xczu7ev (zcu104)"), "{e}");
     }

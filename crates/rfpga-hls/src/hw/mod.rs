@@ -107,6 +107,10 @@ impl Stream {
     pub fn is_fifo(&self) -> bool {
         matches!(self.role, Role::Stream | Role::Skip)
     }
+    /// The BIND_STORAGE `impl` codegen gives this FIFO: what its resources count.
+    pub fn storage_impl(&self) -> &'static str {
+        resources::FifoImpl::of(self.depth as u64, self.bits).pragma()
+    }
     pub fn resources(&self) -> Resources {
         if self.is_fifo() {
             fifo::resources(self.depth as u64, self.bits)

@@ -113,22 +113,53 @@ pub fn accumulator(bits: u32) -> Resources {
     Resources::logic(bits as u64, bits as u64)
 }
 
-/// A stream FIFO of `depth` words of `width` bits: shift registers when shallow (a LUT holds
-/// two 16-deep or one 32-deep SRL per bit, UG949; FINN's estimate counts the same), a memory
-/// when deep; plus its control.
 /// The deepest stream FIFO kept in shift registers (one SRL32 per bit); deeper ones are memories.
 pub const SRL_MAX_DEPTH: u64 = 32;
 
+/// What a stream FIFO is built from. Codegen binds every FIFO to this explicitly
+/// (`#pragma HLS BIND_STORAGE type=fifo impl=…`): left to Vitis (`config_storage fifo`
+/// defaults, UG1399: SRL only up to depth 2 and 1,024 bits) most of these FIFOs would become
+/// memories, and the estimate would not describe the generated design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FifoImpl {
+    Srl,
+    Lutram,
+    Bram,
+}
+
+impl FifoImpl {
+    /// Shift registers up to [`SRL_MAX_DEPTH`]; deeper, the memory [`memory`] would pick.
+    pub fn of(depth: u64, width: u64) -> FifoImpl {
+        if depth <= SRL_MAX_DEPTH {
+            FifoImpl::Srl
+        } else if depth * width <= LUTRAM_MAX_BITS {
+            FifoImpl::Lutram
+        } else {
+            FifoImpl::Bram
+        }
+    }
+    /// The `impl` value of the BIND_STORAGE pragma.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            FifoImpl::Srl => "srl",
+            FifoImpl::Lutram => "lutram",
+            FifoImpl::Bram => "bram",
+        }
+    }
+}
+
+/// A stream FIFO of `depth` words of `width` bits, as [`FifoImpl::of`] builds it: shift
+/// registers when shallow (a LUT holds two 16-deep or one 32-deep SRL per bit, UG949; FINN's
+/// estimate counts the same), a memory when deep; plus its control.
 pub fn fifo(depth: u64, width: u64) -> Resources {
     let control = Resources::logic(12, 12);
-    if depth <= 16 {
-        return Resources::logic(width.div_ceil(2), width) + control;
+    match FifoImpl::of(depth, width) {
+        FifoImpl::Srl if depth <= 16 => Resources::logic(width.div_ceil(2), width) + control,
+        FifoImpl::Srl => Resources::logic(width, width) + control,
+        // Read/write pointers and full/empty logic, and the output register.
+        FifoImpl::Lutram => memory_as(crate::Storage::Lutram, depth, width, 1) + Resources::logic(30, 30 + width),
+        FifoImpl::Bram => memory_as(crate::Storage::Bram, depth, width, 1) + Resources::logic(30, 30 + width),
     }
-    if depth <= SRL_MAX_DEPTH {
-        return Resources::logic(width, width) + control;
-    }
-    // Read/write pointers and full/empty logic, and the output register.
-    memory(depth, width, 1) + Resources::logic(30, 30 + width)
 }
 
 /// Loop counters, address generation and handshakes of one dataflow stage.
@@ -163,6 +194,22 @@ mod tests {
         assert_eq!(memory_as(Storage::Lutram, 2304, 8, 1), Resources::lut(288));
         // Forced to BRAM even when small.
         assert_eq!(memory_as(Storage::Bram, 16, 16, 1).bram_18k, 1);
+    }
+
+    #[test]
+    fn fifos_by_hand() {
+        // Depth 2 of 128 bits: SRL16s, two bits per LUT → 64 LUTs + 12 of control; a register per bit.
+        assert_eq!(FifoImpl::of(2, 128), FifoImpl::Srl);
+        assert_eq!(fifo(2, 128), Resources::logic(64 + 12, 128 + 12));
+        // Depth 32: one SRL32 per bit.
+        assert_eq!(FifoImpl::of(32, 512), FifoImpl::Srl);
+        assert_eq!(fifo(32, 512), Resources::logic(512 + 12, 512 + 12));
+        // Depth 77 of 128 bits (9,856 bits): a block RAM, 36-wide shape → ⌈128/36⌉ = 4 blocks.
+        assert_eq!(FifoImpl::of(77, 128).pragma(), "bram");
+        assert_eq!(fifo(77, 128).bram_18k, 4);
+        // Depth 40 of 8 bits (320 bits): LUTRAM, 8 bits × ⌈40/64⌉ = 8 LUTs + 30 of control.
+        assert_eq!(FifoImpl::of(40, 8).pragma(), "lutram");
+        assert_eq!(fifo(40, 8), Resources::logic(8 + 30, 30 + 8));
     }
 
     #[test]
