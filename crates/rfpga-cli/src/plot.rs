@@ -244,7 +244,6 @@ pub fn plot_utilization(designs: &[(String, [f64; 5])], part: &str, out: &Path) 
 /// Accuracy against skips changed, one line per configuration (mean over its seeds), with the
 /// spread (min to max over seeds) as a vertical bar at each point — the sweep summary's figure.
 /// `series`: (label, [(skips changed, mean %, min %, max %)]).
-/// `reference`: a labelled accuracy drawn as a dashed horizontal line (the teacher's).
 /// `references`: horizontal dashed lines (label, accuracy %), the first in black (the teacher),
 /// the rest in grey with longer dashes (students that kept their skips).
 pub fn plot_skip_summary(series: &[(String, Vec<(usize, f64, f64, f64)>)], references: &[(String, f64)], out: &Path) -> Result<()> {
