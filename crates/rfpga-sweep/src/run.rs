@@ -106,12 +106,19 @@ pub fn is_executing(out: &Path, run: &Run) -> bool {
     File::open(lock_path(out, run)).is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
-/// "epoch 8/30, test 83.95 %": how far an executing run's training is, from its metrics.
-pub fn training_progress(out: &Path, run: &Run) -> Option<String> {
+/// A run's training so far: the last line of its metrics.jsonl and its planned epochs (from
+/// train.json, when readable). None before its first epoch.
+fn last_epoch(out: &Path, run: &Run) -> Option<(serde_json::Value, Option<u64>)> {
     let train = run_dir(out, &run.id).join("train");
     let metrics = std::fs::read_to_string(train.join("metrics.jsonl")).ok()?;
     let last: serde_json::Value = serde_json::from_str(metrics.lines().rfind(|l| !l.trim().is_empty())?).ok()?;
     let epochs = read_json::<serde_json::Value>(&train.join("train.json")).ok().and_then(|t| t["epochs"].as_u64());
+    Some((last, epochs))
+}
+
+/// "epoch 8/30, test 83.95 %": how far an executing run's training is, from its metrics.
+pub fn training_progress(out: &Path, run: &Run) -> Option<String> {
+    let (last, epochs) = last_epoch(out, run)?;
     Some(format!(
         "epoch {}{}, test {:.2} %",
         last["epoch"].as_u64()?,
@@ -132,14 +139,8 @@ pub fn training_left(out: &Path, runs: &[Run], finished: impl Fn(&Run) -> bool) 
     };
     // The fraction of its epochs a run has still to train (1 before its first epoch).
     let to_do = |r: &Run| -> f64 {
-        let train = run_dir(out, &r.id).join("train");
-        let last = std::fs::read_to_string(train.join("metrics.jsonl")).ok().and_then(|m| {
-            let line = m.lines().rfind(|l| !l.trim().is_empty())?.to_string();
-            serde_json::from_str::<serde_json::Value>(&line).ok()?["epoch"].as_f64()
-        });
-        let epochs = read_json::<serde_json::Value>(&train.join("train.json")).ok().and_then(|t| t["epochs"].as_f64());
-        match (last, epochs) {
-            (Some(k), Some(n)) if n > 0.0 => (1.0 - k / n).clamp(0.0, 1.0),
+        match last_epoch(out, r) {
+            Some((last, Some(n))) if n > 0 => last["epoch"].as_f64().map_or(1.0, |k| (1.0 - k / n as f64).clamp(0.0, 1.0)),
             _ => 1.0,
         }
     };
