@@ -19,6 +19,9 @@ pub struct DataflowArgs {
     /// A design file of `rfpga fit --out` (parallelism, weight storage, multipliers, stream depths).
     #[arg(long)]
     design: Option<PathBuf>,
+    /// Channels each skip add sums per cycle (default: the project's or design's, else all).
+    #[arg(long)]
+    add_lanes: Option<usize>,
     /// Images run back to back (≥ 2: the interval is the time between the last two).
     #[arg(long, default_value_t = 2)]
     images: usize,
@@ -46,7 +49,7 @@ pub fn run(a: DataflowArgs) -> Result<()> {
     if a.size_fifos && a.design.is_none() {
         bail!("--size-fifos writes the depths into a design file: pass --design FILE");
     }
-    let args = EstimateArgs { part: a.part.clone(), clock_ns: a.clock_ns, design: a.design.clone().filter(|d| d.exists()), ..Default::default() };
+    let args = EstimateArgs { part: a.part.clone(), clock_ns: a.clock_ns, add_lanes: a.add_lanes, design: a.design.clone().filter(|d| d.exists()), ..Default::default() };
     let (model, frozen, part_name, mut par, clock) = design(&args, &a.path)?;
     let part = parts::find(&part_name)?;
     let analysis = model.analyze(&frozen.display().to_string())?;

@@ -7,7 +7,7 @@ use rfpga_core::io::write_atomic;
 use rfpga_estimate::{parts, Parallelism};
 use std::path::PathBuf;
 
-use crate::hls::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design};
+use crate::hls::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design, set_add_lanes};
 
 #[derive(Args, Default)]
 pub struct EstimateArgs {
@@ -22,6 +22,9 @@ pub struct EstimateArgs {
     /// Multiply-accumulate lanes per convolution: N or LAYER=N,… (default: the project's, else 1).
     #[arg(long)]
     pub(crate) parallelism: Option<String>,
+    /// Channels each skip add sums per cycle (default: the project's, else all: a pixel per cycle).
+    #[arg(long)]
+    pub(crate) add_lanes: Option<usize>,
     /// Where convolution weights live: auto, bram, lutram, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
     pub(crate) weight_storage: Option<String>,
@@ -78,15 +81,25 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
         part_name = design_part(&design, a.part.as_deref(), d)?;
         (par.map, par.storage, par.multipliers, par.fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
+    if let Some(n) = a.add_lanes {
+        set_add_lanes(&model, &mut par.map, n)?;
+        par.fifo_depths.clear();
+    }
     if let Some(c) = a.clock_ns {
         clock = c;
     }
     if !(clock > 0.0) {
         bail!("--clock-ns: expected a positive period, found {clock}");
     }
-    for name in par.map.keys().chain(par.storage.keys()).chain(par.multipliers.keys()) {
-        if !model.layers.iter().any(|l| l.kind() == "conv" && l.name() == name) {
-            bail!("`{name}` (in --parallelism, --weight-storage, --multipliers or --design) is not a convolution of {}", frozen.display());
+    let is = |name: &str, kind: &str| model.layers.iter().any(|l| l.kind() == kind && l.name() == name);
+    for name in par.map.keys() {
+        if !is(name, "conv") && !is(name, "add") {
+            bail!("`{name}` (in --parallelism or --design) is not a convolution or an add of {}", frozen.display());
+        }
+    }
+    for name in par.storage.keys().chain(par.multipliers.keys()) {
+        if !is(name, "conv") {
+            bail!("`{name}` (in --weight-storage, --multipliers or --design) is not a convolution of {}", frozen.display());
         }
     }
     Ok((model, frozen, part_name, par, clock))
@@ -94,12 +107,15 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
 
 /// The heading's parallelism, compact: each lane count with how many layers use it (the table
 /// lists them per layer), e.g. "1 (17 layers), 4 (2 layers)".
-fn parallelism_summary(default: usize, map: &std::collections::BTreeMap<String, usize>, convs: usize) -> String {
+fn parallelism_summary(default: usize, map: &std::collections::BTreeMap<String, usize>, model: &FrozenModel) -> String {
     let mut counts = std::collections::BTreeMap::<usize, usize>::new();
-    for &v in map.values() {
+    let convs: Vec<&str> = model.layers.iter().filter(|l| l.kind() == "conv").map(|l| l.name()).collect();
+    let mut given = 0;
+    for (_, &v) in map.iter().filter(|(n, _)| convs.contains(&n.as_str())) {
         *counts.entry(v).or_default() += 1;
+        given += 1;
     }
-    let rest = convs.saturating_sub(map.len());
+    let rest = convs.len().saturating_sub(given);
     if rest > 0 {
         *counts.entry(default).or_default() += rest;
     }
@@ -110,6 +126,23 @@ fn parallelism_summary(default: usize, map: &std::collections::BTreeMap<String, 
     groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let plural = |n: usize| if n == 1 { "layer" } else { "layers" };
     groups.iter().map(|&(v, n)| format!("{v} ({n} {})", plural(n))).collect::<Vec<_>>().join(", ")
+}
+
+/// The heading's folded adds, e.g. ", adds folded to 4 channels per cycle" (nothing when every
+/// add takes a pixel per cycle).
+fn add_summary(map: &std::collections::BTreeMap<String, usize>, model: &FrozenModel, a: &rfpga_core::frozen::Analysis) -> String {
+    let mut lanes: Vec<usize> = (model.layers.iter().enumerate())
+        .filter(|(_, l)| l.kind() == "add")
+        .filter_map(|(i, l)| map.get(l.name()).copied().filter(|&k| k < a.ports[a.inputs[i][0]].shape[2]))
+        .collect();
+    lanes.sort_unstable();
+    lanes.dedup();
+    let list: Vec<String> = lanes.iter().map(|k| k.to_string()).collect();
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(", adds folded to {} channel{} per cycle", list.join(" or "), if lanes == [1] { "" } else { "s" })
+    }
 }
 
 pub fn estimate(a: EstimateArgs) -> Result<()> {
@@ -125,12 +158,13 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
         let analysis = model.analyze(&frozen.display().to_string())?;
         let e = rfpga_estimate::estimate(&model, &analysis, &par, &part, clock)?;
         text += &format!(
-            "Estimate of {} ({}) on {} ({}), {clock} ns clock, parallelism {}:\n\n{}\n",
+            "Estimate of {} ({}) on {} ({}), {clock} ns clock, parallelism {}{}:\n\n{}\n",
             frozen.display(),
             model.model.name(),
             part.device,
             part.boards.join(", "),
-            parallelism_summary(par.default, &par.map, model.layers.iter().filter(|l| matches!(l, rfpga_core::frozen::Layer::Conv(_))).count()),
+            parallelism_summary(par.default, &par.map, &model),
+            add_summary(&par.map, &model, &analysis),
             rfpga_estimate::table(&e, &part)
         );
         let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -272,6 +306,10 @@ pub struct FitArgs {
     /// leaves room for place and route (estimates are not placed designs).
     #[arg(long, default_value_t = 100.0)]
     budget: f64,
+    /// Channels each skip add sums per cycle at the start (default: all, a pixel per cycle);
+    /// fit doubles a folded add's lanes when it becomes the slowest stage.
+    #[arg(long)]
+    add_lanes: Option<usize>,
     /// Write the chosen design (parallelism, weight storage and multipliers per layer) to this file, for
     /// `rfpga codegen --design FILE` and `rfpga estimate --design FILE`.
     #[arg(long)]
@@ -289,9 +327,9 @@ pub fn fit(a: FitArgs) -> Result<()> {
     if !(a.budget > 0.0 && a.budget <= 100.0) {
         bail!("--budget: expected a percentage in (0, 100], found {}", a.budget);
     }
-    let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns, a.budget)?;
+    let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns, a.budget, a.add_lanes)?;
     println!(
-        "Pareto set for {} on {}: the cheapest design visited at each throughput (lanes of the slowest convolution doubled while it fits; weight memories and multipliers moved off an overflowing resource; {} designs visited):",
+        "Pareto set for {} on {}: the cheapest design visited at each throughput (lanes of the slowest convolution, or folded add, doubled while it fits; weight memories and multipliers moved off an overflowing resource; {} designs visited):",
         a.frozen.display(),
         part.device,
         candidates.len()

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::fixedpoint::{export_vectors, load_test, simulate};
-pub use rfpga_estimate::design::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design};
+pub use rfpga_estimate::design::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design, set_add_lanes};
 
 #[derive(Args)]
 pub struct CodegenArgs {
@@ -28,6 +28,11 @@ pub struct CodegenArgs {
     /// (e.g. `4` or `conv1=2,layer3.0.conv1=8`).
     #[arg(long, default_value = "1")]
     parallelism: String,
+    /// Channels each skip add sums per cycle (dividing its channels; an add is also a LAYER of
+    /// --parallelism). Default: all of them, a whole pixel per cycle; fewer fold the add over
+    /// channels, which saves LUTs while its convolutions deliver pixels more slowly.
+    #[arg(long)]
+    add_lanes: Option<usize>,
     /// Where convolution weights live: auto (Vitis decides), bram, lutram, or LAYER=KIND,….
     #[arg(long, default_value = "auto")]
     weight_storage: String,
@@ -60,6 +65,10 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
         let design = read_design(d)?;
         part = design_part(&design, a.part.as_deref(), d)?;
         (parallelism, storage, multipliers, fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
+    }
+    if let Some(n) = a.add_lanes {
+        set_add_lanes(&model, &mut parallelism, n)?;
+        fifo_depths.clear(); // the design file's depths were sized for other adds
     }
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);

@@ -178,6 +178,36 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Chosen"), "{text}");
 
+    // Folded adds (--add-lanes): fewer LUTs, the choice carried by fit's design file into
+    // codegen's rfpga.json; lanes that do not divide an add's channels are refused.
+    let total_lut = |text: &str| -> u64 {
+        let row = text.lines().find(|l| l.starts_with("| **total** |")).expect("a total row");
+        row.split('|').nth(6).unwrap().trim().trim_matches('*').parse().unwrap()
+    };
+    let (code, whole) = rfpga(&["estimate", f]);
+    assert_eq!(code, 0, "{whole}");
+    let (code, folded) = rfpga(&["estimate", f, "--add-lanes", "4"]);
+    assert_eq!(code, 0, "{folded}");
+    assert!(folded.contains("adds folded to 4 channels per cycle") && !whole.contains("adds folded"), "{folded}");
+    assert!(total_lut(&folded) < total_lut(&whole), "{folded}");
+    let (code, text) = rfpga(&["estimate", f, "--add-lanes", "3"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("add `layer1.0.add`: expected lanes that divide its 16 channels, found 3"), "{text}");
+    let design = dir.path().join("design.json");
+    let d = design.to_str().unwrap();
+    let (code, text) = rfpga(&["fit", f, "--part", "zcu104", "--add-lanes", "1", "--out", d]);
+    assert_eq!(code, 0, "{text}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&design).unwrap()).unwrap();
+    assert_eq!(doc["parallelism"]["layer3.2.add"], 1, "{doc}");
+    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--vectors", "0"]);
+    assert_eq!(code, 0, "{text}");
+    let top = std::fs::read_to_string(project.join("firmware/rfpga_top.cpp")).unwrap();
+    assert!(top.contains("rfpga::add<64, 64, 1, "), "the last add at one channel per cycle");
+    let (code, text) = rfpga(&["estimate", p]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("adds folded to 1 channel per cycle"), "{text}");
+    std::fs::remove_dir_all(&project).unwrap();
+
     // A project for xczu7ev against a report synthesized for xc7z020.
     let (code, text) = rfpga(&["codegen", f, "--out", p, "--part", "xczu7ev-ffvc1156-2-e", "--vectors", "0"]);
     assert_eq!(code, 0, "{text}");

@@ -99,6 +99,20 @@ pub fn design_part(design: &Design, given: Option<&str>, file: &std::path::Path)
     }
 }
 
+/// `--add-lanes N`: every add of `model` sums N channels per cycle (its entry in the lanes map;
+/// N ≥ its channels is a whole pixel per cycle, the default).
+pub fn set_add_lanes(model: &rfpga_core::frozen::FrozenModel, map: &mut BTreeMap<String, usize>, n: usize) -> Result<()> {
+    if n == 0 {
+        bail!("--add-lanes: expected ≥ 1 channels per cycle, found 0");
+    }
+    for l in &model.layers {
+        if l.kind() == "add" {
+            map.insert(l.name().to_string(), n);
+        }
+    }
+    Ok(())
+}
+
 /// Every convolution's choice: explicit ones, and `default` for the rest (nothing where the
 /// default is `auto`).
 pub fn per_layer_map<T: Copy + PartialEq + std::str::FromStr>(model: &rfpga_core::frozen::FrozenModel, default: T, mut map: BTreeMap<String, T>) -> BTreeMap<String, T> {

@@ -253,9 +253,11 @@ impl Candidate {
 /// have room). A design fits when every resource is within `budget` percent of the part's (100:
 /// all of it; less leaves room for place and route). Returns every design visited, in order; the
 /// fastest that fits is the answer.
-pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64) -> Result<Vec<Candidate>> {
+pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64, add_lanes: Option<usize>) -> Result<Vec<Candidate>> {
     let room = 0.9 * budget;
     let convs: Vec<(String, usize)> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.out_ch)) } else { None }).collect();
+    // Folded adds (fewer lanes than channels) are stages whose lanes fit may double too.
+    let adds: Vec<(String, usize)> = m.layers.iter().enumerate().filter_map(|(i, l)| if let Layer::Add(x) = l { Some((x.name.clone(), a.ports[a.inputs[i][0]].shape[2])) } else { None }).collect();
     // Operand widths of each convolution's products (input × weight).
     let operands: BTreeMap<&str, (u32, u32)> = m
         .layers
@@ -264,6 +266,9 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         .filter_map(|(i, l)| if let Layer::Conv(c) = l { Some((c.name.as_str(), (a.ports[a.inputs[i][0]].format.width, c.weight.width))) } else { None })
         .collect();
     let mut config = Parallelism { map: convs.iter().map(|(n, _)| (n.clone(), 1)).collect(), ..Default::default() };
+    if let Some(k) = add_lanes {
+        crate::design::set_add_lanes(m, &mut config.map, k)?;
+    }
     let mut out: Vec<Candidate> = Vec::new();
     let eval = |c: &Parallelism| -> Result<Candidate> {
         let e = estimate(m, a, c, part, clock_ns)?;
@@ -307,8 +312,8 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
     }
     loop {
         let bottleneck = current.estimate.bottleneck.clone();
-        let Some((_, cout)) = convs.iter().find(|(n, _)| *n == bottleneck) else { break };
-        let p = config.map[&bottleneck];
+        let Some((_, cout)) = convs.iter().chain(&adds).find(|(n, _)| *n == bottleneck) else { break };
+        let Some(&p) = config.map.get(&bottleneck) else { break };
         if p * 2 > *cout || cout % (p * 2) != 0 {
             break;
         }

@@ -139,7 +139,7 @@ fn fit_finds_faster_designs_that_fit_or_stops_at_the_first_that_does_not() {
     let m = frozen(dir.path(), Skip::None);
     let a = m.analyze("t").unwrap();
     let part = parts::find("xc7z020").unwrap();
-    let c = fit(&m, &a, &part, 10.0, 100.0).unwrap();
+    let c = fit(&m, &a, &part, 10.0, 100.0, None).unwrap();
     assert!(c.len() > 1 && c[0].fits);
     let rates: Vec<f64> = c.iter().map(|c| c.estimate.images_per_s()).collect();
     assert!(rates.windows(2).all(|w| w[1] >= w[0]), "{rates:?}");
@@ -147,7 +147,7 @@ fn fit_finds_faster_designs_that_fit_or_stops_at_the_first_that_does_not() {
     assert!(rates.last().unwrap() > &(2.0 * rates[0]));
     // Within a budget, every design called fitting uses at most that share of each resource,
     // and the fastest of them is no faster than with the whole part.
-    let b = fit(&m, &a, &part, 10.0, 70.0).unwrap();
+    let b = fit(&m, &a, &part, 10.0, 70.0, None).unwrap();
     for c in &b {
         let (u, _) = c.estimate.utilization(&part);
         assert_eq!(c.fits, u.iter().all(|&u| u <= 70.0), "{u:?}");
@@ -204,4 +204,39 @@ fn vivado_utilization_reports_are_read_and_bad_ones_named() {
     assert!(e.contains("no `Block RAM Tile` row"), "{e}");
     let e = read_utilization(&fixture("csynth_xc7z020.xml")).unwrap_err().to_string();
     assert!(e.contains("no `Slice LUTs` or `CLB LUTs` row"), "{e}");
+}
+
+/// `--add-lanes` (hw/add.rs) by hand on stage 1's first add: it sums conv2's output (its 17-bit
+/// accumulator format: the ReLU comes after the add) and the 8-bit skip into the exact 18-bit
+/// sum (lossless, so no conversion logic), then into the 8-bit output.
+#[test]
+fn a_folded_16_channel_add_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = frozen(dir.path(), Skip::Long);
+    let a = m.analyze("test").unwrap();
+    let part = parts::find("xc7z020").unwrap();
+    let i = m.layers.iter().position(|l| l.name() == "layer1.0.add").unwrap();
+    let widths: Vec<u32> = a.inputs[i].iter().map(|&p| a.ports[p].format.width).collect();
+    assert_eq!(widths, [17, 8]);
+    let row = |lanes: Option<usize>| {
+        let mut p = one_lane();
+        p.map.extend(lanes.map(|k| ("layer1.0.add".to_string(), k)));
+        let e = estimate(&m, &a, &p, &part, 10.0).unwrap();
+        e.rows.into_iter().find(|r| r.name == "layer1.0.add").unwrap()
+    };
+    // Whole pixel: 16 × (18-bit adder + 8-bit output conversion) LUT and the 16 × 8-bit output
+    // register, plus the stage's control (120 LUT, 150 FF); 1,024 pixels at one per cycle and
+    // the pipeline's drain (3).
+    let r = row(None);
+    assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (16 * (18 + 8) + 120, 16 * 8 + 150, 1024 + 3));
+    // 4 lanes: 4 × 26 LUT of sums, each lane's 25 operand bits picked from 4 channels (one
+    // LUT6 per bit), a write enable per group; both input pixels and the output pixel held in
+    // registers (16 × (17 + 8 + 8) FF); 4 cycles per pixel.
+    let r = row(Some(4));
+    assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (4 * 26 + 4 * 25 + 4 + 120, 16 * 33 + 150, 1024 * 4 + 3));
+    // 1 lane: 16:1 selects (4 LUT6 per bit), 16 enables, 16 cycles per pixel.
+    let r = row(Some(1));
+    assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (26 + 25 * 4 + 16 + 120, 16 * 33 + 150, 1024 * 16 + 3));
+    // As many lanes as channels, or more: the whole-pixel add.
+    assert_eq!(row(Some(64)).resources, row(None).resources);
 }

@@ -42,8 +42,8 @@ const TESTBENCH_CPP: &str = include_str!("../../../testbench/testbench.cpp");
 pub struct Options {
     pub part: String,
     pub clock_ns: f64,
-    /// Multiply-accumulate lanes of each convolution, by layer name; `default_parallelism`
-    /// elsewhere.
+    /// Lanes by layer name: a convolution's multiply-accumulate lanes (`default_parallelism`
+    /// where absent); an add's channels per cycle (all of them where absent).
     pub parallelism: BTreeMap<String, usize>,
     pub default_parallelism: usize,
     /// Where each convolution's weights live, by layer name; `Auto` (Vitis decides) elsewhere.
@@ -59,6 +59,11 @@ impl Options {
     /// The lanes of convolution `layer`.
     pub fn lanes(&self, layer: &str) -> usize {
         *self.parallelism.get(layer).unwrap_or(&self.default_parallelism)
+    }
+
+    /// The channels per cycle of add `layer`, over `channels` channels.
+    pub fn add_lanes(&self, layer: &str, channels: usize) -> Result<usize> {
+        hw::add::lanes(self.parallelism.get(layer).copied(), channels).map_err(|e| anyhow::anyhow!("--add-lanes or --parallelism: add `{layer}`: {e}"))
     }
 }
 
@@ -385,7 +390,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design>
     let meta = serde_json::json!({
         "format": "rfpga-hls-project", "version": 2,
         "frozen": source, "frozen_fingerprint": fingerprint(frozen)?, "part": opts.part, "clock_ns": opts.clock_ns,
-        "parallelism": model.layers.iter().filter(|l| l.kind() == "conv").map(|l| (l.name(), opts.lanes(l.name()))).collect::<BTreeMap<_, _>>(),
+        "parallelism": design.lanes,
         "weight_storage": opts.storage,
         "multipliers": opts.multipliers,
         "fifo_depths": design.depths(),

@@ -80,7 +80,18 @@ fn frozen_model(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str) -> 
 /// Freezes a made-up run, writes vectors for `images` random inputs, generates (the
 /// convolutions in `dsp` with their multipliers bound to DSPs) and C-simulates. Returns the
 /// images that passed and how many values left their format's range.
+/// Every add of `frozen` at `lanes` channels per cycle (`--add-lanes`); none: a pixel per cycle.
+fn add_lanes(frozen: &Path, lanes: Option<usize>) -> std::collections::BTreeMap<String, usize> {
+    let m = rfpga_core::frozen::FrozenModel::load(frozen).unwrap();
+    let adds = m.layers.iter().filter(|l| l.kind() == "add").map(|l| l.name().to_string());
+    lanes.map(|k| adds.map(|n| (n, k)).collect()).unwrap_or_default()
+}
+
 fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[&str]) -> (usize, u64) {
+    check_with(shortcut, skips, act, images, dsp, None)
+}
+
+fn check_with(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[&str], adds: Option<usize>) -> (usize, u64) {
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model(dir.path(), shortcut, skips, act);
     let sim = Simulator::load(&frozen).unwrap();
@@ -94,8 +105,10 @@ fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[
     }
     let overflows = state.stats.iter().map(|s| s.overflows).sum();
     let project = dir.path().join("project");
-    let opts = Options { multipliers: dsp.iter().map(|l| (l.to_string(), rfpga_hls::Multipliers::Dsp)).collect(), ..Default::default() };
-    generate(&frozen, &project, &opts).unwrap();
+    let opts = Options { multipliers: dsp.iter().map(|l| (l.to_string(), rfpga_hls::Multipliers::Dsp)).collect(), parallelism: add_lanes(&frozen, adds), ..Default::default() };
+    let design = generate(&frozen, &project, &opts).unwrap();
+    let folded = design.processes.iter().filter(|p| p.kind == "add" && design.lanes.contains_key(&p.name)).count();
+    assert_eq!(folded > 0, adds.is_some(), "folded adds are listed with their lanes");
     let params = std::fs::read_to_string(project.join("firmware/parameters.h")).unwrap();
     let binding = |layer: &str| {
         let cfg = &params[params.find(&format!("struct {}_cfg", layer.replace('.', "_"))).expect("the layer's configuration")..];
@@ -122,6 +135,13 @@ fn csim_equals_the_simulator_short_and_no_skips_wrapping() {
     assert!(overflows > 0, "the wrapping case must really wrap");
 }
 
+/// Adds folded to 4 channels per cycle (`--add-lanes 4`: 4, 8 and 16 cycles per pixel), with
+/// long and shortened skips.
+#[test]
+fn csim_equals_the_simulator_folded_adds() {
+    assert_eq!(check_with(Shortcut::A, [Skip::Long, Skip::Short, Skip::Long], "ap_fixed<8,3,AP_RND,AP_SAT>", 3, &[], Some(4)).0, 3);
+}
+
 #[test]
 fn csim_equals_the_simulator_projection_shortcuts_unsigned_acts() {
     assert_eq!(check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None], "ap_ufixed<10,4,AP_TRN,AP_SAT>", 3, &["conv1", "layer2.0.conv1"]).0, 3);
@@ -133,6 +153,10 @@ fn csim_equals_the_simulator_projection_shortcuts_unsigned_acts() {
 /// minimum at once, and one below it both the threaded C-sim and the model deadlock, naming
 /// that FIFO — so the threaded minimum equals the model's.
 fn threaded_check(shortcut: Shortcut, skips: [Skip; 3]) {
+    threaded_check_with(shortcut, skips, None)
+}
+
+fn threaded_check_with(shortcut: Shortcut, skips: [Skip; 3], adds: Option<usize>) {
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model(dir.path(), shortcut, skips, "ap_fixed<8,3,AP_RND,AP_SAT>");
     let sim = Simulator::load(&frozen).unwrap();
@@ -140,7 +164,7 @@ fn threaded_check(shortcut: Shortcut, skips: [Skip; 3]) {
     let vectors = dir.path().join("vectors");
     rfpga_sim::vectors::write(&sim, &inputs, &[0, 0], &vectors).unwrap();
     let project = dir.path().join("project");
-    let design = generate(&frozen, &project, &Options::default()).unwrap();
+    let design = generate(&frozen, &project, &Options { parallelism: add_lanes(&frozen, adds), ..Default::default() }).unwrap();
     let exe = rfpga_hls::build_csim(&project, &ap_types(), true).unwrap();
     let none = std::collections::BTreeMap::new();
     let r = rfpga_hls::run_csim(&exe, &vectors, None, &none).unwrap();
@@ -183,6 +207,13 @@ fn threaded_csim_short_and_no_skips_option_a() {
 #[test]
 fn threaded_csim_long_short_and_no_skips_option_b() {
     threaded_check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None]);
+}
+
+/// Folded adds (1 channel per cycle) read and write in the same order as whole-pixel ones: the
+/// model's skip FIFO minima still equal the threaded C simulation's.
+#[test]
+fn threaded_csim_folded_adds() {
+    threaded_check_with(Shortcut::A, [Skip::Short, Skip::Long, Skip::Short], Some(1));
 }
 
 /// build.tcl under tclsh, every Vitis command stubbed to print its name and arguments.
@@ -293,7 +324,10 @@ fn bad_inputs_are_clear_errors() {
     let frozen = frozen_model(dir.path(), Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>");
     let opts = Options { parallelism: [("layer9.conv1".to_string(), 2)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
-    assert!(e.contains("`layer9.conv1` is not a convolution"), "{e}");
+    assert!(e.contains("`layer9.conv1` is not a convolution or an add"), "{e}");
+    let opts = Options { parallelism: [("layer1.0.add".to_string(), 3)].into(), ..Default::default() };
+    let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
+    assert!(e.contains("--add-lanes or --parallelism: add `layer1.0.add`: expected lanes that divide its 16 channels, found 3"), "{e}");
     // A graph the templates cannot express: an add of a value to itself.
     let mut m = rfpga_core::frozen::FrozenModel::load(&frozen).unwrap();
     for l in &mut m.layers {

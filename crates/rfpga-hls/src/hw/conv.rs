@@ -10,7 +10,7 @@
 use rfpga_core::frozen::{Conv, Port};
 
 
-use super::resources::{accumulator, memory, memory_as, multiplier, stage_control, DspKind, Resources};
+use super::resources::{accumulator, memory, memory_as, multiplier, select, stage_control, DspKind, Resources};
 use super::{Op, Process};
 use crate::{ConvCfg, Storage};
 
@@ -60,7 +60,7 @@ pub fn process(l: &Conv, cfg: &ConvCfg, input: &Port, storage: Storage, dsp: Dsp
     let lanes = Resources { dsp: lane.dsp * p, ff: lane.ff * p, lut: lane.lut * p, ..Default::default() };
     // The output pixel register, and the operand select from the line buffer (CIN:1 per bit).
     let output = Resources::logic(0, l.output.width as u64 * cout);
-    let select = Resources::logic(in_w as u64 * (cin as u64).div_ceil(4), in_w as u64);
+    let select = Resources::logic(select(in_w as u64, cin as u64), in_w as u64);
     let res = weights + line_buffer + biases + lanes + output + select + stage_control();
     let groups = cout / p;
     let ops = schedule(h, w, l.kernel, l.stride, groups as usize, taps as usize);

@@ -139,6 +139,8 @@ pub struct Design {
     pub classes: usize,
     /// (weight array, impl) of `set_directive_bind_storage` in build.tcl.
     pub bindings: Vec<(String, &'static str)>,
+    /// Lanes by layer name: every convolution's, and each folded add's channels per cycle.
+    pub lanes: BTreeMap<String, usize>,
 }
 
 impl Design {
@@ -151,8 +153,10 @@ impl Design {
             ("--multipliers", opts.multipliers.keys().collect()),
         ] {
             for name in names {
-                if !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
-                    bail!("{option}: `{name}` is not a convolution of {source}");
+                // Lanes are a convolution's output channels or an add's channels per cycle.
+                let add = option == "--parallelism" && model.layers.iter().any(|l| matches!(l, Layer::Add(x) if &x.name == name));
+                if !add && !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
+                    bail!("{option}: `{name}` is not a convolution{} of {source}", if option == "--parallelism" { " or an add" } else { "" });
                 }
             }
         }
@@ -234,6 +238,7 @@ impl Design {
         let mut convs = Vec::new();
         let mut denses = Vec::new();
         let mut bindings = Vec::new();
+        let mut lanes_by_layer = BTreeMap::new();
         for (i, layer) in model.layers.iter().enumerate() {
             let id = ident(layer.name());
             let p_out = i + 1;
@@ -278,14 +283,19 @@ impl Design {
                         b_raw: raw_ctype(&c.bias),
                     };
                     let process = conv::process(c, &cfg, in_port, storage, dsp, (&input(0), &output));
+                    lanes_by_layer.insert(c.name.clone(), unroll);
                     convs.push(cfg);
                     process
                 }
                 Layer::Add(l) => {
                     let sum = ty(format!("{id}_sum_t"), &l.sum);
                     let [_, _, c] = in_port.shape;
+                    let lanes = opts.add_lanes(&l.name, c)?;
+                    if lanes < c {
+                        lanes_by_layer.insert(l.name.clone(), lanes);
+                    }
                     let call = format!(
-                        "rfpga::add<{}, {c}, {}, {}, {}, {sum}, {}>({}, {}, {output})",
+                        "rfpga::add<{}, {c}, {lanes}, {}, {}, {}, {sum}, {}>({}, {}, {output})",
                         pixels(ins[0]),
                         l.relu,
                         port_t[ins[0]],
@@ -294,7 +304,7 @@ impl Design {
                         input(0),
                         input(1)
                     );
-                    add::process(l, in_port, &a.ports[ins[1]], call)
+                    add::process(l, in_port, &a.ports[ins[1]], lanes, call)
                 }
                 Layer::PadShortcut(l) => {
                     let [h, w, c] = in_port.shape;
@@ -368,6 +378,7 @@ impl Design {
             in_channels: ic,
             classes,
             bindings,
+            lanes: lanes_by_layer,
         };
         design.connect()?;
         design.set_depths(&opts.fifo_depths)?;
@@ -405,6 +416,7 @@ impl Design {
             in_channels: 0,
             classes: 0,
             bindings: vec![],
+            lanes: BTreeMap::new(),
         };
         d.connect()?;
         Ok(d)

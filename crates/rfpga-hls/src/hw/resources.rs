@@ -162,6 +162,16 @@ pub fn fifo(depth: u64, width: u64) -> Resources {
     }
 }
 
+/// LUTs of a select of one of `ways` words of `bits` bits (a LUT6 is a 4:1 mux of one bit;
+/// UG474's F7/F8 muxes join them without LUTs).
+pub fn select(bits: u64, ways: u64) -> u64 {
+    if ways <= 1 {
+        0
+    } else {
+        bits * ways.div_ceil(4)
+    }
+}
+
 /// Loop counters, address generation and handshakes of one dataflow stage.
 pub fn stage_control() -> Resources {
     Resources::logic(120, 150)
