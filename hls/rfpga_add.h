@@ -37,35 +37,36 @@ void add(hls::stream<pixel<a_t, C> > &a, hls::stream<pixel<b_t, C> > &b, hls::st
             out.write(po);
         }
     } else {
-        // Plain partitioned arrays (registers), not the stream's struct (see rfpga_conv.h).
-        a_t va[C];
-        b_t vb[C];
-        out_t vo[C];
-#pragma HLS ARRAY_PARTITION variable = va type = complete
-#pragma HLS ARRAY_PARTITION variable = vb type = complete
-#pragma HLS ARRAY_PARTITION variable = vo type = complete
+        // Plain partitioned arrays (registers), not the stream's struct (see rfpga_conv.h),
+        // indexed [group][lane]: each lane's operand is a select of one of GROUPS registers.
+        a_t va[GROUPS][LANES];
+        b_t vb[GROUPS][LANES];
+        out_t vo[GROUPS][LANES];
+#pragma HLS ARRAY_PARTITION variable = va type = complete dim = 0
+#pragma HLS ARRAY_PARTITION variable = vb type = complete dim = 0
+#pragma HLS ARRAY_PARTITION variable = vo type = complete dim = 0
         int g = 0;
         for (int i = 0; i < PIXELS * GROUPS; i++) {
 #pragma HLS PIPELINE II = 1
             if (g == 0) {
+                // Both reads in one cycle: neither is taken until both streams have a pixel.
                 pixel<a_t, C> pa = a.read();
                 pixel<b_t, C> pb = b.read();
                 for (int c = 0; c < C; c++) {
 #pragma HLS UNROLL
-                    va[c] = pa.v[c];
-                    vb[c] = pb.v[c];
+                    va[c / LANES][c % LANES] = pa.v[c];
+                    vb[c / LANES][c % LANES] = pb.v[c];
                 }
             }
             for (int k = 0; k < LANES; k++) {
 #pragma HLS UNROLL
-                const int c = g * LANES + k;
-                vo[c] = add_one<RELU, a_t, b_t, sum_t, out_t>(va[c], vb[c]);
+                vo[g][k] = add_one<RELU, a_t, b_t, sum_t, out_t>(va[g][k], vb[g][k]);
             }
             if (g == GROUPS - 1) {
                 pixel<out_t, C> po;
                 for (int c = 0; c < C; c++) {
 #pragma HLS UNROLL
-                    po.v[c] = vo[c];
+                    po.v[c] = vo[c / LANES][c % LANES];
                 }
                 out.write(po);
                 g = 0;

@@ -21,6 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
     for k in all 1; do
       [ "$s" = remove ] && [ "$k" = 1 ] && continue # no adds to fold
       flag=(); [ "$k" = all ] || flag=(--add-lanes "$k")
+      rm -f "$tmp/e.json"
       $R estimate "$F" --part xc7z020 "${flag[@]}" --json "$tmp/e.json" > /dev/null
       chosen=$($R fit "$F" --part xc7z020 "${flag[@]}" 2>&1 | grep '^Chosen' | sed -E 's/^Chosen[^:]*: ([0-9.]+) images\/s, BRAM_18K ([0-9]+ %), DSP ([0-9]+ %), FF ([0-9]+ %), LUT ([0-9]+ %).*/\1 (\2 \/ \3 \/ \4 \/ \5)/')
       python3 - "$tmp/e.json" "$s" "$k" "${chosen:-none fits}" <<'PY'

@@ -22,11 +22,15 @@ pub fn lanes(asked: Option<usize>, channels: usize) -> Result<usize, String> {
 }
 
 /// One image's schedule: a loop pipelined at II = 1 over pixels × groups; both inputs read in
-/// a pixel's first cycle, the output written in its last.
-fn schedule(pixels: usize, groups: usize) -> Vec<Op> {
+/// a pixel's first cycle, the output written in its last. Both reads sit in one pipeline stage,
+/// so neither is taken before both streams have a pixel; the model reads the input that arrives
+/// last first (not the skip FIFO: the split fills it before the convolutions can answer), which
+/// gives both reads that same cycle.
+fn schedule(pixels: usize, groups: usize, skip_input: Option<u8>) -> Vec<Op> {
+    let order = if skip_input == Some(0) { [Op::Read(1), Op::Read(0)] } else { [Op::Read(0), Op::Read(1)] };
     let mut ops = Vec::with_capacity(pixels * 5 + 1);
     for _ in 0..pixels {
-        ops.extend([Op::Read(0), Op::Read(1)]);
+        ops.extend(order);
         if groups > 1 {
             ops.push(Op::Wait(groups as u32 - 1));
         }
@@ -36,7 +40,8 @@ fn schedule(pixels: usize, groups: usize) -> Vec<Op> {
     ops
 }
 
-pub fn process(l: &Add, a: &Port, b: &Port, lanes: usize, call: String) -> Process {
+/// `skip_input`: which input (0 or 1) the skip FIFO feeds, if any.
+pub fn process(l: &Add, a: &Port, b: &Port, lanes: usize, skip_input: Option<u8>, call: String) -> Process {
     let [h, w, c] = a.shape;
     let groups = c / lanes;
     let (c, k) = (c as u64, lanes as u64);
@@ -64,7 +69,7 @@ pub fn process(l: &Add, a: &Port, b: &Port, lanes: usize, call: String) -> Proce
     } else {
         format!("{k} adders of {exact} bits, into {} bits, {groups} cycles/pixel", l.sum.width)
     };
-    Process { name: l.name.clone(), kind: "add", call, inputs: vec![], outputs: vec![], ops: schedule(h * w, groups), resources: res, detail }
+    Process { name: l.name.clone(), kind: "add", call, inputs: vec![], outputs: vec![], ops: schedule(h * w, groups, skip_input), resources: res, detail }
 }
 
 #[cfg(test)]
@@ -83,13 +88,15 @@ mod tests {
     #[test]
     fn folded_schedule_by_hand() {
         // Two pixels, 4 groups: read both, 3 more cycles, write in the 4th; then the drain.
-        let ops = schedule(2, 4);
+        let ops = schedule(2, 4, Some(1));
         let one = [Op::Read(0), Op::Read(1), Op::Wait(3), Op::Write(0), Op::Wait(1)];
         assert_eq!(&ops[..5], &one);
         assert_eq!(&ops[5..10], &one);
         assert_eq!(ops[10], Op::Wait(PIPELINE_DRAIN));
         assert_eq!(ops.len(), 11);
         // Unfolded: what pixel_loop gives an II = 1 loop reading both and writing one.
-        assert_eq!(schedule(3, 1), super::super::pixel_loop(3, &[0, 1], |_| vec![0]));
+        assert_eq!(schedule(3, 1, None), super::super::pixel_loop(3, &[0, 1], |_| vec![0]));
+        // The skip FIFO on input 0: the other input is read first.
+        assert_eq!(&schedule(1, 2, Some(0))[..2], &[Op::Read(1), Op::Read(0)]);
     }
 }

@@ -304,7 +304,8 @@ impl Design {
                         input(0),
                         input(1)
                     );
-                    add::process(l, in_port, &a.ports[ins[1]], lanes, call)
+                    let skip_input = crate::skip_fifo(model, a, &readers, ins).map(|(q, _)| if q == ins[0] { 0 } else { 1 });
+                    add::process(l, in_port, &a.ports[ins[1]], lanes, skip_input, call)
                 }
                 Layer::PadShortcut(l) => {
                     let [h, w, c] = in_port.shape;
