@@ -18,9 +18,9 @@ trap 'rm -rf "$tmp"' EXIT
   for s in keep shorten remove; do
     F=sweeps/deck20/runs/r20A-s0-fx8.3-rnd-sat-$s-mse/frozen
     [ -f "$F/frozen.json" ] || { echo "$F: missing (make deck)" >&2; exit 1; }
-    for k in all 1; do
+    for k in all 1; do # all: whole-pixel adds, which fit must not fold either
       [ "$s" = remove ] && [ "$k" = 1 ] && continue # no adds to fold
-      flag=(); [ "$k" = all ] || flag=(--add-lanes "$k")
+      flag=(--add-lanes "$k")
       rm -f "$tmp/e.json"
       $R estimate "$F" --part xc7z020 "${flag[@]}" --json "$tmp/e.json" > /dev/null
       chosen=$($R fit "$F" --part xc7z020 "${flag[@]}" 2>&1 | grep '^Chosen' | sed -E 's/^Chosen[^:]*: ([0-9.]+) images\/s, BRAM_18K ([0-9]+ %), DSP ([0-9]+ %), FF ([0-9]+ %), LUT ([0-9]+ %).*/\1 (\2 \/ \3 \/ \4 \/ \5)/')

@@ -19,9 +19,9 @@ pub struct DataflowArgs {
     /// A design file of `rfpga fit --out` (parallelism, weight storage, multipliers, stream depths).
     #[arg(long)]
     design: Option<PathBuf>,
-    /// Channels each skip add sums per cycle (default: the project's or design's, else all).
+    /// Channels each skip add sums per cycle, N or all (default: the project's or design's, else all).
     #[arg(long)]
-    add_lanes: Option<usize>,
+    add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Images run back to back (≥ 2: the interval is the time between the last two).
     #[arg(long, default_value_t = 2)]
     images: usize,

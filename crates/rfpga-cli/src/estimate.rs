@@ -22,9 +22,9 @@ pub struct EstimateArgs {
     /// Multiply-accumulate lanes per convolution: N or LAYER=N,… (default: the project's, else 1).
     #[arg(long)]
     pub(crate) parallelism: Option<String>,
-    /// Channels each skip add sums per cycle (default: the project's, else all: a pixel per cycle).
+    /// Channels each skip add sums per cycle, N or all (default: the project's, else all: a pixel per cycle).
     #[arg(long)]
-    pub(crate) add_lanes: Option<usize>,
+    pub(crate) add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Where convolution weights live: auto, bram, lutram, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
     pub(crate) weight_storage: Option<String>,
@@ -82,7 +82,7 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
         (par.map, par.storage, par.multipliers, par.fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
     if let Some(n) = a.add_lanes {
-        set_add_lanes(&model, &mut par.map, n)?;
+        set_add_lanes(&model, &mut par.map, n);
         par.fifo_depths.clear();
     }
     if let Some(c) = a.clock_ns {
@@ -306,10 +306,11 @@ pub struct FitArgs {
     /// leaves room for place and route (estimates are not placed designs).
     #[arg(long, default_value_t = 100.0)]
     budget: f64,
-    /// Channels each skip add sums per cycle at the start (default: all, a pixel per cycle);
-    /// fit doubles a folded add's lanes when it becomes the slowest stage.
+    /// Channels each skip add sums per cycle at the start: N, or all (never folded). Default: a
+    /// whole pixel, folded to one channel per cycle when the LUTs overflow. Fit doubles a folded
+    /// add's lanes when it becomes the slowest stage.
     #[arg(long)]
-    add_lanes: Option<usize>,
+    add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Write the chosen design (parallelism, weight storage and multipliers per layer) to this file, for
     /// `rfpga codegen --design FILE` and `rfpga estimate --design FILE`.
     #[arg(long)]
@@ -329,7 +330,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
     }
     let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns, a.budget, a.add_lanes)?;
     println!(
-        "Pareto set for {} on {}: the cheapest design visited at each throughput (lanes of the slowest convolution, or folded add, doubled while it fits; weight memories and multipliers moved off an overflowing resource; {} designs visited):",
+        "Pareto set for {} on {}: the cheapest design visited at each throughput (lanes of the slowest convolution, or folded add, doubled while it fits; weight memories and multipliers moved off an overflowing resource, skip adds folded when the LUTs overflow; {} designs visited):",
         a.frozen.display(),
         part.device,
         candidates.len()

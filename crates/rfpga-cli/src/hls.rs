@@ -28,11 +28,11 @@ pub struct CodegenArgs {
     /// (e.g. `4` or `conv1=2,layer3.0.conv1=8`).
     #[arg(long, default_value = "1")]
     parallelism: String,
-    /// Channels each skip add sums per cycle (dividing its channels; an add is also a LAYER of
-    /// --parallelism). Default: all of them, a whole pixel per cycle; fewer fold the add over
+    /// Channels each skip add sums per cycle: N (dividing its channels; an add is also a LAYER of
+    /// --parallelism) or all (a whole pixel per cycle, the default). Fewer fold the add over its
     /// channels, which saves LUTs while its convolutions deliver pixels more slowly.
     #[arg(long)]
-    add_lanes: Option<usize>,
+    add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Where convolution weights live: auto (Vitis decides), bram, lutram, or LAYER=KIND,….
     #[arg(long, default_value = "auto")]
     weight_storage: String,
@@ -67,7 +67,7 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
         (parallelism, storage, multipliers, fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
     if let Some(n) = a.add_lanes {
-        set_add_lanes(&model, &mut parallelism, n)?;
+        set_add_lanes(&model, &mut parallelism, n);
         fifo_depths.clear(); // the design file's depths were sized for other adds
     }
     if !(a.clock_ns > 0.0) {

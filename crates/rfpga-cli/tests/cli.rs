@@ -190,6 +190,9 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert_eq!(code, 0, "{folded}");
     assert!(folded.contains("adds folded to 4 channels per cycle") && !whole.contains("adds folded"), "{folded}");
     assert!(total_lut(&folded) < total_lut(&whole), "{folded}");
+    let (code, text) = rfpga(&["estimate", f, "--add-lanes", "0"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("expected all or a number of channels per cycle ≥ 1, found `0`"), "{text}");
     let (code, text) = rfpga(&["estimate", f, "--add-lanes", "3"]);
     assert_eq!(code, 1);
     assert!(text.contains("add `layer1.0.add`: expected lanes that divide its 16 channels, found 3"), "{text}");

@@ -99,18 +99,35 @@ pub fn design_part(design: &Design, given: Option<&str>, file: &std::path::Path)
     }
 }
 
-/// `--add-lanes N`: every add of `model` sums N channels per cycle (its entry in the lanes map;
-/// N ≥ its channels is a whole pixel per cycle, the default).
-pub fn set_add_lanes(model: &rfpga_core::frozen::FrozenModel, map: &mut BTreeMap<String, usize>, n: usize) -> Result<()> {
-    if n == 0 {
-        bail!("--add-lanes: expected ≥ 1 channels per cycle, found 0");
-    }
-    for l in &model.layers {
-        if l.kind() == "add" {
-            map.insert(l.name().to_string(), n);
+/// `--add-lanes`: every skip add a whole pixel per cycle (`all`), or N channels per cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddLanes {
+    All,
+    Lanes(usize),
+}
+
+impl std::str::FromStr for AddLanes {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "all" => Ok(AddLanes::All),
+            _ => match s.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(AddLanes::Lanes(n)),
+                _ => bail!("--add-lanes: expected all or a number of channels per cycle ≥ 1, found `{s}`"),
+            },
         }
     }
-    Ok(())
+}
+
+/// Sets every add of `model` in the lanes map to `lanes`: N (its entry; N ≥ its channels is a
+/// whole pixel per cycle) or `all` (no entry: a whole pixel per cycle).
+pub fn set_add_lanes(model: &rfpga_core::frozen::FrozenModel, map: &mut BTreeMap<String, usize>, lanes: AddLanes) {
+    for l in model.layers.iter().filter(|l| l.kind() == "add") {
+        match lanes {
+            AddLanes::All => map.remove(l.name()),
+            AddLanes::Lanes(n) => map.insert(l.name().to_string(), n),
+        };
+    }
 }
 
 /// Every convolution's choice: explicit ones, and `default` for the rest (nothing where the

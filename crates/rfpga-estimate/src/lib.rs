@@ -248,12 +248,14 @@ impl Candidate {
 /// Searches per-layer parallelism, weight storage and multiplier binding for designs that fit
 /// `part`: from one lane everywhere, the slowest convolution's lanes double while the design
 /// fits. A design over budget is first relieved: over BRAM_18K, the largest BRAM weight memory
-/// moves to LUTRAM (where LUTs have room; never to URAM, which cannot hold a ROM); over LUT, the
-/// multipliers of the convolution with the most lanes move from LUTs to DSP slices (while DSPs
-/// have room). A design fits when every resource is within `budget` percent of the part's (100:
+/// moves to LUTRAM (where LUTs have room; never to URAM, which cannot hold a ROM); over LUT,
+/// whole-pixel skip adds fold to one channel per cycle (once, where FFs have room: their input
+/// pixels go to registers; not when `add_lanes` fixes them: `all` or N to start from), then the multipliers of the
+/// convolution with the most lanes move from LUTs to DSP slices (while DSPs have room). A
+/// folded add that becomes the slowest stage has its lanes doubled like a convolution's. A design fits when every resource is within `budget` percent of the part's (100:
 /// all of it; less leaves room for place and route). Returns every design visited, in order; the
 /// fastest that fits is the answer.
-pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64, add_lanes: Option<usize>) -> Result<Vec<Candidate>> {
+pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64, add_lanes: Option<design::AddLanes>) -> Result<Vec<Candidate>> {
     let room = 0.9 * budget;
     let convs: Vec<(String, usize)> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.out_ch)) } else { None }).collect();
     // Folded adds (fewer lanes than channels) are stages whose lanes fit may double too.
@@ -267,7 +269,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         .collect();
     let mut config = Parallelism { map: convs.iter().map(|(n, _)| (n.clone(), 1)).collect(), ..Default::default() };
     if let Some(k) = add_lanes {
-        crate::design::set_add_lanes(m, &mut config.map, k)?;
+        design::set_add_lanes(m, &mut config.map, k);
     }
     let mut out: Vec<Candidate> = Vec::new();
     let eval = |c: &Parallelism| -> Result<Candidate> {
@@ -289,6 +291,10 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
                 let Some(layer) = moved else { break };
                 let to = if u[3] < room { Storage::Lutram } else { break };
                 next.storage.insert(layer, to);
+            } else if u[3] > budget && u[2] < room && add_lanes.is_none() && adds.iter().any(|(n, _)| !next.map.contains_key(n)) {
+                for (n, _) in &adds {
+                    next.map.entry(n.clone()).or_insert(1);
+                }
             } else if u[3] > budget && u[1] < room {
                 let in_lut = |n: &str| {
                     let (x, w) = operands[n];

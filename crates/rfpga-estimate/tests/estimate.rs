@@ -240,3 +240,24 @@ fn a_folded_16_channel_add_by_hand() {
     // As many lanes as channels, or more: the whole-pixel add.
     assert_eq!(row(Some(64)).resources, row(None).resources);
 }
+
+/// Shortened skips (18 whole-pixel adds) overflow the xc7z020's LUTs at one lane; fit folds the
+/// adds to one channel per cycle before anything else and then doubles lanes as far as with long
+/// skips, while `--add-lanes all` keeps them whole and stays at one lane's rate.
+#[test]
+fn fit_folds_skip_adds_when_luts_overflow() {
+    use rfpga_estimate::design::AddLanes;
+    let dir = tempfile::tempdir().unwrap();
+    let m = frozen(dir.path(), Skip::Short);
+    let a = m.analyze("t").unwrap();
+    let part = parts::find("xc7z020").unwrap();
+    let fastest = |lanes: Option<AddLanes>| {
+        let c = fit(&m, &a, &part, 10.0, 100.0, lanes).unwrap();
+        c.into_iter().filter(|c| c.fits).max_by(|x, y| x.estimate.images_per_s().total_cmp(&y.estimate.images_per_s())).unwrap()
+    };
+    let adds = |c: &rfpga_estimate::Candidate| c.config.map.iter().filter(|(n, _)| n.contains(".add")).map(|(_, &k)| k).collect::<Vec<_>>();
+    let (folded, whole) = (fastest(None), fastest(Some(AddLanes::All)));
+    assert_eq!(adds(&folded), vec![1; 18]);
+    assert!(adds(&whole).is_empty());
+    assert!(whole.estimate.images_per_s() < 45.0 && folded.estimate.images_per_s() > 300.0, "{} vs {}", whole.estimate.images_per_s(), folded.estimate.images_per_s());
+}
