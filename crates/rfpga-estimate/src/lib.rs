@@ -250,10 +250,11 @@ impl Candidate {
 /// fits. A design over budget is first relieved: over BRAM_18K, the largest BRAM weight memory
 /// moves to LUTRAM (where LUTs have room; never to URAM, which cannot hold a ROM); over LUT,
 /// whole-pixel skip adds fold to one channel per cycle (once, where FFs have room: their input
-/// pixels go to registers; not when `add_lanes` fixes them: `all` or N to start from), then the multipliers of the
-/// convolution with the most lanes move from LUTs to DSP slices (while DSPs have room). A
-/// folded add that becomes the slowest stage has its lanes doubled like a convolution's. A design fits when every resource is within `budget` percent of the part's (100:
-/// all of it; less leaves room for place and route). Returns every design visited, in order; the
+/// pixels go to registers; not when `add_lanes` fixes them: `all`, or N to start from), then
+/// the multipliers of the convolution with the most lanes move from LUTs to DSP slices (while
+/// DSPs have room). A folded add that becomes the slowest stage has its lanes doubled like a
+/// convolution's. A design fits when every resource is within `budget` percent of the part's
+/// (100: all of it; less leaves room for place and route). Returns every design visited, in order; the
 /// fastest that fits is the answer.
 pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64, add_lanes: Option<design::AddLanes>) -> Result<Vec<Candidate>> {
     let room = 0.9 * budget;
