@@ -19,8 +19,8 @@ pub struct DataflowArgs {
     /// A design file of `rfpga fit --out` (parallelism, weight storage, multipliers, stream depths).
     #[arg(long)]
     design: Option<PathBuf>,
-    /// Channels each skip add sums per cycle, N or all (default: the project's or design's, else all).
-    #[arg(long)]
+    /// Channels each skip add sums per cycle, N or all (overrides the project's or design's; default: theirs, else all).
+    #[arg(long, value_name = "N|all")]
     add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Images run back to back (≥ 2: the interval is the time between the last two).
     #[arg(long, default_value_t = 2)]
@@ -116,6 +116,7 @@ pub fn run(a: DataflowArgs) -> Result<()> {
         if doc.get("format").and_then(|f| f.as_str()) != Some("rfpga-design") {
             bail!("{}: field `format`: expected rfpga-design; not overwriting a file rfpga did not write", file.display());
         }
+        doc["parallelism"] = serde_json::to_value(&par.map)?; // with --add-lanes, not the file's
         doc["fifo_depths"] = serde_json::to_value(d.depths())?;
         doc["images_per_s"] = serde_json::json!(1e9 / (interval as f64 * clock));
         write_atomic(file, (serde_json::to_string_pretty(&doc)? + "\n").as_bytes())?;

@@ -19,11 +19,14 @@ pub struct EstimateArgs {
     /// Part or board (xc7z020, xczu7ev-ffvc1156-2-e, pynq-z2, zcu104, …); default: the project's, else xc7z020.
     #[arg(long)]
     pub(crate) part: Option<String>,
-    /// Multiply-accumulate lanes per convolution: N or LAYER=N,… (default: the project's, else 1).
+    /// Multiply-accumulate lanes per convolution: N or LAYER=N,… (an add LAYER=N: its channels per
+    /// cycle); replaces the project's convolution lanes, keeps its folded adds (default: the project's, else 1).
     #[arg(long)]
     pub(crate) parallelism: Option<String>,
-    /// Channels each skip add sums per cycle, N or all (default: the project's, else all: a pixel per cycle).
-    #[arg(long)]
+    /// Channels each skip add sums per cycle: N for every add (dividing its channels; N ≥ an add's
+    /// channels: a whole pixel) or all (a whole pixel). Overrides the project's and --design's
+    /// adds (default: theirs, else all).
+    #[arg(long, value_name = "N|all")]
     pub(crate) add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Where convolution weights live: auto, bram, lutram, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
@@ -31,7 +34,7 @@ pub struct EstimateArgs {
     /// Where convolution multipliers go: auto, fabric, dsp, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
     pub(crate) multipliers: Option<String>,
-    /// A design file of `rfpga fit --out` (overrides --parallelism, --weight-storage and --multipliers).
+    /// A design file of `rfpga fit --out` (overrides --parallelism, --weight-storage and --multipliers; --add-lanes overrides its adds).
     #[arg(long)]
     pub(crate) design: Option<PathBuf>,
     /// Clock period (default: the project's, else 10).
@@ -64,8 +67,13 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
     }
     if let Some(s) = &a.parallelism {
         let (default, map) = parse_parallelism(s)?;
+        // A project's folded adds stay unless named here (or set by --add-lanes).
+        let adds: Vec<(String, usize)> = par.map.iter().filter(|(n, _)| model.layers.iter().any(|l| l.kind() == "add" && l.name() == n.as_str())).map(|(n, &k)| (n.clone(), k)).collect();
         par.default = default;
         par.map = map;
+        for (n, k) in adds {
+            par.map.entry(n).or_insert(k);
+        }
         par.fifo_depths.clear(); // a different design: its streams are sized again
     }
     if let Some(s) = &a.weight_storage {
@@ -82,8 +90,11 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
         (par.map, par.storage, par.multipliers, par.fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
     if let Some(n) = a.add_lanes {
+        let before = par.map.clone();
         set_add_lanes(&model, &mut par.map, n);
-        par.fifo_depths.clear();
+        if par.map != before {
+            par.fifo_depths.clear(); // other adds: the streams are sized again
+        }
     }
     if let Some(c) = a.clock_ns {
         clock = c;
@@ -306,10 +317,10 @@ pub struct FitArgs {
     /// leaves room for place and route (estimates are not placed designs).
     #[arg(long, default_value_t = 100.0)]
     budget: f64,
-    /// Channels each skip add sums per cycle at the start: N, or all (never folded). Default: a
-    /// whole pixel, folded to one channel per cycle when the LUTs overflow. Fit doubles a folded
-    /// add's lanes when it becomes the slowest stage.
-    #[arg(long)]
+    /// Channels each skip add sums per cycle: N to start from (no automatic folding), or all
+    /// (whole pixels, never folded). Default: whole pixels, folded to one channel per cycle when
+    /// the LUTs overflow. Fit doubles a folded add's lanes when it becomes the slowest stage.
+    #[arg(long, value_name = "N|all")]
     add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Write the chosen design (parallelism, weight storage and multipliers per layer) to this file, for
     /// `rfpga codegen --design FILE` and `rfpga estimate --design FILE`.
@@ -375,7 +386,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
             rows.iter().take(4).map(|r| format!("{} {} {what}", r.name, r.resources.named()[k].1)).collect()
         };
         bail!(
-            "no configuration fits {}{}: even with one lane per convolution the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it; or choose a larger part.",
+            "no configuration fits {}{}: even with one lane per convolution the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it (so do folded adds, unless --add-lanes forbids them); or choose a larger part.",
             part.device,
             if a.budget < 100.0 { format!(" within {} % of each resource", a.budget) } else { String::new() },
             over.join(", "),

@@ -25,13 +25,15 @@ pub struct CodegenArgs {
     #[arg(long, default_value_t = 10.0)]
     clock_ns: f64,
     /// Output channels each convolution computes in parallel: N for all, or LAYER=N,… for some
-    /// (e.g. `4` or `conv1=2,layer3.0.conv1=8`).
+    /// (e.g. `4` or `conv1=2,layer3.0.conv1=8`); an add LAYER=N sums N channels per cycle.
     #[arg(long, default_value = "1")]
     parallelism: String,
-    /// Channels each skip add sums per cycle: N (dividing its channels; an add is also a LAYER of
-    /// --parallelism) or all (a whole pixel per cycle, the default). Fewer fold the add over its
-    /// channels, which saves LUTs while its convolutions deliver pixels more slowly.
-    #[arg(long)]
+    /// Channels each skip add sums per cycle: N for every add (dividing its channels; N ≥ an
+    /// add's channels: a whole pixel) or all (a whole pixel, the default). Overrides adds named in
+    /// --parallelism or --design. Folding saves LUTs and costs FFs (both input pixels held in
+    /// registers); throughput stays while C/N cycles per pixel are fewer than the slowest
+    /// stage's (at one convolution lane, thousands).
+    #[arg(long, value_name = "N|all")]
     add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Where convolution weights live: auto (Vitis decides), bram, lutram, or LAYER=KIND,….
     #[arg(long, default_value = "auto")]
@@ -41,7 +43,8 @@ pub struct CodegenArgs {
     #[arg(long, default_value = "auto")]
     multipliers: String,
     /// A design file written by `rfpga fit --out` (parallelism, weight storage, multipliers per
-    /// layer, and stream depths); overrides --parallelism, --weight-storage and --multipliers.
+    /// layer, and stream depths); overrides --parallelism, --weight-storage and --multipliers
+    /// (--add-lanes overrides its adds).
     /// Without stream depths in it, codegen sizes them with the dataflow model.
     #[arg(long)]
     design: Option<PathBuf>,
@@ -67,8 +70,11 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
         (parallelism, storage, multipliers, fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
     if let Some(n) = a.add_lanes {
+        let before = parallelism.clone();
         set_add_lanes(&model, &mut parallelism, n);
-        fifo_depths.clear(); // the design file's depths were sized for other adds
+        if parallelism != before {
+            fifo_depths.clear(); // the design file's depths were sized for other adds
+        }
     }
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);

@@ -195,7 +195,7 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert!(text.contains("expected all or a number of channels per cycle ≥ 1, found `0`"), "{text}");
     let (code, text) = rfpga(&["estimate", f, "--add-lanes", "3"]);
     assert_eq!(code, 1);
-    assert!(text.contains("add `layer1.0.add`: expected lanes that divide its 16 channels, found 3"), "{text}");
+    assert!(text.contains("lanes of add `layer1.0.add` (--add-lanes, --parallelism or a design file): expected lanes that divide its 16 channels, found 3"), "{text}");
     let design = dir.path().join("design.json");
     let d = design.to_str().unwrap();
     let (code, text) = rfpga(&["fit", f, "--part", "zcu104", "--add-lanes", "1", "--out", d]);
@@ -209,7 +209,20 @@ fn estimate_fit_and_report_reject_bad_input() {
     let (code, text) = rfpga(&["estimate", p]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("adds folded to 1 channel per cycle"), "{text}");
+    // Other convolution lanes keep the project's folded adds; --add-lanes all unfolds them.
+    let (code, text) = rfpga(&["estimate", p, "--parallelism", "2"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("parallelism 2, adds folded to 1 channel per cycle"), "{text}");
+    let (code, text) = rfpga(&["estimate", p, "--add-lanes", "all"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("adds folded"), "{text}");
     std::fs::remove_dir_all(&project).unwrap();
+    // Stream depths sized for folded adds are written with those adds into the design file.
+    let sized = dir.path().join("sized.json");
+    let (code, text) = rfpga(&["dataflow", f, "--design", sized.to_str().unwrap(), "--add-lanes", "4", "--size-fifos"]);
+    assert_eq!(code, 0, "{text}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sized).unwrap()).unwrap();
+    assert_eq!(doc["parallelism"]["layer2.0.add"], 4, "{doc}");
 
     // A project for xczu7ev against a report synthesized for xc7z020.
     let (code, text) = rfpga(&["codegen", f, "--out", p, "--part", "xczu7ev-ffvc1156-2-e", "--vectors", "0"]);

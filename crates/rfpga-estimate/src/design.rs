@@ -113,7 +113,7 @@ impl std::str::FromStr for AddLanes {
             "all" => Ok(AddLanes::All),
             _ => match s.parse::<usize>() {
                 Ok(n) if n >= 1 => Ok(AddLanes::Lanes(n)),
-                _ => bail!("--add-lanes: expected all or a number of channels per cycle ≥ 1, found `{s}`"),
+                _ => bail!("expected all or a number of channels per cycle ≥ 1, found `{s}`"),
             },
         }
     }

@@ -281,7 +281,14 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
     let relieve = |next: &mut Parallelism, mut cand: Candidate| -> Result<Candidate> {
         while !cand.fits {
             let (u, _) = cand.estimate.utilization(part);
-            if u[0] > budget {
+            // Folding frees LUTs: first when they overflow, or when BRAM relief (to LUTRAM)
+            // needs LUT room.
+            let can_fold = add_lanes.is_none() && u[2] < room && adds.iter().any(|(n, _)| !next.map.contains_key(n));
+            if can_fold && (u[3] > budget || (u[0] > budget && u[3] >= room)) {
+                for (n, _) in &adds {
+                    next.map.entry(n.clone()).or_insert(1);
+                }
+            } else if u[0] > budget {
                 let moved = cand
                     .estimate
                     .rows
@@ -292,10 +299,6 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
                 let Some(layer) = moved else { break };
                 let to = if u[3] < room { Storage::Lutram } else { break };
                 next.storage.insert(layer, to);
-            } else if u[3] > budget && u[2] < room && add_lanes.is_none() && adds.iter().any(|(n, _)| !next.map.contains_key(n)) {
-                for (n, _) in &adds {
-                    next.map.entry(n.clone()).or_insert(1);
-                }
             } else if u[3] > budget && u[1] < room {
                 let in_lut = |n: &str| {
                     let (x, w) = operands[n];

@@ -63,7 +63,7 @@ impl Options {
 
     /// The channels per cycle of add `layer`, over `channels` channels.
     pub fn add_lanes(&self, layer: &str, channels: usize) -> Result<usize> {
-        hw::add::lanes(self.parallelism.get(layer).copied(), channels).map_err(|e| anyhow::anyhow!("--add-lanes or --parallelism: add `{layer}`: {e}"))
+        hw::add::lanes(self.parallelism.get(layer).copied(), channels).map_err(|e| anyhow::anyhow!("lanes of add `{layer}` (--add-lanes, --parallelism or a design file): {e}"))
     }
 }
 

@@ -77,9 +77,6 @@ fn frozen_model(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str) -> 
     frozen
 }
 
-/// Freezes a made-up run, writes vectors for `images` random inputs, generates (the
-/// convolutions in `dsp` with their multipliers bound to DSPs) and C-simulates. Returns the
-/// images that passed and how many values left their format's range.
 /// Every add of `frozen` at `lanes` channels per cycle (`--add-lanes`); none: a pixel per cycle.
 fn add_lanes(frozen: &Path, lanes: Option<usize>) -> std::collections::BTreeMap<String, usize> {
     let m = rfpga_core::frozen::FrozenModel::load(frozen).unwrap();
@@ -87,6 +84,9 @@ fn add_lanes(frozen: &Path, lanes: Option<usize>) -> std::collections::BTreeMap<
     lanes.map(|k| adds.map(|n| (n, k)).collect()).unwrap_or_default()
 }
 
+/// Freezes a made-up run, writes vectors for `images` random inputs, generates (the
+/// convolutions in `dsp` with their multipliers bound to DSPs; the adds at `adds` lanes) and
+/// C-simulates. Returns the images that passed and how many values left their format's range.
 fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[&str]) -> (usize, u64) {
     check_with(shortcut, skips, act, images, dsp, None)
 }
@@ -327,7 +327,7 @@ fn bad_inputs_are_clear_errors() {
     assert!(e.contains("`layer9.conv1` is not a convolution or an add"), "{e}");
     let opts = Options { parallelism: [("layer1.0.add".to_string(), 3)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
-    assert!(e.contains("--add-lanes or --parallelism: add `layer1.0.add`: expected lanes that divide its 16 channels, found 3"), "{e}");
+    assert!(e.contains("lanes of add `layer1.0.add` (--add-lanes, --parallelism or a design file): expected lanes that divide its 16 channels, found 3"), "{e}");
     // A graph the templates cannot express: an add of a value to itself.
     let mut m = rfpga_core::frozen::FrozenModel::load(&frozen).unwrap();
     for l in &mut m.layers {

@@ -22,10 +22,10 @@ pub fn lanes(asked: Option<usize>, channels: usize) -> Result<usize, String> {
 }
 
 /// One image's schedule: a loop pipelined at II = 1 over pixels × groups; both inputs read in
-/// a pixel's first cycle, the output written in its last. Both reads sit in one pipeline stage,
-/// so neither is taken before both streams have a pixel; the model reads the input that arrives
-/// last first (not the skip FIFO: the split fills it before the convolutions can answer), which
-/// gives both reads that same cycle.
+/// a pixel's first cycle, the output written in its last. Assumed (not checked by synthesis):
+/// Vitis schedules both reads in one pipeline stage, so neither is taken before both streams
+/// have a pixel. The model reads the input that arrives last first (not the skip FIFO: the
+/// split fills it before the convolutions can answer), which gives both reads that same cycle.
 fn schedule(pixels: usize, groups: usize, skip_input: Option<u8>) -> Vec<Op> {
     let order = if skip_input == Some(0) { [Op::Read(1), Op::Read(0)] } else { [Op::Read(0), Op::Read(1)] };
     let mut ops = Vec::with_capacity(pixels * 5 + 1);
