@@ -62,13 +62,14 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
         (path.clone(), "xc7z020".to_string(), Parallelism::default(), 10.0)
     };
     let model = FrozenModel::load(&frozen).with_context(|| format!("loading the frozen model of {}", path.display()))?;
+    let is = |name: &str, kind: &str| model.layers.iter().any(|l| l.kind() == kind && l.name() == name);
     if let Some(p) = &a.part {
         part_name = p.clone();
     }
     if let Some(s) = &a.parallelism {
         let (default, map) = parse_parallelism(s)?;
         // A project's folded adds stay unless named here (or set by --add-lanes).
-        let adds: Vec<(String, usize)> = par.map.iter().filter(|(n, _)| model.layers.iter().any(|l| l.kind() == "add" && l.name() == n.as_str())).map(|(n, &k)| (n.clone(), k)).collect();
+        let adds: Vec<(String, usize)> = par.map.iter().filter(|(n, _)| is(n, "add")).map(|(n, &k)| (n.clone(), k)).collect();
         par.default = default;
         par.map = map;
         for (n, k) in adds {
@@ -102,7 +103,6 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
     if !(clock > 0.0) {
         bail!("--clock-ns: expected a positive period, found {clock}");
     }
-    let is = |name: &str, kind: &str| model.layers.iter().any(|l| l.kind() == kind && l.name() == name);
     for name in par.map.keys() {
         if !is(name, "conv") && !is(name, "add") {
             bail!("`{name}` (in --parallelism or --design) is not a convolution or an add of {}", frozen.display());

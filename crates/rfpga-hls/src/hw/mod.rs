@@ -247,6 +247,8 @@ impl Design {
             let input = |k: usize| streams[in_streams[k]].name.clone();
             let output = streams[port_stream[p_out]].name.clone();
             let in_port = &a.ports[ins[0]];
+            // An add's skip FIFO: the input that arrives first, and its depth.
+            let skip = if let Layer::Add(_) = layer { crate::skip_fifo(model, a, &readers, ins) } else { None };
             let mut process = match layer {
                 Layer::Conv(c) => {
                     ty(format!("{id}_weight_t"), &c.weight);
@@ -304,7 +306,7 @@ impl Design {
                         input(0),
                         input(1)
                     );
-                    let skip_input = crate::skip_fifo(model, a, &readers, ins).map(|(q, _)| if q == ins[0] { 0 } else { 1 });
+                    let skip_input = skip.map(|(q, _)| if q == ins[0] { 0 } else { 1 });
                     add::process(l, in_port, &a.ports[ins[1]], lanes, skip_input, call)
                 }
                 Layer::PadShortcut(l) => {
@@ -347,12 +349,10 @@ impl Design {
                 processes.push(s);
             }
             // The input that arrives first waits in its stream for the other branch.
-            if let Layer::Add(_) = layer {
-                if let Some((q, depth)) = crate::skip_fifo(model, a, &readers, ins) {
-                    let s = &mut streams[read_from[&(i, q)]];
-                    s.role = Role::Skip;
-                    s.depth = depth;
-                }
+            if let Some((q, depth)) = skip {
+                let s = &mut streams[read_from[&(i, q)]];
+                s.role = Role::Skip;
+                s.depth = depth;
             }
         }
         let mut axis_out = axis::output(
