@@ -91,9 +91,7 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
         (par.map, par.storage, par.multipliers, par.fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
     if let Some(n) = a.add_lanes {
-        let before = par.map.clone();
-        set_add_lanes(&model, &mut par.map, n);
-        if par.map != before {
+        if set_add_lanes(&model, &mut par.map, n) {
             par.fifo_depths.clear(); // other adds: the streams are sized again
         }
     }

@@ -70,9 +70,7 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
         (parallelism, storage, multipliers, fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
     }
     if let Some(n) = a.add_lanes {
-        let before = parallelism.clone();
-        set_add_lanes(&model, &mut parallelism, n);
-        if parallelism != before {
+        if set_add_lanes(&model, &mut parallelism, n) {
             fifo_depths.clear(); // the design file's depths were sized for other adds
         }
     }

@@ -120,14 +120,18 @@ impl std::str::FromStr for AddLanes {
 }
 
 /// Sets every add of `model` in the lanes map to `lanes`: N (its entry; N ≥ its channels is a
-/// whole pixel per cycle) or `all` (no entry: a whole pixel per cycle).
-pub fn set_add_lanes(model: &rfpga_core::frozen::FrozenModel, map: &mut BTreeMap<String, usize>, lanes: AddLanes) {
+/// whole pixel per cycle) or `all` (no entry: a whole pixel per cycle). Returns whether the map
+/// changed (stream depths sized for the old adds then no longer hold).
+pub fn set_add_lanes(model: &rfpga_core::frozen::FrozenModel, map: &mut BTreeMap<String, usize>, lanes: AddLanes) -> bool {
+    let mut changed = false;
     for l in model.layers.iter().filter(|l| l.kind() == "add") {
-        match lanes {
+        let old = match lanes {
             AddLanes::All => map.remove(l.name()),
             AddLanes::Lanes(n) => map.insert(l.name().to_string(), n),
         };
+        changed |= old != if let AddLanes::Lanes(n) = lanes { Some(n) } else { None };
     }
+    changed
 }
 
 /// Every convolution's choice: explicit ones, and `default` for the rest (nothing where the

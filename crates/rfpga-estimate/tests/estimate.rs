@@ -239,6 +239,14 @@ fn a_folded_16_channel_add_by_hand() {
     assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (26 + 25 * 4 + 16 + 120, 16 * 33 + 150, 1024 * 16 + 3));
     // As many lanes as channels, or more: the whole-pixel add.
     assert_eq!(row(Some(64)).resources, row(None).resources);
+    // --add-lanes says whether it changed the lanes (sized stream depths then no longer hold).
+    use rfpga_estimate::design::{set_add_lanes, AddLanes};
+    let mut map = std::collections::BTreeMap::new();
+    assert!(set_add_lanes(&m, &mut map, AddLanes::Lanes(4)));
+    assert_eq!((map.len(), map["layer3.2.add"]), (9, 4));
+    assert!(!set_add_lanes(&m, &mut map, AddLanes::Lanes(4)));
+    assert!(set_add_lanes(&m, &mut map, AddLanes::All) && map.is_empty());
+    assert!(!set_add_lanes(&m, &mut map, AddLanes::All));
 }
 
 /// Shortened skips (18 whole-pixel adds) overflow the xc7z020's LUTs at one lane; fit folds the
