@@ -3,7 +3,7 @@
 # epochs, student, teacher and data, in one command. Both are ordinary `rfpga distill` runs;
 # the removal run changes the network in place (no restart, no reload) and measures the test
 # accuracy once more after each change. Goal: ratio <= 1.05 (the deck's restart-per-removal
-# approach cost 5-9x).
+# approach cost 5-9x, the deck authors' figure as issue #4 quotes it).
 set -euo pipefail
 RFPGA=${RFPGA:-target/release/rfpga}
 TEACHER=${TEACHER:-runs/bench-teacher}
