@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use rfpga_core::io::write_atomic;
+use rfpga_estimate::design::{DESIGN_FORMAT, DESIGN_VERSION};
 use rfpga_estimate::parts;
 use rfpga_hls::dataflow;
 use rfpga_hls::hw::Role;
@@ -109,13 +110,12 @@ pub fn run(a: DataflowArgs) -> Result<()> {
             rfpga_core::io::read_json(file)?
         } else {
             serde_json::json!({
-                "format": "rfpga-design", "version": 1, "frozen": frozen.display().to_string(), "part": part.part,
+                "format": DESIGN_FORMAT, "version": DESIGN_VERSION, "frozen": frozen.display().to_string(), "part": part.part,
                 "parallelism": par.map, "weight_storage": par.storage, "multipliers": par.multipliers,
             })
         };
-        if doc.get("format").and_then(|f| f.as_str()) != Some("rfpga-design") {
-            bail!("{}: field `format`: expected rfpga-design; not overwriting a file rfpga did not write", file.display());
-        }
+        // Not overwriting a file rfpga did not write.
+        rfpga_core::io::check_header(file, &doc, DESIGN_FORMAT, DESIGN_VERSION)?;
         doc["parallelism"] = serde_json::to_value(&par.map)?; // with --add-lanes, not the file's
         doc["fifo_depths"] = serde_json::to_value(d.depths())?;
         doc["images_per_s"] = serde_json::json!(1e9 / (interval as f64 * clock));

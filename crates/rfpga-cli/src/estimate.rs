@@ -412,7 +412,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
     }
     if let Some(out) = &a.out {
         let design = serde_json::json!({
-            "format": "rfpga-design", "version": 1,
+            "format": rfpga_estimate::design::DESIGN_FORMAT, "version": rfpga_estimate::design::DESIGN_VERSION,
             "frozen": a.frozen.display().to_string(), "part": part.part,
             "parallelism": best.config.map, "weight_storage": best.config.storage, "multipliers": best.config.multipliers,
             "fifo_depths": best.estimate.fifo_depths,

@@ -7,7 +7,6 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rfpga_core::frozen::{FrozenModel, FROZEN_WEIGHTS};
 use rfpga_core::io::write_atomic;
-use rfpga_core::IntTensorFile;
 use rfpga_data::{Dataset, Split};
 use rfpga_estimate::{parts, Estimate, Parallelism};
 use rfpga_sim::Simulator;
@@ -59,7 +58,7 @@ pub fn precision(a: PrecisionArgs) -> Result<()> {
     set_threads(a.threads)?;
     let base = FrozenModel::load(&a.frozen)?;
     let origin = a.frozen.join(FROZEN_WEIGHTS);
-    let weights = IntTensorFile::load_strict(&origin, &base.tensors())?;
+    let weights = base.load_weights(&origin)?;
     let mut par = Parallelism::default();
     let part_name = match &a.design {
         Some(d) => {

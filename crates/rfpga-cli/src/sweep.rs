@@ -112,12 +112,14 @@ fn load(file: &Path, out: Option<&Path>) -> Result<(SweepFile, PathBuf, Vec<rfpg
 
 /// The file that marks a folder as a sweep's output (and names the sweep file it ran).
 const SWEEP_MARKER: &str = "sweep.json";
+const SWEEP_OUTPUT_FORMAT: &str = "rfpga-sweep-output";
+const SWEEP_OUTPUT_VERSION: u64 = 1;
 
 /// A sweep writes into a folder it created (marked by sweep.json) or a new or empty one.
 fn claim_sweep_dir(out: &Path, sweep: &SweepFile, file: &Path) -> Result<()> {
     rfpga_core::io::claim_output_dir(out, "sweep", &[SWEEP_MARKER])?;
     let marker = serde_json::json!({
-        "format": "rfpga-sweep-output", "version": 1, "name": sweep.name, "file": file.display().to_string(),
+        "format": SWEEP_OUTPUT_FORMAT, "version": SWEEP_OUTPUT_VERSION, "name": sweep.name, "file": file.display().to_string(),
         "teacher": sweep.teacher.run.as_ref().map(|t| absolute(t)).transpose()?.map(|t| t.display().to_string()),
     });
     rfpga_core::io::write_json_atomic(&out.join(SWEEP_MARKER), &marker)?;
@@ -247,16 +249,31 @@ pub struct SummarizeArgs {
 }
 
 /// The teacher's test accuracy (%) as the figures' reference: the finished teacher the sweep
-/// names (its summary.json), else the sweep's own float teachers (mean over seeds).
-fn teacher_reference(runs_dir: &Path, s: &rfpga_sweep::summary::Summary) -> Option<(String, f64)> {
-    let marker: serde_json::Value = rfpga_core::io::read_json(&runs_dir.join(SWEEP_MARKER)).ok()?;
-    if let Some(t) = marker["teacher"].as_str() {
-        let summary: serde_json::Value = rfpga_core::io::read_json(&Path::new(t).join("summary.json")).ok()?;
-        let epochs = summary["epochs"].as_u64().unwrap_or(0);
-        return Some((format!("teacher ({}, float, {epochs} epochs)", summary["model"].as_str().unwrap_or("?")), 100.0 * summary["final_test_acc"].as_f64()?));
+/// names (its summary.json), else the sweep's own float teachers (mean over seeds). A sweep
+/// file that is not an rfpga sweep output is an error; a named teacher that cannot be read (a
+/// folder moved since) is said once on stderr and the line left out.
+fn teacher_reference(runs_dir: &Path, s: &rfpga_sweep::summary::Summary) -> Result<Option<(String, f64)>> {
+    let marker_path = runs_dir.join(SWEEP_MARKER);
+    if marker_path.exists() {
+        let marker = rfpga_core::io::read_json_with_header(&marker_path, SWEEP_OUTPUT_FORMAT, SWEEP_OUTPUT_VERSION)?;
+        if let Some(t) = marker["teacher"].as_str() {
+            let path = Path::new(t).join("summary.json");
+            let reference = rfpga_core::io::read_json::<serde_json::Value>(&path).map_err(anyhow::Error::from).and_then(|summary| {
+                let acc = summary["final_test_acc"].as_f64().with_context(|| format!("{}: field `final_test_acc`: expected a number", path.display()))?;
+                let epochs = summary["epochs"].as_u64().map_or(String::new(), |e| format!(", {e} epochs"));
+                Ok((format!("teacher ({}, float{epochs})", summary["model"].as_str().unwrap_or("?")), 100.0 * acc))
+            });
+            return Ok(match reference {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("summarize: no teacher reference line in the figure: {e:#}");
+                    None
+                }
+            });
+        }
     }
-    let g = s.groups.iter().find(|g| g.config.format == "float" && g.config.skips == "keep" && g.config.kd.is_none())?;
-    Some((format!("teachers (float, n={})", g.trained.n), g.trained.mean))
+    let g = s.groups.iter().find(|g| g.config.format == "float" && g.config.skips == "keep" && g.config.kd.is_none());
+    Ok(g.map(|g| (format!("teachers (float, n={})", g.trained.n), g.trained.mean)))
 }
 
 /// The students that changed no skip (`keep` with KD): the baseline a removal or shortening
@@ -294,7 +311,7 @@ pub fn summarize(a: SummarizeArgs) -> Result<()> {
             .collect();
     if !curves.is_empty() {
         let svg = out.join("accuracy-vs-skips.svg");
-        let references: Vec<(String, f64)> = teacher_reference(&a.runs_dir, &s).into_iter().chain(kept_skip_references(&s.groups)).collect();
+        let references: Vec<(String, f64)> = teacher_reference(&a.runs_dir, &s)?.into_iter().chain(kept_skip_references(&s.groups)).collect();
         crate::plot::plot_skip_summary(&curves, &references, &svg)?;
         written.push(svg);
     }

@@ -27,11 +27,16 @@ use crate::error::{Error, Result};
 use crate::fixed::FixedFormat;
 use crate::io::{read_json, write_json_atomic};
 use crate::model::{ModelSpec, TensorSpec};
+use crate::tensors::IntTensorFile;
 
 pub const FROZEN_FORMAT: &str = "rfpga-frozen";
 pub const FROZEN_VERSION: u32 = 1;
 pub const FROZEN_JSON: &str = "frozen.json";
 pub const FROZEN_WEIGHTS: &str = "weights.safetensors";
+/// The `format` and `version` of the vectors.json that `rfpga sim --export-vectors` writes
+/// beside a frozen model's test inputs and logits (read by the C-sim).
+pub const VECTORS_FORMAT: &str = "rfpga-vectors";
+pub const VECTORS_VERSION: u64 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +246,28 @@ impl FrozenModel {
     /// Every tensor of `weights.safetensors`, layer by layer.
     pub fn tensors(&self) -> Vec<TensorSpec> {
         self.layers.iter().flat_map(|l| l.tensors()).collect()
+    }
+
+    /// Loads the model's raw weights and biases from `path`: exactly its tensors (names, shapes,
+    /// I64; see [`IntTensorFile::load_strict`]), every value inside its layer's format, so that
+    /// no reader (simulator, code generator, exporter) takes a value the hardware cannot hold.
+    pub fn load_weights(&self, path: &Path) -> Result<IntTensorFile> {
+        let file = IntTensorFile::load_strict(path, &self.tensors())?;
+        for layer in &self.layers {
+            let (name, weight, bias) = match layer {
+                Layer::Conv(c) => (&c.name, c.weight, c.bias),
+                Layer::Dense(d) => (&d.name, d.weight, d.bias),
+                _ => continue,
+            };
+            for (part, f) in [("weight", weight), ("bias", bias)] {
+                let tensor = format!("{name}.{part}");
+                let values = file.get(&tensor).expect("load_strict checked every tensor");
+                if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !f.contains_raw(**v)) {
+                    return Err(Error::file(path, format!("tensor `{tensor}`[{i}] = {v} is outside {f} (raw {}..={})", f.min_raw(), f.max_raw())));
+                }
+            }
+        }
+        Ok(file)
     }
 
     /// The logits layer (the last one).

@@ -119,6 +119,27 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
+/// Checks the `format` and `version` fields that head every rfpga JSON file: a missing or other
+/// value is one error naming the file, the field, what was expected and what was found.
+pub fn check_header(path: &Path, v: &serde_json::Value, format: &str, version: u64) -> Result<()> {
+    let found = |k: &str| v.get(k).map_or_else(|| "nothing (the field is missing)".to_string(), |x| x.to_string());
+    let file = path.display().to_string();
+    if v.get("format").and_then(|f| f.as_str()) != Some(format) {
+        return Err(Error::Field { file, field: "format".into(), expected: format!("\"{format}\""), found: found("format") });
+    }
+    if v.get("version").and_then(|x| x.as_u64()) != Some(version) {
+        return Err(Error::Field { file, field: "version".into(), expected: version.to_string(), found: found("version") });
+    }
+    Ok(())
+}
+
+/// Reads a JSON file whose `format` and `version` must be these (see [`check_header`]).
+pub fn read_json_with_header(path: &Path, format: &str, version: u64) -> Result<serde_json::Value> {
+    let v: serde_json::Value = read_json(path)?;
+    check_header(path, &v, format, version)?;
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +164,16 @@ mod tests {
         std::fs::write(&file, "x").unwrap();
         assert!(claim_output_dir(&file, "codegen", &["rfpga.json"]).is_err());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn header_errors_name_file_field_expected_and_found() {
+        let p = Path::new("P/rfpga.json");
+        check_header(p, &serde_json::json!({"format": "rfpga-design", "version": 1}), "rfpga-design", 1).unwrap();
+        let e = |v: serde_json::Value| check_header(p, &v, "rfpga-design", 1).unwrap_err().to_string();
+        assert_eq!(e(serde_json::json!({"format": "rfpga-model", "version": 1})), "P/rfpga.json: field `format`: expected \"rfpga-design\", found \"rfpga-model\"");
+        assert_eq!(e(serde_json::json!({"format": "rfpga-design", "version": 2})), "P/rfpga.json: field `version`: expected 1, found 2");
+        assert_eq!(e(serde_json::json!({"format": "rfpga-design"})), "P/rfpga.json: field `version`: expected 1, found nothing (the field is missing)");
+        assert_eq!(e(serde_json::json!({"version": 1})), "P/rfpga.json: field `format`: expected \"rfpga-design\", found nothing (the field is missing)");
     }
 }

@@ -47,9 +47,11 @@ pub fn parse_multipliers(s: &str) -> Result<(Multipliers, BTreeMap<String, Multi
     parse_per_layer(s, "--multipliers")
 }
 
-/// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism`, `weight_storage`
-/// and (optional, `auto` when absent) `multipliers` by layer, and (optional, sized by codegen
-/// when absent) `fifo_depths` by stream (`rfpga dataflow --size-fifos` writes them).
+/// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism`, and (optional,
+/// `auto` when absent) `weight_storage` and `multipliers` by layer, and (optional, sized by
+/// codegen when absent) `fifo_depths` by stream (`rfpga fit` and `rfpga dataflow --size-fifos`
+/// write them).
+#[derive(Debug)]
 pub struct Design {
     pub part: String,
     pub parallelism: BTreeMap<String, usize>,
@@ -58,17 +60,27 @@ pub struct Design {
     pub fifo_depths: BTreeMap<String, usize>,
 }
 
+/// The `format` and `version` of a design file (`rfpga fit --out`, `rfpga dataflow --size-fifos`).
+pub const DESIGN_FORMAT: &str = "rfpga-design";
+pub const DESIGN_VERSION: u64 = 1;
+
 pub fn read_design(path: &std::path::Path) -> Result<Design> {
-    let v: serde_json::Value = rfpga_core::io::read_json(path)?;
-    if v.get("format").and_then(|f| f.as_str()) != Some("rfpga-design") {
-        bail!("{}: field `format`: expected rfpga-design", path.display());
+    let v = rfpga_core::io::read_json_with_header(path, DESIGN_FORMAT, DESIGN_VERSION)?;
+    // A misspelt key must not be ignored (`fifo_depth` would silently resize every stream).
+    const KEYS: [&str; 9] = ["format", "version", "frozen", "part", "parallelism", "weight_storage", "multipliers", "fifo_depths", "images_per_s"];
+    let object = v.as_object().with_context(|| format!("{}: expected a JSON object", path.display()))?;
+    if let Some(k) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        bail!("{}: unknown field `{k}`: expected one of {}", path.display(), KEYS.join(", "));
     }
     let field = |k: &str| v.get(k).cloned().with_context(|| format!("{}: field `{k}` is missing", path.display()));
     let parallelism: BTreeMap<String, usize> = serde_json::from_value(field("parallelism")?).with_context(|| format!("{}: field `parallelism`", path.display()))?;
     if let Some((layer, n)) = parallelism.iter().find(|(_, &n)| n == 0) {
         bail!("{}: field `parallelism.{layer}`: expected ≥ 1 lanes, found {n}", path.display());
     }
-    let storage = serde_json::from_value(field("weight_storage")?).with_context(|| format!("{}: field `weight_storage`", path.display()))?;
+    let storage = match v.get("weight_storage") {
+        Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `weight_storage`", path.display()))?,
+        None => BTreeMap::new(),
+    };
     let multipliers = match v.get("multipliers") {
         Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `multipliers`", path.display()))?,
         None => BTreeMap::new(),
@@ -145,4 +157,27 @@ pub fn per_layer_map<T: Copy + PartialEq + std::str::FromStr>(model: &rfpga_core
         }
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_files_are_read_strictly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.json");
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            read_design(&path).map_err(|e| e.to_string())
+        };
+        let d = read(r#"{"format": "rfpga-design", "version": 1, "part": "xc7z020", "parallelism": {"conv1": 2}}"#).unwrap();
+        assert_eq!((d.part.as_str(), d.parallelism["conv1"], d.storage.len(), d.fifo_depths.len()), ("xc7z020", 2, 0, 0), "weight_storage, multipliers and fifo_depths are optional");
+        let e = read(r#"{"format": "rfpga-design", "version": 2, "part": "xc7z020", "parallelism": {}}"#).unwrap_err();
+        assert!(e.ends_with("d.json: field `version`: expected 1, found 2"), "{e}");
+        let e = read(r#"{"format": "rfpga-design", "version": 1, "part": "xc7z020", "parallelism": {}, "fifo_depth": {"s_conv1": 4}}"#).unwrap_err();
+        assert!(e.contains("d.json: unknown field `fifo_depth`: expected one of") && e.contains("fifo_depths"), "{e}");
+        let e = read(r#"{"format": "rfpga-design", "version": 1, "parallelism": {}}"#).unwrap_err();
+        assert!(e.ends_with("d.json: field `part` is missing"), "{e}");
+    }
 }

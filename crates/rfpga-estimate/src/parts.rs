@@ -90,4 +90,16 @@ mod tests {
         let e = find("xc7a35t").unwrap_err().to_string();
         assert!(e.contains("unknown part or board `xc7a35t`") && e.contains("xc7z020 (pynq-z1, pynq-z2)") && e.contains("xczu7ev (zcu104)"), "{e}");
     }
+
+    /// The compiled-in catalog: its header, and DSP kinds spelt as `Part::dsp` reads them
+    /// (anything else would silently count as DSP48E2).
+    #[test]
+    fn catalog_is_well_formed() {
+        let v: serde_json::Value = serde_json::from_str(CATALOG).unwrap();
+        rfpga_core::io::check_header(std::path::Path::new("parts.json"), &v, "rfpga-parts", 1).unwrap();
+        for p in catalog() {
+            assert!(["DSP48E1", "DSP48E2"].contains(&p.dsp_kind.as_str()), "{}: dsp_kind {}", p.device, p.dsp_kind);
+            assert!(p.part.starts_with(&p.device) && p.lut > 0 && p.ff > 0, "{}", p.device);
+        }
+    }
 }

@@ -17,7 +17,6 @@ use askama::Template;
 use rfpga_core::fixed::FixedFormat;
 use rfpga_core::frozen::{Analysis, FrozenModel, Layer, FROZEN_WEIGHTS};
 use rfpga_core::io::write_atomic;
-use rfpga_core::IntTensorFile;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -301,7 +300,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design>
     rfpga_core::io::claim_output_dir(out, "codegen", &["rfpga.json"])?;
     let model = FrozenModel::load(frozen)?;
     let wpath = frozen.join(FROZEN_WEIGHTS);
-    let weights = IntTensorFile::load_strict(&wpath, &model.tensors())?;
+    let weights = model.load_weights(&wpath)?;
     let a = model.analyze(&frozen.display().to_string())?;
     // The DSP kind only shapes the resource figures, which codegen does not use.
     let design = hw::Design::build_sized(&model, &a, opts, hw::DspKind::Dsp48E1, &frozen.display().to_string())?;
@@ -388,7 +387,7 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design>
         write_atomic(&path, text.as_bytes())?;
     }
     let meta = serde_json::json!({
-        "format": "rfpga-hls-project", "version": 2,
+        "format": PROJECT_FORMAT, "version": PROJECT_VERSION,
         "frozen": source, "frozen_fingerprint": fingerprint(frozen)?, "part": opts.part, "clock_ns": opts.clock_ns,
         "parallelism": design.lanes,
         "weight_storage": opts.storage,
@@ -476,9 +475,17 @@ pub struct ProjectInfo {
     pub fifo_depths: BTreeMap<String, usize>,
 }
 
+/// The `format` and `version` of a project's rfpga.json (version 1 had no sized stream depths).
+pub const PROJECT_FORMAT: &str = "rfpga-hls-project";
+pub const PROJECT_VERSION: u64 = 2;
+
 pub fn project_info(project: &Path) -> Result<ProjectInfo> {
     let path = project.join("rfpga.json");
     let v: serde_json::Value = rfpga_core::io::read_json(&path)?;
+    if v.get("format").and_then(|f| f.as_str()) == Some(PROJECT_FORMAT) && v.get("version").and_then(|x| x.as_u64()) == Some(1) {
+        bail!("{}: field `version`: expected {PROJECT_VERSION}, found 1 (a project from an older rfpga, before its streams were sized); run rfpga codegen again", path.display());
+    }
+    rfpga_core::io::check_header(&path, &v, PROJECT_FORMAT, PROJECT_VERSION)?;
     let field = |k: &str| v.get(k).with_context(|| format!("{}: field `{k}` is missing", path.display()));
     let text = |k: &str| -> Result<String> { field(k)?.as_str().map(str::to_string).with_context(|| format!("{}: field `{k}`: expected a string", path.display())) };
     let frozen = PathBuf::from(text("frozen")?);
@@ -537,7 +544,9 @@ pub fn csim(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize
 /// [`csim`], threaded or not, with stream depth overrides for the threaded simulation.
 pub fn csim_with(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize>, threaded: bool, depths: &BTreeMap<String, usize>) -> Result<CsimResult> {
     let exe = build_csim(project, ap_types, threaded)?;
-    ensure!(vectors.join("vectors.json").exists(), "{}: no vectors.json (write it with `rfpga sim FROZEN --export-vectors DIR`)", vectors.display());
+    let meta = vectors.join("vectors.json");
+    ensure!(meta.exists(), "{}: no vectors.json (write it with `rfpga sim FROZEN --export-vectors DIR`)", vectors.display());
+    rfpga_core::io::read_json_with_header(&meta, rfpga_core::frozen::VECTORS_FORMAT, rfpga_core::frozen::VECTORS_VERSION)?;
     run_csim(&exe, vectors, limit, depths)
 }
 

@@ -354,6 +354,29 @@ fn bad_inputs_are_clear_errors() {
     let opts = Options { parallelism: [("layer1.0.conv1".to_string(), 3)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
     assert!(e.contains("--parallelism 3 for `layer1.0.conv1`: must divide its 16 output channels"), "{e}");
+    // A raw weight outside its format: codegen refuses it as the simulator does (it would
+    // otherwise be written into weights.h and wrap in the hardware).
+    let model = rfpga_core::frozen::FrozenModel::load(&frozen).unwrap();
+    std::fs::copy(frozen.join("frozen.json"), odd.join("frozen.json")).unwrap();
+    let mut w = model.load_weights(&frozen.join("weights.safetensors")).unwrap();
+    w.tensors.iter_mut().find(|t| t.0 == "fc.weight").unwrap().2[3] = 999;
+    w.save(&odd.join("weights.safetensors")).unwrap();
+    let e = generate(&odd, &dir.path().join("p2"), &Options::default()).unwrap_err().to_string();
+    assert!(e.contains("weights.safetensors: tensor `fc.weight`[3] = 999 is outside ap_fixed<8,3,AP_RND,AP_SAT>"), "{e}");
+    // rfpga.json of another format or version: one error naming the field.
+    let p = dir.path().join("p3");
+    generate(&frozen, &p, &Options::default()).unwrap();
+    rfpga_hls::project_info(&p).unwrap();
+    let json = std::fs::read_to_string(p.join("rfpga.json")).unwrap();
+    std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 2", "\"version\": 1")).unwrap();
+    let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
+    assert!(e.contains("rfpga.json: field `version`: expected 2, found 1") && e.contains("run rfpga codegen again"), "{e}");
+    std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 2", "\"version\": 3")).unwrap();
+    let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
+    assert!(e.ends_with("rfpga.json: field `version`: expected 2, found 3"), "{e}");
+    std::fs::write(p.join("rfpga.json"), json.replace("rfpga-hls-project", "rfpga-design")).unwrap();
+    let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
+    assert!(e.ends_with("rfpga.json: field `format`: expected \"rfpga-hls-project\", found \"rfpga-design\""), "{e}");
 }
 
 /// `--sum` narrower than the add's inputs (issue 19): the add converts the exact sum once.

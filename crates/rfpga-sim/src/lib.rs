@@ -81,7 +81,7 @@ impl Simulator {
     pub fn load(dir: &Path) -> Result<Self> {
         let model = FrozenModel::load(dir)?;
         let path = dir.join(FROZEN_WEIGHTS);
-        let weights = IntTensorFile::load_strict(&path, &model.tensors())?;
+        let weights = model.load_weights(&path)?;
         Self::new(model, &weights, &path)
     }
 

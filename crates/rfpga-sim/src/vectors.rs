@@ -24,7 +24,7 @@ pub fn write(sim: &Simulator, inputs: &[Vec<i64>], labels: &[u8], dir: &Path) ->
         .collect();
     let out = sim.analysis.ports.last().expect("layers");
     let meta = serde_json::json!({
-        "format": "rfpga-vectors", "version": 1,
+        "format": rfpga_core::frozen::VECTORS_FORMAT, "version": rfpga_core::frozen::VECTORS_VERSION,
         "images": inputs.len(),
         "input_shape_hwc": sim.analysis.ports[0].shape, "input_format": sim.model.input.format.to_string(),
         "logits": out.len(), "logit_format": out.format.to_string(),

@@ -17,8 +17,12 @@ use std::time::Instant;
 
 pub const DONE_FORMAT: &str = "rfpga-sweep-done";
 pub const RESULT_FORMAT: &str = "rfpga-sweep-result";
+/// The version of done.json and of result.json.
+pub const DONE_VERSION: u32 = 1;
+pub const RESULT_VERSION: u64 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Done {
     pub format: String,
     pub version: u32,
@@ -71,6 +75,7 @@ pub fn is_done(out: &Path, run: &Run) -> bool {
     let dir = run_dir(out, &run.id);
     let Ok(done) = read_json::<Done>(&dir.join("done.json")) else { return false };
     done.format == DONE_FORMAT
+        && done.version == DONE_VERSION
         && done.run == run.id
         && done.digest == run.digest
         && done.teacher_weights == teacher_weights(out, run)
@@ -78,6 +83,7 @@ pub fn is_done(out: &Path, run: &Run) -> bool {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Status {
     /// running, failed or done.
     pub state: String,
@@ -323,7 +329,7 @@ fn run_steps(sweep: &SweepFile, out: &Path, run: &Run, exe: &Path, dir: &Path, s
     if teacher_weights(out, run) != teacher_before {
         bail!("run {}: the teacher's weights changed while the student trained", run.id);
     }
-    Ok(Done { format: DONE_FORMAT.into(), version: 1, run: run.id.clone(), digest: run.digest.clone(), files, teacher_weights: teacher_before })
+    Ok(Done { format: DONE_FORMAT.into(), version: DONE_VERSION, run: run.id.clone(), digest: run.digest.clone(), files, teacher_weights: teacher_before })
 }
 
 /// The files a finished run must have (relative to its folder).
@@ -356,7 +362,7 @@ fn collect_result(sweep: &SweepFile, run: &Run, dir: &Path) -> Result<serde_json
     let curve = skip_curve(&dir.join("train/skips.csv"))?;
     Ok(serde_json::json!({
         "format": RESULT_FORMAT,
-        "version": 1,
+        "version": RESULT_VERSION,
         "run": run.id,
         "config": run.config,
         "group": run.config.group(),
@@ -398,6 +404,33 @@ pub fn log_path(out: &Path, id: &str) -> PathBuf {
 mod tests {
     use super::*;
     use crate::spec::SweepFile;
+
+    /// A teacher is finished only while its done.json is this format and version, names it,
+    /// and every output it lists keeps its SHA-256; an unknown field (a file another tool
+    /// wrote) or another version makes it unfinished, so the sweep runs it again.
+    #[test]
+    fn done_json_is_read_strictly() {
+        let sweep = SweepFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/tiny.toml")).unwrap();
+        let runs = crate::plan::plan(&sweep);
+        let run = runs.iter().find(|r| r.id == "r8A-s0-float-keep").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let dir = run_dir(out.path(), &run.id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("result.json"), "{}").unwrap();
+        let done = |version: u32| Done { format: DONE_FORMAT.into(), version, run: run.id.clone(), digest: run.digest.clone(), files: [("result.json".to_string(), sha256_file(&dir.join("result.json")).unwrap())].into(), teacher_weights: None };
+        let write = |v: serde_json::Value| std::fs::write(dir.join("done.json"), v.to_string()).unwrap();
+        write(serde_json::to_value(done(DONE_VERSION)).unwrap());
+        assert!(is_done(out.path(), run));
+        write(serde_json::to_value(done(DONE_VERSION + 1)).unwrap());
+        assert!(!is_done(out.path(), run), "another version");
+        let mut extra = serde_json::to_value(done(DONE_VERSION)).unwrap();
+        extra["note"] = "x".into();
+        write(extra);
+        assert!(!is_done(out.path(), run), "an unknown field");
+        write(serde_json::to_value(done(DONE_VERSION)).unwrap());
+        std::fs::write(dir.join("result.json"), "{\"changed\": 1}").unwrap();
+        assert!(!is_done(out.path(), run), "an output changed since");
+    }
 
     /// The time left is the finished runs' mean per kind times the epochs still to train,
     /// worked out by hand here.

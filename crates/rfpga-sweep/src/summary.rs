@@ -97,13 +97,13 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
         }
         // Only what the run produced: every recorded output must still have its SHA-256.
         let done: crate::run::Done = read_json(&done_path)?;
+        if done.format != crate::run::DONE_FORMAT || done.version != crate::run::DONE_VERSION {
+            bail!("{}: field `format`/`version`: expected \"{}\" version {}, found \"{}\" version {}", done_path.display(), crate::run::DONE_FORMAT, crate::run::DONE_VERSION, done.format, done.version);
+        }
         if !crate::run::outputs_intact(p.parent().expect("a run folder"), &done) {
             bail!("{}: the run's outputs changed since it finished (their SHA-256 no longer match); rerun it or remove the folder", done_path.display());
         }
-        let v: Value = read_json(&p)?;
-        if v["format"] != crate::run::RESULT_FORMAT {
-            bail!("{}: format: expected \"{}\", found {}", p.display(), crate::run::RESULT_FORMAT, v["format"]);
-        }
+        let v = rfpga_core::io::read_json_with_header(&p, crate::run::RESULT_FORMAT, crate::run::RESULT_VERSION)?;
         results.push((p, v));
     }
     if results.is_empty() {

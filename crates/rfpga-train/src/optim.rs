@@ -66,7 +66,7 @@ impl Sgd {
 
 /// Learning rate as a function of the step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Schedule {
     /// He et al.: the rate is divided by `1/gamma` at each milestone epoch.
     MultiStep { milestones: Vec<usize>, gamma: f64 },

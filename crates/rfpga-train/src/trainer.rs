@@ -198,6 +198,7 @@ impl SkipSchedule {
 
 /// One row of `skips.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SkipEvent {
     /// 1 for the first change.
     pub step: usize,
@@ -256,6 +257,7 @@ impl TrainConfig {
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f64,

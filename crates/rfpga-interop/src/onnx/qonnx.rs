@@ -25,7 +25,6 @@
 use anyhow::{bail, Context, Result};
 use rfpga_core::fixed::{FixedFormat, Overflow, Rounding};
 use rfpga_core::frozen::{FrozenModel, Layer, FROZEN_WEIGHTS};
-use rfpga_core::IntTensorFile;
 use std::path::Path;
 
 use super::{attr_int, attr_ints, attr_string, dim, float_value, Graph};
@@ -314,7 +313,7 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
     let model = FrozenModel::load(frozen)?;
     let source = frozen.display().to_string();
     let a = model.analyze(&source)?;
-    let weights = IntTensorFile::load_strict(&frozen.join(FROZEN_WEIGHTS), &model.tensors())?;
+    let weights = model.load_weights(&frozen.join(FROZEN_WEIGHTS))?;
     let mut e = Export { g: Graph::default(), source: &source };
     let fin = model.input.format;
     let input = Val { name: "input".into(), frac: fin.frac(), bound: (fin.max_raw() as i128).max(-(fin.min_raw() as i128)), nonneg: !fin.signed, double: false };
