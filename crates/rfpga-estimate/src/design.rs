@@ -65,10 +65,11 @@ pub const DESIGN_FORMAT: &str = "rfpga-design";
 pub const DESIGN_VERSION: u64 = 1;
 
 pub fn read_design(path: &std::path::Path) -> Result<Design> {
-    let v = rfpga_core::io::read_json_with_header(path, DESIGN_FORMAT, DESIGN_VERSION)?;
+    let v: serde_json::Value = rfpga_core::io::read_json(path)?;
     // A misspelt key must not be ignored (`fifo_depth` would silently resize every stream).
     const KEYS: [&str; 9] = ["format", "version", "frozen", "part", "parallelism", "weight_storage", "multipliers", "fifo_depths", "images_per_s"];
-    let object = v.as_object().with_context(|| format!("{}: expected a JSON object", path.display()))?;
+    let object = v.as_object().with_context(|| format!("{}: expected a JSON object (an rfpga-design file)", path.display()))?;
+    rfpga_core::io::check_header(path, &v, DESIGN_FORMAT, DESIGN_VERSION)?;
     if let Some(k) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
         bail!("{}: unknown field `{k}`: expected one of {}", path.display(), KEYS.join(", "));
     }
@@ -177,6 +178,8 @@ mod tests {
         assert!(e.ends_with("d.json: field `version`: expected 1, found 2"), "{e}");
         let e = read(r#"{"format": "rfpga-design", "version": 1, "part": "xc7z020", "parallelism": {}, "fifo_depth": {"s_conv1": 4}}"#).unwrap_err();
         assert!(e.contains("d.json: unknown field `fifo_depth`: expected one of") && e.contains("fifo_depths"), "{e}");
+        let e = read("[1, 2]").unwrap_err();
+        assert!(e.ends_with("d.json: expected a JSON object (an rfpga-design file)"), "{e}");
         let e = read(r#"{"format": "rfpga-design", "version": 1, "parallelism": {}}"#).unwrap_err();
         assert!(e.ends_with("d.json: field `part` is missing"), "{e}");
     }

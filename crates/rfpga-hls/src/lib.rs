@@ -543,17 +543,25 @@ pub fn csim(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize
 
 /// [`csim`], threaded or not, with stream depth overrides for the threaded simulation.
 pub fn csim_with(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize>, threaded: bool, depths: &BTreeMap<String, usize>) -> Result<CsimResult> {
-    let exe = build_csim(project, ap_types, threaded)?;
+    // Every input first: a wrong folder is said before a minute of g++.
+    check_csim_inputs(project, ap_types)?;
     let meta = vectors.join("vectors.json");
     ensure!(meta.exists(), "{}: no vectors.json (write it with `rfpga sim FROZEN --export-vectors DIR`)", vectors.display());
     rfpga_core::io::read_json_with_header(&meta, rfpga_core::frozen::VECTORS_FORMAT, rfpga_core::frozen::VECTORS_VERSION)?;
+    let exe = build_csim(project, ap_types, threaded)?;
     run_csim(&exe, vectors, limit, depths)
+}
+
+/// The project and the headers a C simulation compiles against are there.
+fn check_csim_inputs(project: &Path, ap_types: &Path) -> Result<()> {
+    ensure!(ap_types.join("ap_fixed.h").exists(), "{}: no ap_fixed.h (run `make setup-ap-types`)", ap_types.display());
+    ensure!(project.join("firmware/rfpga_top.cpp").exists(), "{}: not a generated project (no firmware/rfpga_top.cpp)", project.display());
+    Ok(())
 }
 
 /// Compiles the C simulation of `project` (once per mode; reused while its sources are older).
 pub fn build_csim(project: &Path, ap_types: &Path, threaded: bool) -> Result<PathBuf> {
-    ensure!(ap_types.join("ap_fixed.h").exists(), "{}: no ap_fixed.h (run `make setup-ap-types`)", ap_types.display());
-    ensure!(project.join("firmware/rfpga_top.cpp").exists(), "{}: not a generated project (no firmware/rfpga_top.cpp)", project.display());
+    check_csim_inputs(project, ap_types)?;
     let exe = project.join("csim").join(if threaded { "rfpga_csim_threaded" } else { "rfpga_csim" });
     let sources = ["firmware/rfpga_top.cpp", "firmware/weights.h", "firmware/parameters.h", "tb/testbench.cpp", "csim/hls_stream.h"];
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -562,6 +570,7 @@ pub fn build_csim(project: &Path, ap_types: &Path, threaded: bool) -> Result<Pat
             return Ok(exe);
         }
     }
+    let partial = exe.with_extension("partial");
     let mut cmd = Command::new("g++");
     // -Wno-(maybe-)uninitialized: false positives inside the headers, inlined into our code.
     cmd.args(["-O2", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-maybe-uninitialized", "-Wno-uninitialized"]);
@@ -579,10 +588,13 @@ pub fn build_csim(project: &Path, ap_types: &Path, threaded: bool) -> Result<Pat
         .arg(project.join("tb/testbench.cpp"))
         .arg(project.join("firmware/rfpga_top.cpp"))
         .arg("-o")
-        .arg(&exe)
+        .arg(&partial)
         .status()
         .context("running g++")?;
     ensure!(status.success(), "g++ failed on {}", project.display());
+    // Renamed only when complete: a link killed midway must not leave an executable newer
+    // than its sources, which the check above would reuse.
+    std::fs::rename(&partial, &exe).with_context(|| format!("renaming {} to {}", partial.display(), exe.display()))?;
     Ok(exe)
 }
 

@@ -377,6 +377,13 @@ fn bad_inputs_are_clear_errors() {
     std::fs::write(p.join("rfpga.json"), json.replace("rfpga-hls-project", "rfpga-design")).unwrap();
     let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
     assert!(e.ends_with("rfpga.json: field `format`: expected \"rfpga-hls-project\", found \"rfpga-design\""), "{e}");
+    // Vectors of another version: said before g++ runs (no executable is built).
+    let vectors = dir.path().join("v");
+    std::fs::create_dir_all(&vectors).unwrap();
+    std::fs::write(vectors.join("vectors.json"), r#"{"format": "rfpga-vectors", "version": 9}"#).unwrap();
+    let e = csim(&p, &vectors, &ap_types(), None).unwrap_err().to_string();
+    assert!(e.ends_with("vectors.json: field `version`: expected 1, found 9"), "{e}");
+    assert!(!p.join("csim/rfpga_csim").exists() && !p.join("csim/rfpga_csim.partial").exists());
 }
 
 /// `--sum` narrower than the add's inputs (issue 19): the add converts the exact sum once.

@@ -4,7 +4,6 @@
 //! the figures are drawn by the CLI from [`Summary`].
 
 use anyhow::{bail, Context, Result};
-use rfpga_core::io::read_json;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -96,10 +95,8 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
             continue; // an unfinished run
         }
         // Only what the run produced: every recorded output must still have its SHA-256.
-        let done: crate::run::Done = read_json(&done_path)?;
-        if done.format != crate::run::DONE_FORMAT || done.version != crate::run::DONE_VERSION {
-            bail!("{}: field `format`/`version`: expected \"{}\" version {}, found \"{}\" version {}", done_path.display(), crate::run::DONE_FORMAT, crate::run::DONE_VERSION, done.format, done.version);
-        }
+        let done = rfpga_core::io::read_json_with_header(&done_path, crate::run::DONE_FORMAT, crate::run::DONE_VERSION.into())?;
+        let done: crate::run::Done = serde_json::from_value(done).with_context(|| format!("{}", done_path.display()))?;
         if !crate::run::outputs_intact(p.parent().expect("a run folder"), &done) {
             bail!("{}: the run's outputs changed since it finished (their SHA-256 no longer match); rerun it or remove the folder", done_path.display());
         }
