@@ -253,6 +253,13 @@ impl FrozenModel {
     /// no reader (simulator, code generator, exporter) takes a value the hardware cannot hold.
     pub fn load_weights(&self, path: &Path) -> Result<IntTensorFile> {
         let file = IntTensorFile::load_strict(path, &self.tensors())?;
+        self.check_weight_ranges(&file, path)?;
+        Ok(file)
+    }
+
+    /// Every weight and bias tensor of the model is in `file` and each raw value lies inside its
+    /// layer's format (`origin` names the file in errors).
+    pub fn check_weight_ranges(&self, file: &IntTensorFile, origin: &Path) -> Result<()> {
         for layer in &self.layers {
             let (name, weight, bias) = match layer {
                 Layer::Conv(c) => (&c.name, c.weight, c.bias),
@@ -261,13 +268,13 @@ impl FrozenModel {
             };
             for (part, f) in [("weight", weight), ("bias", bias)] {
                 let tensor = format!("{name}.{part}");
-                let values = file.get(&tensor).expect("load_strict checked every tensor");
+                let values = file.get(&tensor).ok_or_else(|| Error::file(origin, format!("tensor `{tensor}` is missing")))?;
                 if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !f.contains_raw(**v)) {
-                    return Err(Error::file(path, format!("tensor `{tensor}`[{i}] = {v} is outside {f} (raw {}..={})", f.min_raw(), f.max_raw())));
+                    return Err(Error::file(origin, format!("tensor `{tensor}`[{i}] = {v} is outside {f} (raw {}..={})", f.min_raw(), f.max_raw())));
                 }
             }
         }
-        Ok(file)
+        Ok(())
     }
 
     /// The logits layer (the last one).

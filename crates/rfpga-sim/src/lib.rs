@@ -10,7 +10,7 @@ pub mod layers;
 pub mod simd;
 pub mod vectors;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rayon::prelude::*;
 use rfpga_core::frozen::{Analysis, FrozenModel, Layer, FROZEN_WEIGHTS};
 use rfpga_core::IntTensorFile;
@@ -99,13 +99,8 @@ impl Simulator {
         if model.input.mean != MEAN || model.input.std != STD {
             bail!("frozen model input normalization {:?}/{:?} differs from CIFAR-10's {:?}/{:?}", model.input.mean, model.input.std, MEAN, STD);
         }
-        let get = |name: &str, f: &rfpga_core::FixedFormat| -> Result<&[i64]> {
-            let t = weights.get(name).with_context(|| format!("{}: tensor `{name}` is missing", origin.display()))?;
-            if let Some((i, v)) = t.iter().enumerate().find(|(_, v)| !f.contains_raw(**v)) {
-                bail!("{}: tensor `{name}`[{i}] = {v} is outside {f} (raw {}..={})", origin.display(), f.min_raw(), f.max_raw());
-            }
-            Ok(t)
-        };
+        model.check_weight_ranges(weights, origin)?;
+        let get = |name: &str| weights.get(name).expect("check_weight_ranges found every tensor");
         let mut kernels: Vec<Box<dyn Kernel>> = Vec::new();
         for (i, layer) in model.layers.iter().enumerate() {
             let ins: Vec<_> = analysis.inputs[i].iter().map(|&p| analysis.ports[p]).collect();
@@ -113,8 +108,8 @@ impl Simulator {
                 Layer::Conv(l) => Box::new(layers::conv::ConvKernel::new(
                     l,
                     &ins[0],
-                    get(&format!("{}.weight", l.name), &l.weight)?,
-                    get(&format!("{}.bias", l.name), &l.bias)?,
+                    get(&format!("{}.weight", l.name)),
+                    get(&format!("{}.bias", l.name)),
                     allow_fast,
                 )?),
                 Layer::Add(l) => Box::new(layers::add::AddKernel::new(l, &ins[0], &ins[1], allow_fast)),
@@ -123,8 +118,8 @@ impl Simulator {
                 Layer::Dense(l) => Box::new(layers::dense::DenseKernel::new(
                     l,
                     &ins[0],
-                    get(&format!("{}.weight", l.name), &l.weight)?,
-                    get(&format!("{}.bias", l.name), &l.bias)?,
+                    get(&format!("{}.weight", l.name)),
+                    get(&format!("{}.bias", l.name)),
                     allow_fast,
                 )),
             };
