@@ -17,6 +17,8 @@ import time
 import numpy as np
 import onnxruntime as ort
 
+from rfpga_files import check_header
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -27,6 +29,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
     meta = json.load(open(f"{a.dir}/logits.json"))
+    check_header(f"{a.dir}/logits.json", meta, "rfpga-logits", 1)
     n, c, h, w = meta["shape"]
     x = np.fromfile(f"{a.dir}/inputs.f32", dtype="<f4").reshape(n, c, h, w)
     want = np.fromfile(f"{a.dir}/logits.f32", dtype="<f4").reshape(n, meta["classes"])

@@ -14,6 +14,8 @@ import os
 import statistics
 import sys
 
+from rfpga_files import check_header
+
 
 def load(path):
     with open(path) as f:
@@ -35,6 +37,7 @@ def groups(sweep):
         result = os.path.join(runs, name, "result.json")
         if os.path.exists(os.path.join(runs, name, "done.json")) and os.path.exists(result):
             r = load(result)
+            check_header(result, r, "rfpga-sweep-result", 1)
             key = (r["config"]["skips"], r["config"].get("kd") or "")
             if key in out:
                 # A run without a C-sim count shows as such, so a list never looks complete.

@@ -14,6 +14,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from rfpga_files import check_header
+
 
 def main():
     args = sys.argv[1:]
@@ -27,6 +29,7 @@ def main():
     model_path, d = args
     onnx.checker.check_model(onnx.load(model_path), full_check=True)
     meta = json.load(open(f"{d}/logits.json"))
+    check_header(f"{d}/logits.json", meta, "rfpga-logits", 1)
     n, c, h, w = meta["shape"]
     k = meta["classes"]
     x = np.fromfile(f"{d}/inputs.f32", dtype="<f4").reshape(n, c, h, w)

@@ -16,6 +16,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.infer_shapes import InferShapes
 
+from rfpga_files import check_header
+
 
 def frac(fmt):
     m = re.match(r"ap_u?fixed<(\d+),\s*(-?\d+)", fmt)
@@ -28,6 +30,7 @@ def main():
     model = ModelWrapper(sys.argv[1])
     d = sys.argv[2]
     meta = json.load(open(f"{d}/vectors.json"))
+    check_header(f"{d}/vectors.json", meta, "rfpga-vectors", 1)
     h, w, c = meta["input_shape_hwc"]
     fin, fout = frac(meta["input_format"]), frac(meta["logit_format"])
     inputs = [list(map(int, l.split())) for l in open(f"{d}/inputs.txt")]
