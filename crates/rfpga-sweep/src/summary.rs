@@ -271,7 +271,7 @@ impl Summary {
             );
             for p in &g.parts {
                 for u in p.utilization {
-                    s += &format!(",{u:.2}");
+                    s += &format!(",{u:.4}"); // 4 decimals: readers round once, as summary.md does
                 }
                 s += &format!(",{:.1},{},{:.2}", p.skip_fifo_bram, p.fits, p.images_per_s);
             }
