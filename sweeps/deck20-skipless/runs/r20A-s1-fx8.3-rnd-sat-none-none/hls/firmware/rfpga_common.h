@@ -1,0 +1,119 @@
+// rfpga HLS layer library: what every layer kind shares — the pixel type, raw constants, the
+// skip split, the AXI-stream ports, the multiply-accumulate, and the dataflow process macros.
+#ifndef RFPGA_COMMON_H
+#define RFPGA_COMMON_H
+
+#include <stdint.h>
+
+#include "ap_axi_sdata.h"
+#include "ap_fixed.h"
+#include "hls_stream.h"
+
+// A dataflow process and a stream depth, as Vitis sees them (a plain call; the depth is the
+// STREAM pragma next to it). rfpga's threaded C simulation (-DRFPGA_THREADED_CSIM, with
+// csim/hls_stream.h) runs each process in its own thread and blocks each stream at its depth.
+#ifdef RFPGA_THREADED_CSIM
+#define RFPGA_PROCESS(name, ...) rfpga_csim::spawn(name, [&]() { __VA_ARGS__; })
+#define RFPGA_END_DATAFLOW() rfpga_csim::join_all()
+#define RFPGA_STREAM_DEPTH(s, d) (s).set_depth(d)
+#else
+#define RFPGA_PROCESS(name, ...) __VA_ARGS__
+#define RFPGA_END_DATAFLOW()
+#define RFPGA_STREAM_DEPTH(s, d)
+#endif
+
+namespace rfpga {
+
+template <typename T, int N>
+struct pixel {
+    T v[N];
+};
+
+// The fixed-point value whose bits are the low T::width bits of `raw`.
+template <typename T, typename R>
+inline T from_raw(R raw) {
+#pragma HLS INLINE
+    T v;
+    v.range(T::width - 1, 0) = ap_int<T::width>(raw);
+    return v;
+}
+
+// Copies a stream to two consumers (the skip split): one pixel per cycle.
+template <typename T, int PIXELS>
+void split(hls::stream<T> &in, hls::stream<T> &a, hls::stream<T> &b) {
+    for (int p = 0; p < PIXELS; p++) {
+#pragma HLS PIPELINE II = 1
+        T v = in.read();
+        a.write(v);
+        b.write(v);
+    }
+}
+
+// The AXI-stream input: one word per pixel, channel c in bits [c·W, c·W + W) of TDATA (raw
+// two's-complement bits of T), the rest zero; TLAST is not needed on input (PIXELS words make
+// an image). One word per cycle.
+template <int PIXELS, int C, typename T, int WORD>
+void axis_to_pixels(hls::stream<ap_axiu<WORD, 0, 0, 0> > &in, hls::stream<pixel<T, C> > &out) {
+    for (int p = 0; p < PIXELS; p++) {
+#pragma HLS PIPELINE II = 1
+        ap_axiu<WORD, 0, 0, 0> word = in.read();
+        pixel<T, C> px;
+        for (int c = 0; c < C; c++) px.v[c].range(T::width - 1, 0) = word.data.range(c * T::width + T::width - 1, c * T::width);
+        out.write(px);
+    }
+}
+
+// The AXI-stream output: one word per logit, its raw bits sign-extended (SIGNED) or
+// zero-extended to WORD bits, TKEEP/TSTRB all ones, TLAST on the image's last logit.
+template <int C, typename T, bool SIGNED, int WORD>
+void pixels_to_axis(hls::stream<pixel<T, C> > &in, hls::stream<ap_axiu<WORD, 0, 0, 0> > &out) {
+    pixel<T, C> px = in.read();
+    for (int c = 0; c < C; c++) {
+#pragma HLS PIPELINE II = 1
+        ap_axiu<WORD, 0, 0, 0> word;
+        if (SIGNED) {
+            ap_int<T::width> raw = px.v[c].range(T::width - 1, 0);
+            word.data = ap_int<WORD>(raw);
+        } else {
+            ap_uint<T::width> raw = px.v[c].range(T::width - 1, 0);
+            word.data = raw;
+        }
+        word.keep = -1;
+        word.strb = -1;
+        word.last = (c == C - 1);
+        out.write(word);
+    }
+}
+
+// One multiply-accumulate, acc += x·w with the exact product, its multiplier bound to DSP
+// slices or to LUTs as the configuration (and the resource estimate) says. Unbound, Vitis may
+// fuse a narrow multiply-add into a DSP48 by itself (UG1399, DSP multi-operation matching).
+// P is the exact product type (CFG::product_t), so acc += p is acc += x·w.
+template <bool IN_DSP>
+struct mac;
+
+template <>
+struct mac<true> {
+    template <class P, class A, class X, class W>
+    static void run(A &acc, const X &x, const W &w) {
+#pragma HLS INLINE
+        const P p = x * w;
+#pragma HLS BIND_OP variable = p op = mul impl = dsp
+        acc += p;
+    }
+};
+
+template <>
+struct mac<false> {
+    template <class P, class A, class X, class W>
+    static void run(A &acc, const X &x, const W &w) {
+#pragma HLS INLINE
+        const P p = x * w;
+#pragma HLS BIND_OP variable = p op = mul impl = fabric
+        acc += p;
+    }
+};
+
+}  // namespace rfpga
+
+#endif
