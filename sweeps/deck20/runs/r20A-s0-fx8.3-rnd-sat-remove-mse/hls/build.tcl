@@ -12,7 +12,7 @@ set_top rfpga_top
 add_files firmware/rfpga_top.cpp -cflags "-std=c++14"
 add_files -tb tb/testbench.cpp -cflags "-std=c++14 -I[file normalize firmware]"
 open_solution -reset solution1 -flow_target vivado
-set_part xc7z020
+set_part xc7z020clg400-1
 create_clock -period 10 -name default
 
 if {[lsearch -exact $steps csim] >= 0} {
