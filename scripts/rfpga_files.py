@@ -9,5 +9,6 @@ import sys
 def check_header(path, meta, fmt, version):
     for field, want in (("format", fmt), ("version", version)):
         found = meta.get(field) if isinstance(meta, dict) else None
-        if found != want:
+        # type(): JSON's true or 1.0 is not the integer version 1 (Rust's as_u64 refuses them too)
+        if found != want or type(found) is not type(want):
             sys.exit(f"{path}: field `{field}`: expected {want!r}, found {found!r}")
