@@ -77,11 +77,13 @@ pub fn argmax(v: &[i64]) -> usize {
 }
 
 impl Simulator {
-    /// Loads a frozen model folder: `frozen.json` and its strictly checked `weights.safetensors`.
+    /// Loads a frozen model folder: `frozen.json` and its strictly checked `weights.safetensors`
+    /// (names and shapes here; the value ranges in [`Simulator::new`], which checks them for
+    /// every caller, so not [`FrozenModel::load_weights`], which would check them twice).
     pub fn load(dir: &Path) -> Result<Self> {
         let model = FrozenModel::load(dir)?;
         let path = dir.join(FROZEN_WEIGHTS);
-        let weights = model.load_weights(&path)?;
+        let weights = IntTensorFile::load_strict(&path, &model.tensors())?;
         Self::new(model, &weights, &path)
     }
 

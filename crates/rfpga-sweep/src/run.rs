@@ -70,13 +70,17 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Reads a done.json: its format and version first, then its fields (unknown ones refused).
+pub fn read_done(path: &Path) -> Result<Done> {
+    let v = rfpga_core::io::read_json_with_header(path, DONE_FORMAT, DONE_VERSION.into())?;
+    serde_json::from_value(v).with_context(|| path.display().to_string())
+}
+
 /// Whether the run is finished with its current settings and untouched outputs.
 pub fn is_done(out: &Path, run: &Run) -> bool {
     let dir = run_dir(out, &run.id);
-    let Ok(done) = read_json::<Done>(&dir.join("done.json")) else { return false };
-    done.format == DONE_FORMAT
-        && done.version == DONE_VERSION
-        && done.run == run.id
+    let Ok(done) = read_done(&dir.join("done.json")) else { return false };
+    done.run == run.id
         && done.digest == run.digest
         && done.teacher_weights == teacher_weights(out, run)
         && outputs_intact(&dir, &done)

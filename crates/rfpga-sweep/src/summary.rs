@@ -95,8 +95,7 @@ pub fn summarize(dir: &Path) -> Result<Summary> {
             continue; // an unfinished run
         }
         // Only what the run produced: every recorded output must still have its SHA-256.
-        let done = rfpga_core::io::read_json_with_header(&done_path, crate::run::DONE_FORMAT, crate::run::DONE_VERSION.into())?;
-        let done: crate::run::Done = serde_json::from_value(done).with_context(|| format!("{}", done_path.display()))?;
+        let done = crate::run::read_done(&done_path)?;
         if !crate::run::outputs_intact(p.parent().expect("a run folder"), &done) {
             bail!("{}: the run's outputs changed since it finished (their SHA-256 no longer match); rerun it or remove the folder", done_path.display());
         }
