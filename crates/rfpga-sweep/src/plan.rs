@@ -169,7 +169,12 @@ impl Run {
                 let mut v = vec!["train".into(), "--depth".into(), c.depth.to_string(), "--shortcut".into(), c.shortcut.clone()];
                 if student {
                     // Trained alone with the students' settings: the without-KD baseline.
-                    v.extend(["--skips".into(), if c.skips == "none" { "none".into() } else { "long".into() }]);
+                    let skips = match c.skips.as_str() {
+                        "none" => "none",
+                        "short" | "short-random" => "short",
+                        _ => "long",
+                    };
+                    v.extend(["--skips".into(), skips.into()]);
                     if c.format != "float" {
                         v.extend(["--weight-format".into(), c.format.clone()]);
                         if let Some(a) = &sweep.student.act_format {
@@ -185,10 +190,15 @@ impl Run {
                 if c.skips == "none" {
                     // A skipless student from random weights, taught by the teacher.
                     v.extend(["--skips".into(), "none".into(), "--init".into(), "random".into()]);
+                } else if c.skips == "short" {
+                    // Short skips from the first epoch, from the teacher's weights.
+                    v.extend(["--skips".into(), "short".into()]);
+                } else if c.skips == "short-random" {
+                    v.extend(["--skips".into(), "short".into(), "--init".into(), "random".into()]);
                 } else {
                     v.extend(["--skip-policy".into(), c.skips.clone()]);
                 }
-                if c.skips != "keep" && c.skips != "none" {
+                if c.skips == "remove" || c.skips == "shorten" {
                     if let Some(e) = sweep.student.every {
                         v.extend(["--every".into(), e.to_string()]);
                     }
@@ -243,5 +253,28 @@ mod tests {
         assert_eq!(format_slug("ap_fixed<8,3>"), "fx8.3");
         assert_eq!(format_slug("ap_fixed<8,3,AP_RND,AP_SAT>"), "fx8.3-rnd-sat");
         assert_eq!(format_slug("ap_ufixed<8,0>"), "ufx8.0");
+    }
+
+    /// The short-skip students: distill with short skips from the start, from the teacher's
+    /// weights (`short`) or random ones (`short-random`); never a skip policy.
+    #[test]
+    fn short_skip_students() {
+        for (skips, init_random) in [("short", false), ("short-random", true)] {
+            let text = format!(
+                "format = \"rfpga-sweep\"\nversion = 1\nname = \"t\"\n[grid]\ndepth = [8]\nformat = [\"ap_fixed<8,3>\"]\nskips = [\"{skips}\"]\nkd = [\"mse\"]\n[teacher]\nrun = \"T\"\n"
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.toml");
+            std::fs::write(&path, text).unwrap();
+            let sweep = SweepFile::load(&path).unwrap();
+            let runs = plan(&sweep);
+            assert_eq!(runs.len(), 1);
+            let train = &runs[0].steps(&sweep, dir.path())[0];
+            let has = |pair: [&str; 2]| train.windows(2).any(|w| w[0] == pair[0] && w[1] == pair[1]);
+            assert_eq!(train[0], "distill");
+            assert!(has(["--skips", "short"]), "{train:?}");
+            assert_eq!(has(["--init", "random"]), init_random, "{train:?}");
+            assert!(!train.iter().any(|a| a == "--skip-policy" || a == "--every"), "{train:?}");
+        }
     }
 }

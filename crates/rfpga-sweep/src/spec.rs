@@ -68,8 +68,9 @@ pub struct Grid {
     /// "float" or a QAT weight format such as "ap_fixed<8,3>".
     #[serde(default = "float")]
     pub format: Vec<String>,
-    /// keep, remove or shorten (the skips while the student trains), or none (a skipless
-    /// student from random weights).
+    /// keep, remove or shorten (the skips while the student trains), none (a skipless student
+    /// from random weights), short (short skips from the start, from the teacher's weights: the
+    /// form that folds into a skipless network) or short-random (short skips, random weights).
     #[serde(default = "keep")]
     pub skips: Vec<String>,
     /// Distillation loss of the students: hinton or mse, or none (the student trained alone,
@@ -173,8 +174,8 @@ impl SweepFile {
             }
         }
         for (i, s) in g.skips.iter().enumerate() {
-            if !["keep", "remove", "shorten", "none"].contains(&s.as_str()) {
-                bail!("grid.skips[{i}]: expected \"keep\", \"remove\", \"shorten\" or \"none\", found \"{s}\"");
+            if !["keep", "remove", "shorten", "none", "short", "short-random"].contains(&s.as_str()) {
+                bail!("grid.skips[{i}]: expected \"keep\", \"remove\", \"shorten\", \"none\", \"short\" or \"short-random\", found \"{s}\"");
             }
         }
         for (i, k) in g.kd.iter().enumerate() {
