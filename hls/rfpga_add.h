@@ -17,63 +17,20 @@ inline out_t add_one(a_t a, b_t b) {
     return s;
 }
 
-// The skip sum, LANES channels per cycle (LANES divides C). LANES == C: a whole pixel per cycle
-// (a loop pipelined at II = 1). LANES < C ("folded"): C / LANES cycles per pixel, since the
-// convolutions feeding it deliver a pixel only every few thousand cycles at one lane; the two
-// input pixels wait in registers and each lane picks its channel with a select.
-template <int PIXELS, int C, int LANES, bool RELU, typename a_t, typename b_t, typename sum_t, typename out_t>
-void add(hls::stream<pixel<a_t, C> > &a, hls::stream<pixel<b_t, C> > &b, hls::stream<pixel<out_t, C> > &out) {
-    static_assert(LANES >= 1 && C % LANES == 0, "add: LANES must divide C");
-    const int GROUPS = C / LANES;
-    if (GROUPS == 1) {
-        for (int p = 0; p < PIXELS; p++) {
+// The skip sum over words of G channels (both inputs and the output carry the same G: the
+// width of the convolution feeding it), one word per cycle in a loop pipelined at II = 1:
+// G adders. Both reads in one cycle: neither is taken until both streams have a word.
+template <int WORDS, int G, bool RELU, typename a_t, typename b_t, typename sum_t, typename out_t>
+void add(hls::stream<pixel<a_t, G> > &a, hls::stream<pixel<b_t, G> > &b, hls::stream<pixel<out_t, G> > &out) {
+    for (ap_uint<counter_bits<WORDS>::value> i = 0; i < WORDS; i++) {
 #pragma HLS PIPELINE II = 1
-            pixel<a_t, C> pa = a.read();
-            pixel<b_t, C> pb = b.read();
-            pixel<out_t, C> po;
-            for (int c = 0; c < C; c++) {
-                po.v[c] = add_one<RELU, a_t, b_t, sum_t, out_t>(pa.v[c], pb.v[c]);
-            }
-            out.write(po);
+        pixel<a_t, G> pa = a.read();
+        pixel<b_t, G> pb = b.read();
+        pixel<out_t, G> po;
+        for (int c = 0; c < G; c++) {
+            po.v[c] = add_one<RELU, a_t, b_t, sum_t, out_t>(pa.v[c], pb.v[c]);
         }
-    } else {
-        // Plain partitioned arrays (registers), not the stream's struct (see rfpga_conv.h),
-        // indexed [group][lane]: each lane's operand is a select of one of GROUPS registers.
-        a_t va[GROUPS][LANES];
-        b_t vb[GROUPS][LANES];
-        out_t vo[GROUPS][LANES];
-#pragma HLS ARRAY_PARTITION variable = va type = complete dim = 0
-#pragma HLS ARRAY_PARTITION variable = vb type = complete dim = 0
-#pragma HLS ARRAY_PARTITION variable = vo type = complete dim = 0
-        int g = 0;
-        for (int i = 0; i < PIXELS * GROUPS; i++) {
-#pragma HLS PIPELINE II = 1
-            if (g == 0) {
-                // Both reads in one cycle: neither is taken until both streams have a pixel.
-                pixel<a_t, C> pa = a.read();
-                pixel<b_t, C> pb = b.read();
-                for (int c = 0; c < C; c++) {
-#pragma HLS UNROLL
-                    va[c / LANES][c % LANES] = pa.v[c];
-                    vb[c / LANES][c % LANES] = pb.v[c];
-                }
-            }
-            for (int k = 0; k < LANES; k++) {
-#pragma HLS UNROLL
-                vo[g][k] = add_one<RELU, a_t, b_t, sum_t, out_t>(va[g][k], vb[g][k]);
-            }
-            if (g == GROUPS - 1) {
-                pixel<out_t, C> po;
-                for (int c = 0; c < C; c++) {
-#pragma HLS UNROLL
-                    po.v[c] = vo[c / LANES][c % LANES];
-                }
-                out.write(po);
-                g = 0;
-            } else {
-                g++;
-            }
-        }
+        out.write(po);
     }
 }
 

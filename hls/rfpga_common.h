@@ -24,9 +24,22 @@
 
 namespace rfpga {
 
+// One stream word: N channels of one pixel (N is the producer's channels per cycle: a whole
+// pixel, or the PE output channels of a folded convolution), in channel order.
 template <typename T, int N>
 struct pixel {
     T v[N];
+};
+
+// Bits of an unsigned counter that holds 0..N: counters are ap_uint of this width, so Vitis
+// never keeps a 32-bit `int` register and comparator where a few bits do.
+template <unsigned N>
+struct counter_bits {
+    static const int value = (N < 2) ? 1 : 1 + counter_bits<N / 2>::value;
+};
+template <>
+struct counter_bits<0> {
+    static const int value = 1;
 };
 
 // The fixed-point value whose bits are the low T::width bits of `raw`.
@@ -38,10 +51,11 @@ inline T from_raw(R raw) {
     return v;
 }
 
-// Copies a stream to two consumers (the skip split): one pixel per cycle.
-template <typename T, int PIXELS>
+// Copies a stream to two consumers (the skip split): one word per cycle, both writes in the
+// same cycle (in RTL the process stalls until both FIFOs have room).
+template <typename T, int WORDS>
 void split(hls::stream<T> &in, hls::stream<T> &a, hls::stream<T> &b) {
-    for (int p = 0; p < PIXELS; p++) {
+    for (ap_uint<counter_bits<WORDS>::value> p = 0; p < WORDS; p++) {
 #pragma HLS PIPELINE II = 1
         T v = in.read();
         a.write(v);

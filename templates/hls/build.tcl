@@ -14,9 +14,7 @@ add_files -tb tb/testbench.cpp -cflags "-std=c++14 -I[file normalize firmware]"
 open_solution -reset solution1 -flow_target vivado
 set_part {{ part }}
 create_clock -period {{ clock_ns }} -name default
-{% if !bindings.is_empty() %}# Weight ROMs bound where the estimate counts them (file-scope arrays: the directive form).
-{% for b in bindings %}set_directive_bind_storage -type rom_1p -impl {{ b.1 }} rfpga_top {{ b.0 }}
-{% endfor %}{% endif %}
+# Weight ROMs and FIFOs are bound by pragmas in the functions that define them (firmware/).
 if {[lsearch -exact $steps csim] >= 0} {
     csim_design -argv $vectors
 }

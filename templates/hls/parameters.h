@@ -14,9 +14,12 @@ struct {{ c.id }}_cfg {
     static const int H = {{ c.h }}, W = {{ c.w }}, CIN = {{ c.cin }}, COUT = {{ c.cout }};
     static const int K = {{ c.k }}, STRIDE = {{ c.stride }}, PAD = {{ c.pad }}, OH = {{ c.oh }}, OW = {{ c.ow }};
     static const bool RELU = {{ c.relu }};
-    // Multiply-accumulate lanes (output channels computed in parallel); an output pixel takes
-    // COUT / UNROLL lane groups × K·K·CIN taps, one per cycle.
-    static const int UNROLL = {{ c.unroll }};
+    // Folding: PE output channels × SIMD input channels per cycle; an output pixel takes
+    // GROUPS = COUT/PE groups × STEPS = K·K·CIN/SIMD steps, one per cycle, each group leaving as
+    // one word of PE channels. The input arrives IN_G channels per word; the line buffer is in
+    // BANKS = max(SIMD, IN_G) banks. ROWS = GROUPS·STEPS packed weight words.
+    static const int PE = {{ c.pe }}, SIMD = {{ c.simd }}, IN_G = {{ c.in_g }}, BANKS = {{ c.banks }};
+    static const int GROUPS = {{ c.groups }}, STEPS = {{ c.steps }}, ROWS = {{ c.groups }} * {{ c.steps }};
     // Multipliers in DSP slices (true) or LUTs (false), bound so (rfpga_conv.h, mac).
     static const bool MUL_IN_DSP = {{ c.mul_in_dsp }};
     typedef {{ c.in_t }} in_t;

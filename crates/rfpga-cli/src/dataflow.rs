@@ -20,9 +20,6 @@ pub struct DataflowArgs {
     /// A design file of `rfpga fit --out` (parallelism, weight storage, multipliers, stream depths).
     #[arg(long)]
     design: Option<PathBuf>,
-    /// Channels each skip add sums per cycle, N or all (overrides the project's or design's; default: theirs, else all).
-    #[arg(long, value_name = "N|all")]
-    add_lanes: Option<rfpga_estimate::design::AddLanes>,
     /// Images run back to back (≥ 2: the interval is the time between the last two).
     #[arg(long, default_value_t = 2)]
     images: usize,
@@ -50,7 +47,7 @@ pub fn run(a: DataflowArgs) -> Result<()> {
     if a.size_fifos && a.design.is_none() {
         bail!("--size-fifos writes the depths into a design file: pass --design FILE");
     }
-    let args = EstimateArgs { part: a.part.clone(), clock_ns: a.clock_ns, add_lanes: a.add_lanes, design: a.design.clone().filter(|d| d.exists()), ..Default::default() };
+    let args = EstimateArgs { part: a.part.clone(), clock_ns: a.clock_ns, design: a.design.clone().filter(|d| d.exists()), ..Default::default() };
     let (model, frozen, part_name, mut par, clock) = design(&args, &a.path)?;
     let part = parts::find(&part_name)?;
     let analysis = model.analyze(&frozen.display().to_string())?;
@@ -63,7 +60,7 @@ pub fn run(a: DataflowArgs) -> Result<()> {
         let mut d = rfpga_hls::hw::Design::build(&model, &analysis, &rfpga_estimate::Parallelism { fifo_depths: Default::default(), ..par.clone() }.options(&part, clock), part.dsp(), &frozen.display().to_string())?;
         for p in d.processes.iter_mut().filter(|p| p.kind == "conv") {
             let c = d.convs.iter().find(|c| c.id == rfpga_hls::ident(&p.name)).expect("a conv's configuration");
-            p.ops = rfpga_hls::hw::conv::legacy_schedule(c.h, c.w, c.k, c.stride, c.cout / c.unroll, c.k * c.k * c.cin);
+            p.ops = rfpga_hls::hw::conv::legacy_schedule(c.h, c.w, c.k, c.stride, c.cout / c.pe, c.k * c.k * c.cin);
         }
         d
     } else {
@@ -111,12 +108,11 @@ pub fn run(a: DataflowArgs) -> Result<()> {
         } else {
             serde_json::json!({
                 "format": DESIGN_FORMAT, "version": DESIGN_VERSION, "frozen": frozen.display().to_string(), "part": part.part,
-                "parallelism": par.map, "weight_storage": par.storage, "multipliers": par.multipliers,
+                "parallelism": par.map, "simd": par.simd, "weight_storage": par.storage, "multipliers": par.multipliers,
             })
         };
         // Not overwriting a file rfpga did not write.
         rfpga_core::io::check_header(file, &doc, DESIGN_FORMAT, DESIGN_VERSION)?;
-        doc["parallelism"] = serde_json::to_value(&par.map)?; // with --add-lanes, not the file's
         doc["fifo_depths"] = serde_json::to_value(d.depths())?;
         doc["images_per_s"] = serde_json::json!(1e9 / (interval as f64 * clock));
         write_atomic(file, (serde_json::to_string_pretty(&doc)? + "\n").as_bytes())?;

@@ -7,7 +7,7 @@ use rfpga_core::io::write_atomic;
 use rfpga_estimate::{parts, Parallelism};
 use std::path::PathBuf;
 
-use crate::hls::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design, set_add_lanes};
+use crate::hls::{design_part, parse_multipliers, parse_parallelism, parse_simd, parse_storage, per_layer_map, read_design, simd_map};
 
 #[derive(Args, Default)]
 pub struct EstimateArgs {
@@ -19,22 +19,19 @@ pub struct EstimateArgs {
     /// Part or board (xc7z020, xczu7ev-ffvc1156-2-e, pynq-z2, zcu104, …); default: the project's, else xc7z020.
     #[arg(long)]
     pub(crate) part: Option<String>,
-    /// Multiply-accumulate lanes per convolution: N or LAYER=N,… (an add LAYER=N: its channels per
-    /// cycle); replaces the project's convolution lanes, keeps its folded adds (default: the project's, else 1).
+    /// PE (output channels per cycle) per convolution: N or LAYER=N,… (default: the project's, else 1).
     #[arg(long)]
     pub(crate) parallelism: Option<String>,
-    /// Channels each skip add sums per cycle: N for every add (dividing its channels; N ≥ an add's
-    /// channels: a whole pixel) or all (a whole pixel). Overrides the project's and --design's
-    /// adds (default: theirs, else all).
-    #[arg(long, value_name = "N|all")]
-    pub(crate) add_lanes: Option<rfpga_estimate::design::AddLanes>,
+    /// SIMD (input channels per cycle per PE) per convolution: N or LAYER=N,… (default: the project's, else 1).
+    #[arg(long)]
+    pub(crate) simd: Option<String>,
     /// Where convolution weights live: auto, bram, lutram, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
     pub(crate) weight_storage: Option<String>,
     /// Where convolution multipliers go: auto, fabric, dsp, or LAYER=KIND,… (default: the project's, else auto).
     #[arg(long)]
     pub(crate) multipliers: Option<String>,
-    /// A design file of `rfpga fit --out` (overrides --parallelism, --weight-storage and --multipliers; --add-lanes overrides its adds).
+    /// A design file of `rfpga fit --out` (overrides --parallelism, --simd, --weight-storage and --multipliers).
     #[arg(long)]
     pub(crate) design: Option<PathBuf>,
     /// Clock period (default: the project's, else 10).
@@ -56,7 +53,15 @@ pub struct EstimateArgs {
 pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, PathBuf, String, Parallelism, f64)> {
     let (frozen, mut part_name, mut par, mut clock) = if path.join("rfpga.json").exists() {
         let info = rfpga_hls::project_info(path)?;
-        let par = Parallelism { default: 1, map: info.parallelism, storage: info.storage, multipliers: info.multipliers, fifo_depths: info.fifo_depths };
+        let par = Parallelism {
+            default: 1,
+            map: info.parallelism,
+            simd: info.simd,
+            storage: info.storage,
+            multipliers: info.multipliers,
+            fifo_depths: info.fifo_depths,
+            fifo_storage: info.fifo_storage,
+        };
         (info.frozen, info.part, par, info.clock_ns)
     } else {
         (path.clone(), "xc7z020".to_string(), Parallelism::default(), 10.0)
@@ -68,14 +73,14 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
     }
     if let Some(s) = &a.parallelism {
         let (default, map) = parse_parallelism(s)?;
-        // A project's folded adds stay unless named here (or set by --add-lanes).
-        let adds: Vec<(String, usize)> = par.map.iter().filter(|(n, _)| is(n, "add")).map(|(n, &k)| (n.clone(), k)).collect();
         par.default = default;
         par.map = map;
-        for (n, k) in adds {
-            par.map.entry(n).or_insert(k);
-        }
         par.fifo_depths.clear(); // a different design: its streams are sized again
+    }
+    if let Some(s) = &a.simd {
+        let (default, map) = parse_simd(s)?;
+        par.simd = simd_map(&model, default, map);
+        par.fifo_depths.clear();
     }
     if let Some(s) = &a.weight_storage {
         let (default, map) = parse_storage(s)?;
@@ -88,12 +93,8 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
     if let Some(d) = &a.design {
         let design = read_design(d)?;
         part_name = design_part(&design, a.part.as_deref(), d)?;
-        (par.map, par.storage, par.multipliers, par.fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
-    }
-    if let Some(n) = a.add_lanes {
-        if set_add_lanes(&model, &mut par.map, n) {
-            par.fifo_depths.clear(); // other adds: the streams are sized again
-        }
+        (par.map, par.simd, par.storage, par.multipliers, par.fifo_depths, par.fifo_storage) =
+            (design.parallelism, design.simd, design.storage, design.multipliers, design.fifo_depths, design.fifo_storage);
     }
     if let Some(c) = a.clock_ns {
         clock = c;
@@ -101,14 +102,9 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
     if !(clock > 0.0) {
         bail!("--clock-ns: expected a positive period, found {clock}");
     }
-    for name in par.map.keys() {
-        if !is(name, "conv") && !is(name, "add") {
-            bail!("`{name}` (in --parallelism or --design) is not a convolution or an add of {}", frozen.display());
-        }
-    }
-    for name in par.storage.keys().chain(par.multipliers.keys()) {
+    for name in par.map.keys().chain(par.simd.keys()).chain(par.storage.keys()).chain(par.multipliers.keys()) {
         if !is(name, "conv") {
-            bail!("`{name}` (in --weight-storage, --multipliers or --design) is not a convolution of {}", frozen.display());
+            bail!("`{name}` (in --parallelism, --simd, --weight-storage, --multipliers or --design) is not a convolution of {}", frozen.display());
         }
     }
     Ok((model, frozen, part_name, par, clock))
@@ -137,23 +133,6 @@ fn parallelism_summary(default: usize, map: &std::collections::BTreeMap<String, 
     groups.iter().map(|&(v, n)| format!("{v} ({n} {})", plural(n))).collect::<Vec<_>>().join(", ")
 }
 
-/// The heading's folded adds, e.g. ", adds folded to 4 channels per cycle" (nothing when every
-/// add takes a pixel per cycle).
-fn add_summary(map: &std::collections::BTreeMap<String, usize>, model: &FrozenModel, a: &rfpga_core::frozen::Analysis) -> String {
-    let mut lanes: Vec<usize> = (model.layers.iter().enumerate())
-        .filter(|(_, l)| l.kind() == "add")
-        .filter_map(|(i, l)| map.get(l.name()).copied().filter(|&k| k < a.ports[a.inputs[i][0]].shape[2]))
-        .collect();
-    lanes.sort_unstable();
-    lanes.dedup();
-    let list: Vec<String> = lanes.iter().map(|k| k.to_string()).collect();
-    if list.is_empty() {
-        String::new()
-    } else {
-        format!(", adds folded to {} channel{} per cycle", list.join(" or "), if lanes == [1] { "" } else { "s" })
-    }
-}
-
 pub fn estimate(a: EstimateArgs) -> Result<()> {
     use crate::output::{check_all, Kind};
     check_all("estimate", [(a.out.as_deref(), Kind::Text("Estimate of ")), (a.json.as_deref(), Kind::Json), (a.plot.as_deref(), Kind::Svg)])?;
@@ -167,18 +146,18 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
         let analysis = model.analyze(&frozen.display().to_string())?;
         let e = rfpga_estimate::estimate(&model, &analysis, &par, &part, clock)?;
         text += &format!(
-            "Estimate of {} ({}) on {} ({}), {clock} ns clock, parallelism {}{}:\n\n{}\n",
+            "Estimate of {} ({}) on {} ({}), {clock} ns clock, PE {}, SIMD {}:\n\n{}\n",
             frozen.display(),
             model.model.name(),
             part.device,
             part.boards.join(", "),
             parallelism_summary(par.default, &par.map, &model),
-            add_summary(&par.map, &model, &analysis),
+            parallelism_summary(1, &par.simd, &model),
             rfpga_estimate::table(&e, &part)
         );
         let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let (util, fits) = e.utilization(&part);
-        bars.push((label, util));
+        bars.push((label, [util[0], util[1], util[2], util[3], util[4]]));
         device = part.device.clone();
         let named = |r: &rfpga_estimate::resources::Resources| -> serde_json::Value {
             r.named().iter().map(|(k, v)| (k.to_ascii_lowercase(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>().into()
@@ -311,16 +290,12 @@ pub struct FitArgs {
     part: String,
     #[arg(long, default_value_t = 10.0)]
     clock_ns: f64,
-    /// The largest share of each resource a design may use, in percent: 100 fills the part; less
-    /// leaves room for place and route (estimates are not placed designs).
-    #[arg(long, default_value_t = 100.0)]
+    /// The largest share of each resource a design may use, in percent. 80 by default: placement
+    /// and routing rarely close timing on a part filled beyond ~80 % (routing congestion), and
+    /// these figures are estimates, not placed designs.
+    #[arg(long, default_value_t = 80.0)]
     budget: f64,
-    /// Channels each skip add sums per cycle: N to start from (no automatic folding), or all
-    /// (whole pixels, never folded). Default: whole pixels, folded to one channel per cycle when
-    /// the LUTs overflow. Fit doubles a folded add's lanes when it becomes the slowest stage.
-    #[arg(long, value_name = "N|all")]
-    add_lanes: Option<rfpga_estimate::design::AddLanes>,
-    /// Write the chosen design (parallelism, weight storage and multipliers per layer) to this file, for
+    /// Write the chosen design (PE, SIMD, weight storage, multipliers per layer, FIFO depths and storage) to this file, for
     /// `rfpga codegen --design FILE` and `rfpga estimate --design FILE`.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -337,15 +312,17 @@ pub fn fit(a: FitArgs) -> Result<()> {
     if !(a.budget > 0.0 && a.budget <= 100.0) {
         bail!("--budget: expected a percentage in (0, 100], found {}", a.budget);
     }
-    let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns, a.budget, a.add_lanes)?;
+    let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns, a.budget)?;
     println!(
-        "Pareto set for {} on {}: the cheapest design visited at each throughput (lanes of the slowest convolution, or folded add, doubled while it fits; weight memories and multipliers moved off an overflowing resource, skip adds folded when the LUTs overflow; {} designs visited):",
+        "Pareto set for {} on {} at {} ns within {} % of each resource: the cheapest design visited at each throughput (SIMD or PE of the slowest convolution doubled while it fits, multipliers DSP-first, BRAM FIFOs to URAM and weight ROMs to LUTs when BRAM overflows; {} designs visited):",
         a.frozen.display(),
         part.device,
+        a.clock_ns,
+        a.budget,
         candidates.len()
     );
-    println!("| step | images/s | BRAM_18K | DSP | FF | LUT | URAM | fits | slowest stage |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    println!("| step | images/s | BRAM_18K | DSP | FF | LUT | URAM | LUT as memory | binding | fits | slowest stage |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|");
     let mut best_rate = 0.0;
     for (i, c) in candidates.iter().enumerate() {
         let rate = c.estimate.images_per_s();
@@ -354,16 +331,19 @@ pub fn fit(a: FitArgs) -> Result<()> {
         }
         best_rate = rate;
         let (u, _) = c.estimate.utilization(&part);
+        let bottleneck = &c.estimate.bottleneck;
+        let fold = if c.config.map.contains_key(bottleneck) { format!(" (PE {} × SIMD {})", c.config.of(bottleneck), c.config.simd_of(bottleneck)) } else { String::new() };
         println!(
-            "| {i} | {:.1} | {:.0} % | {:.0} % | {:.0} % | {:.0} % | {:.0} % | {} | {} |",
+            "| {i} | {:.1} | {:.0} % | {:.0} % | {:.0} % | {:.0} % | {:.0} % | {:.0} % | {} | {} | {bottleneck}{fold} |",
             c.estimate.images_per_s(),
             u[0],
             u[1],
             u[2],
             u[3],
             u[4].min(999.0),
+            u[5],
+            c.estimate.binding(&part).0,
             if c.fits { "yes" } else { "no" },
-            c.estimate.bottleneck
         );
     }
     // The fastest design that fits; of equally fast ones, the first (cheapest) visited.
@@ -384,7 +364,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
             rows.iter().take(4).map(|r| format!("{} {} {what}", r.name, r.resources.named()[k].1)).collect()
         };
         bail!(
-            "no configuration fits {}{}: even with one lane per convolution the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it (so do folded adds, unless --add-lanes forbids them); or choose a larger part.",
+            "no configuration fits {}{}: even with PE = SIMD = 1 everywhere the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it; or choose a larger part.",
             part.device,
             if a.budget < 100.0 { format!(" within {} % of each resource", a.budget) } else { String::new() },
             over.join(", "),
@@ -393,16 +373,21 @@ pub fn fit(a: FitArgs) -> Result<()> {
     };
     let (u, _) = best.estimate.utilization(&part);
     println!(
-        "\nChosen (the cheapest of the fastest that fit{}): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %; rfpga codegen {} --part {} --parallelism {}",
+        "\nChosen (the cheapest of the fastest that fit{}): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %, URAM {:.0} %, LUT as memory {:.0} % (binding: {}); rfpga codegen {} --part {} --clock-ns {} --parallelism {} --simd {}",
         if a.budget < 100.0 { format!(" within {} % of each resource", a.budget) } else { String::new() },
         best.estimate.images_per_s(),
         u[0],
         u[1],
         u[2],
         u[3],
+        u[4],
+        u[5],
+        best.estimate.binding(&part).0,
         a.frozen.display(),
         part.part,
-        best.argument()
+        a.clock_ns,
+        best.argument(),
+        best.simd_argument()
     );
     if !best.config.storage.is_empty() {
         println!("  and --weight-storage {}", best.storage_argument());
@@ -414,8 +399,9 @@ pub fn fit(a: FitArgs) -> Result<()> {
         let design = serde_json::json!({
             "format": rfpga_estimate::design::DESIGN_FORMAT, "version": rfpga_estimate::design::DESIGN_VERSION,
             "frozen": a.frozen.display().to_string(), "part": part.part,
-            "parallelism": best.config.map, "weight_storage": best.config.storage, "multipliers": best.config.multipliers,
-            "fifo_depths": best.estimate.fifo_depths,
+            "clock_ns": a.clock_ns,
+            "parallelism": best.config.map, "simd": best.config.simd, "weight_storage": best.config.storage, "multipliers": best.config.multipliers,
+            "fifo_depths": best.estimate.fifo_depths, "fifo_storage": best.config.fifo_storage,
             "images_per_s": best.estimate.images_per_s(),
         });
         write_atomic(out, (serde_json::to_string_pretty(&design)? + "\n").as_bytes())?;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::fixedpoint::{export_vectors, load_test, simulate};
-pub use rfpga_estimate::design::{design_part, parse_multipliers, parse_parallelism, parse_storage, per_layer_map, read_design, set_add_lanes};
+pub use rfpga_estimate::design::{design_part, parse_multipliers, parse_parallelism, parse_simd, parse_storage, per_layer_map, read_design, simd_map};
 
 #[derive(Args)]
 pub struct CodegenArgs {
@@ -24,17 +24,15 @@ pub struct CodegenArgs {
     /// Clock period for build.tcl.
     #[arg(long, default_value_t = 10.0)]
     clock_ns: f64,
-    /// Output channels each convolution computes in parallel: N for all, or LAYER=N,… for some
-    /// (e.g. `4` or `conv1=2,layer3.0.conv1=8`); an add LAYER=N sums N channels per cycle.
+    /// PE: output channels each convolution computes per cycle (and channels per word of its
+    /// output stream): N for all, or LAYER=N,… for some (e.g. `4` or `conv1=2,layer3.0.conv1=8`).
+    /// Convolutions whose outputs meet at a skip add need the same PE.
     #[arg(long, default_value = "1")]
     parallelism: String,
-    /// Channels each skip add sums per cycle: N for every add (dividing its channels; N ≥ an
-    /// add's channels: a whole pixel) or all (a whole pixel, the default). Overrides adds named in
-    /// --parallelism or --design. Folding saves LUTs and costs FFs (both input pixels held in
-    /// registers); throughput stays while C/N cycles per pixel are fewer than the slowest
-    /// stage's (at one convolution lane, thousands).
-    #[arg(long, value_name = "N|all")]
-    add_lanes: Option<rfpga_estimate::design::AddLanes>,
+    /// SIMD: input channels each convolution consumes per cycle per PE: N for all, or
+    /// LAYER=N,… (dividing its input channels).
+    #[arg(long, default_value = "1")]
+    simd: String,
     /// Where convolution weights live: auto (Vitis decides), bram, lutram, or LAYER=KIND,….
     #[arg(long, default_value = "auto")]
     weight_storage: String,
@@ -42,9 +40,9 @@ pub struct CodegenArgs {
     /// dsp, or LAYER=KIND,…; the generated code binds them so (BIND_OP).
     #[arg(long, default_value = "auto")]
     multipliers: String,
-    /// A design file written by `rfpga fit --out` (parallelism, weight storage, multipliers per
-    /// layer, and stream depths); overrides --parallelism, --weight-storage and --multipliers
-    /// (--add-lanes overrides its adds).
+    /// A design file written by `rfpga fit --out` (PE, SIMD, weight storage, multipliers per
+    /// layer, and stream depths and storage); overrides --parallelism, --simd, --weight-storage
+    /// and --multipliers.
     /// Without stream depths in it, codegen sizes them with the dataflow model.
     #[arg(long)]
     design: Option<PathBuf>,
@@ -57,28 +55,25 @@ pub struct CodegenArgs {
 
 pub fn codegen(a: CodegenArgs) -> Result<()> {
     let (default_parallelism, mut parallelism) = parse_parallelism(&a.parallelism)?;
+    let (default_simd, simd) = parse_simd(&a.simd)?;
     let (default_storage, storage) = parse_storage(&a.weight_storage)?;
     let (default_mult, multipliers) = parse_multipliers(&a.multipliers)?;
     let model = rfpga_core::frozen::FrozenModel::load(&a.frozen)?;
     let mut storage = per_layer_map(&model, default_storage, storage);
     let mut multipliers = per_layer_map(&model, default_mult, multipliers);
     let mut part = rfpga_estimate::parts::synthesis_part(a.part.as_deref().unwrap_or("xc7z020"))?;
-    let mut fifo_depths = BTreeMap::new();
+    let mut simd = simd_map(&model, default_simd, simd);
+    let (mut fifo_depths, mut fifo_storage) = (BTreeMap::new(), BTreeMap::new());
     if let Some(d) = &a.design {
         let design = read_design(d)?;
         part = design_part(&design, a.part.as_deref(), d)?;
-        (parallelism, storage, multipliers, fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
-    }
-    if let Some(n) = a.add_lanes {
-        if set_add_lanes(&model, &mut parallelism, n) {
-            fifo_depths.clear(); // the design file's depths were sized for other adds
-        }
+        (parallelism, simd, storage, multipliers, fifo_depths, fifo_storage) = (design.parallelism, design.simd, design.storage, design.multipliers, design.fifo_depths, design.fifo_storage);
     }
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
     }
     let sized = fifo_depths.is_empty();
-    let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, storage, multipliers, fifo_depths };
+    let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, simd, storage, multipliers, fifo_depths, fifo_storage };
     let design = rfpga_hls::generate(&a.frozen, &a.out, &opts).with_context(|| format!("generating {}", a.out.display()))?;
     let deep: Vec<usize> = design.streams.iter().filter(|s| s.is_fifo() && s.depth > 2).map(|s| s.depth).collect();
     println!(

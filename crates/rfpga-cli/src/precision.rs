@@ -64,7 +64,8 @@ pub fn precision(a: PrecisionArgs) -> Result<()> {
         Some(d) => {
             let design = read_design(d)?;
             let name = design_part(&design, a.part.as_deref(), d)?;
-            (par.map, par.storage, par.multipliers, par.fifo_depths) = (design.parallelism, design.storage, design.multipliers, design.fifo_depths);
+            (par.map, par.simd, par.storage, par.multipliers, par.fifo_depths, par.fifo_storage) =
+                (design.parallelism, design.simd, design.storage, design.multipliers, design.fifo_depths, design.fifo_storage);
             name
         }
         None => a.part.clone().unwrap_or_else(|| "xc7z020".into()),

@@ -6,13 +6,22 @@ use anyhow::{bail, Context, Result};
 use rfpga_hls::{Multipliers, Storage};
 use std::collections::BTreeMap;
 
-/// `N`, `LAYER=N,…`, or `@FILE` holding either.
+/// `--parallelism`: `N`, `LAYER=N,…`, or `@FILE` holding either.
 pub fn parse_parallelism(s: &str) -> Result<(usize, BTreeMap<String, usize>)> {
+    parse_counts(s, "--parallelism")
+}
+
+/// `--simd`: `N`, `LAYER=N,…`, or `@FILE` holding either.
+pub fn parse_simd(s: &str) -> Result<(usize, BTreeMap<String, usize>)> {
+    parse_counts(s, "--simd")
+}
+
+fn parse_counts(s: &str, flag: &str) -> Result<(usize, BTreeMap<String, usize>)> {
     if let Some(path) = s.strip_prefix('@') {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--parallelism: reading {path}"))?;
-        return parse_parallelism(text.trim());
+        let text = std::fs::read_to_string(path).with_context(|| format!("{flag}: reading {path}"))?;
+        return parse_counts(text.trim(), flag);
     }
-    let bad = |x: &str| anyhow::anyhow!("--parallelism: expected N or LAYER=N,… with N ≥ 1, found `{x}`");
+    let bad = |x: &str| anyhow::anyhow!("{flag}: expected N or LAYER=N,… with N ≥ 1, found `{x}`");
     if let Ok(n) = s.parse::<usize>() {
         return if n >= 1 { Ok((n, BTreeMap::new())) } else { Err(bad(s)) };
     }
@@ -47,17 +56,20 @@ pub fn parse_multipliers(s: &str) -> Result<(Multipliers, BTreeMap<String, Multi
     parse_per_layer(s, "--multipliers")
 }
 
-/// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism`, and (optional,
-/// `auto` when absent) `weight_storage` and `multipliers` by layer, and (optional, sized by
-/// codegen when absent) `fifo_depths` by stream (`rfpga fit` and `rfpga dataflow --size-fifos`
-/// write them).
+/// A design file of `rfpga fit --out`: `rfpga-design` v1 with `parallelism` (PE) by
+/// convolution, and (optional) `simd` (1 when absent), `weight_storage` and `multipliers`
+/// (`auto` when absent) by convolution, `fifo_depths` (sized by codegen when absent) and
+/// `fifo_storage` (by depth when absent) by stream (`rfpga fit` and `rfpga dataflow
+/// --size-fifos` write them).
 #[derive(Debug)]
 pub struct Design {
     pub part: String,
     pub parallelism: BTreeMap<String, usize>,
+    pub simd: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
     pub multipliers: BTreeMap<String, Multipliers>,
     pub fifo_depths: BTreeMap<String, usize>,
+    pub fifo_storage: BTreeMap<String, rfpga_hls::hw::FifoImpl>,
 }
 
 /// The `format` and `version` of a design file (`rfpga fit --out`, `rfpga dataflow --size-fifos`).
@@ -67,7 +79,7 @@ pub const DESIGN_VERSION: u64 = 1;
 pub fn read_design(path: &std::path::Path) -> Result<Design> {
     let v: serde_json::Value = rfpga_core::io::read_json(path)?;
     // A misspelt key must not be ignored (`fifo_depth` would silently resize every stream).
-    const KEYS: [&str; 9] = ["format", "version", "frozen", "part", "parallelism", "weight_storage", "multipliers", "fifo_depths", "images_per_s"];
+    const KEYS: [&str; 12] = ["format", "version", "frozen", "part", "clock_ns", "parallelism", "simd", "weight_storage", "multipliers", "fifo_depths", "fifo_storage", "images_per_s"];
     let object = v.as_object().with_context(|| format!("{}: expected a JSON object (an rfpga-design file)", path.display()))?;
     rfpga_core::io::check_header(path, &v, DESIGN_FORMAT, DESIGN_VERSION)?;
     if let Some(k) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
@@ -78,6 +90,17 @@ pub fn read_design(path: &std::path::Path) -> Result<Design> {
     if let Some((layer, n)) = parallelism.iter().find(|(_, &n)| n == 0) {
         bail!("{}: field `parallelism.{layer}`: expected ≥ 1 lanes, found {n}", path.display());
     }
+    let simd: BTreeMap<String, usize> = match v.get("simd") {
+        Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `simd`", path.display()))?,
+        None => BTreeMap::new(),
+    };
+    if let Some((layer, n)) = simd.iter().find(|(_, &n)| n == 0) {
+        bail!("{}: field `simd.{layer}`: expected ≥ 1, found {n}", path.display());
+    }
+    let fifo_storage = match v.get("fifo_storage") {
+        Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `fifo_storage`", path.display()))?,
+        None => BTreeMap::new(),
+    };
     let storage = match v.get("weight_storage") {
         Some(m) => serde_json::from_value(m.clone()).with_context(|| format!("{}: field `weight_storage`", path.display()))?,
         None => BTreeMap::new(),
@@ -94,7 +117,7 @@ pub fn read_design(path: &std::path::Path) -> Result<Design> {
         bail!("{}: field `fifo_depths.{stream}`: expected a depth ≥ 1, found 0", path.display());
     }
     let part = field("part")?.as_str().map(str::to_string).with_context(|| format!("{}: field `part`: expected a string", path.display()))?;
-    Ok(Design { part, parallelism, storage, multipliers, fifo_depths })
+    Ok(Design { part, parallelism, simd, storage, multipliers, fifo_depths, fifo_storage })
 }
 
 /// The part to use when a design file names one: the design's unless --part says the same
@@ -112,39 +135,16 @@ pub fn design_part(design: &Design, given: Option<&str>, file: &std::path::Path)
     }
 }
 
-/// `--add-lanes`: every skip add a whole pixel per cycle (`all`), or N channels per cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddLanes {
-    All,
-    Lanes(usize),
-}
-
-impl std::str::FromStr for AddLanes {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "all" => Ok(AddLanes::All),
-            _ => match s.parse::<usize>() {
-                Ok(n) if n >= 1 => Ok(AddLanes::Lanes(n)),
-                _ => bail!("expected all or a number of channels per cycle ≥ 1, found `{s}`"),
-            },
+/// Every convolution's SIMD: explicit ones, and `default` for the rest (nothing where it is 1).
+pub fn simd_map(model: &rfpga_core::frozen::FrozenModel, default: usize, mut map: BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+    if default != 1 {
+        for l in &model.layers {
+            if l.kind() == "conv" {
+                map.entry(l.name().to_string()).or_insert(default);
+            }
         }
     }
-}
-
-/// Sets every add of `model` in the lanes map to `lanes`: N (its entry; N ≥ its channels is a
-/// whole pixel per cycle) or `all` (no entry: a whole pixel per cycle). Returns whether the map
-/// changed (stream depths sized for the old adds then no longer hold).
-pub fn set_add_lanes(model: &rfpga_core::frozen::FrozenModel, map: &mut BTreeMap<String, usize>, lanes: AddLanes) -> bool {
-    let mut changed = false;
-    for l in model.layers.iter().filter(|l| l.kind() == "add") {
-        let old = match lanes {
-            AddLanes::All => map.remove(l.name()),
-            AddLanes::Lanes(n) => map.insert(l.name().to_string(), n),
-        };
-        changed |= old != if let AddLanes::Lanes(n) = lanes { Some(n) } else { None };
-    }
-    changed
+    map
 }
 
 /// Every convolution's choice: explicit ones, and `default` for the rest (nothing where the

@@ -14,7 +14,7 @@ pub use rfpga_hls::hw::resources;
 
 use anyhow::{bail, Result};
 use rfpga_core::frozen::{Analysis, FrozenModel, Layer};
-use rfpga_hls::hw::{Design, Role};
+use rfpga_hls::hw::{Design, FifoImpl, Role};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -51,6 +51,8 @@ pub struct Estimate {
     pub clock_ns: f64,
     /// Skip FIFOs alone (what removing or shortening skips changes).
     pub skip_fifos: Resources,
+    /// Every FIFO: stream name and resources (what the fit moves between storages).
+    pub fifos: Vec<(String, Resources)>,
 }
 
 impl Estimate {
@@ -58,16 +60,24 @@ impl Estimate {
         1e9 / (self.interval as f64 * self.clock_ns)
     }
 
-    /// Each resource as a share of the part's (percent), and whether all are ≤ 100 %.
-    pub fn utilization(&self, part: &Part) -> ([f64; 5], bool) {
-        let avail = part.available().named();
-        let mut u = [0.0; 5];
-        let mut fits = true;
-        for (i, ((_, used), (_, have))) in self.total.named().iter().zip(avail.iter()).enumerate() {
-            u[i] = if *have == 0 { if *used == 0 { 0.0 } else { f64::INFINITY } } else { 100.0 * *used as f64 / *have as f64 };
-            fits &= u[i] <= 100.0;
+    /// Each resource as a share of the part's (percent: BRAM_18K, DSP, FF, LUT, URAM, and LUTs
+    /// used as memory against the part's SLICEM LUTs), and whether all are ≤ 100 %.
+    pub fn utilization(&self, part: &Part) -> ([f64; 6], bool) {
+        let avail = part.available();
+        let mut u = [0.0; 6];
+        let pairs = self.total.named().map(|(_, v)| v).into_iter().chain([self.total.lut_mem]).zip(avail.named().map(|(_, v)| v).into_iter().chain([part.lut_mem]));
+        for (i, (used, have)) in pairs.enumerate() {
+            u[i] = if have == 0 { if used == 0 { 0.0 } else { f64::INFINITY } } else { 100.0 * used as f64 / have as f64 };
         }
-        (u, fits)
+        (u, u.iter().all(|&x| x <= 100.0))
+    }
+
+    /// The resource closest to its limit (its name and percent).
+    pub fn binding(&self, part: &Part) -> (&'static str, f64) {
+        let (u, _) = self.utilization(part);
+        const NAMES: [&str; 6] = ["BRAM_18K", "DSP", "FF", "LUT", "URAM", "LUT as memory"];
+        let i = (0..6).max_by(|&a, &b| u[a].total_cmp(&u[b])).expect("six");
+        (NAMES[i], u[i])
     }
 }
 
@@ -78,21 +88,36 @@ impl Estimate {
 #[derive(Debug, Clone)]
 pub struct Parallelism {
     pub default: usize,
+    /// PE by convolution.
     pub map: BTreeMap<String, usize>,
+    /// SIMD by convolution (1 where absent).
+    pub simd: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
     pub multipliers: BTreeMap<String, Multipliers>,
     pub fifo_depths: BTreeMap<String, usize>,
+    pub fifo_storage: BTreeMap<String, FifoImpl>,
 }
 
 impl Default for Parallelism {
     fn default() -> Self {
-        Parallelism { default: 1, map: BTreeMap::new(), storage: BTreeMap::new(), multipliers: BTreeMap::new(), fifo_depths: BTreeMap::new() }
+        Parallelism {
+            default: 1,
+            map: BTreeMap::new(),
+            simd: BTreeMap::new(),
+            storage: BTreeMap::new(),
+            multipliers: BTreeMap::new(),
+            fifo_depths: BTreeMap::new(),
+            fifo_storage: BTreeMap::new(),
+        }
     }
 }
 
 impl Parallelism {
     pub fn of(&self, layer: &str) -> usize {
         *self.map.get(layer).unwrap_or(&self.default)
+    }
+    pub fn simd_of(&self, layer: &str) -> usize {
+        *self.simd.get(layer).unwrap_or(&1)
     }
     pub fn storage_of(&self, layer: &str) -> Storage {
         *self.storage.get(layer).unwrap_or(&Storage::Auto)
@@ -107,9 +132,11 @@ impl Parallelism {
             clock_ns,
             parallelism: self.map.clone(),
             default_parallelism: self.default,
+            simd: self.simd.clone(),
             storage: self.storage.clone(),
             multipliers: self.multipliers.clone(),
             fifo_depths: self.fifo_depths.clone(),
+            fifo_storage: self.fifo_storage.clone(),
         }
     }
 }
@@ -142,6 +169,7 @@ pub fn estimate_design(d: &Design, clock_ns: f64) -> Result<Estimate> {
         }
     }
     rows.push(ports);
+    let fifos = d.streams.iter().filter(|s| s.is_fifo()).map(|s| (s.name.clone(), s.resources())).collect();
     let (mut streams, mut skip_fifos) = (Resources::default(), Resources::default());
     let (mut n_streams, mut n_skip) = (0, 0);
     for s in &d.streams {
@@ -182,6 +210,7 @@ pub fn estimate_design(d: &Design, clock_ns: f64) -> Result<Estimate> {
         rows,
         clock_ns,
         skip_fifos,
+        fifos,
     })
 }
 
@@ -203,7 +232,11 @@ pub fn table(e: &Estimate, part: &Part) -> String {
     let pct = |v: f64| if v.is_finite() { format!("{v:.1} %") } else { "∞ (none on this part)".into() };
     let _ = writeln!(s, "| **utilization** | | **{}** | **{}** | **{}** | **{}** | **{}** | | |", pct(u[0]), pct(u[1]), pct(u[2]), pct(u[3]), pct(u[4]));
     let _ = writeln!(s);
-    let over: Vec<&str> = t.named().iter().zip(u).filter(|(_, p)| *p > 100.0).map(|((n, _), _)| *n).collect();
+    let _ = writeln!(s, "LUT as memory (LUTRAM and shift registers, SLICEM only): {} of the part's {} SLICEM LUTs ({}).", t.lut_mem, part.lut_mem, pct(u[5]));
+    let mut over: Vec<&str> = t.named().iter().zip(u).filter(|(_, p)| *p > 100.0).map(|((n, _), _)| *n).collect();
+    if u[5] > 100.0 {
+        over.push("LUT as memory");
+    }
     let verdict = if fits { format!("**fits** {}", part.device) } else { format!("**does not fit** {}: {} over 100 %", part.device, over.join(", ")) };
     let _ = writeln!(
         s,
@@ -235,6 +268,15 @@ impl Candidate {
     pub fn argument(&self) -> String {
         self.config.map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
     }
+    /// The `--simd` argument.
+    pub fn simd_argument(&self) -> String {
+        let s: Vec<String> = self.config.simd.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if s.is_empty() {
+            "1".into()
+        } else {
+            s.join(",")
+        }
+    }
     /// The `--weight-storage` argument (empty when every layer is `auto`).
     pub fn storage_argument(&self) -> String {
         self.config.storage.iter().map(|(k, v)| format!("{k}={}", format!("{v:?}").to_lowercase())).collect::<Vec<_>>().join(",")
@@ -245,34 +287,60 @@ impl Candidate {
     }
 }
 
-/// Searches per-layer parallelism, weight storage and multiplier binding for designs that fit
-/// `part`: from one lane everywhere, the slowest convolution's lanes double while the design
-/// fits. A design over budget is first relieved: over BRAM_18K, the largest BRAM weight memory
-/// moves to LUTRAM (where LUTs have room; never to URAM, which cannot hold a ROM); over LUT,
-/// whole-pixel skip adds fold to one channel per cycle (once, where FFs have room: their input
-/// pixels go to registers; not when `add_lanes` fixes them: `all`, or N to start from), then
-/// the multipliers of the convolution with the most lanes move from LUTs to DSP slices (while
-/// DSPs have room). A folded add that becomes the slowest stage has its lanes doubled like a
-/// convolution's. A design fits when every resource is within `budget` percent of the part's
-/// (100: all of it; less leaves room for place and route). Returns every design visited, in order; the
-/// fastest that fits is the answer.
-pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64, add_lanes: Option<design::AddLanes>) -> Result<Vec<Candidate>> {
+/// DSP-first multiplier binding: convolutions (most multipliers first) get DSP slices while
+/// they fit within `budget` percent of the part's DSPs (the dense layer's one multiplier
+/// counted first); the rest are built from LUTs. A known, exact DSP count.
+pub fn bind_dsp_first(m: &FrozenModel, a: &Analysis, par: &mut Parallelism, part: &Part, budget: f64) {
+    let dsp_kind = part.dsp();
+    let mut left = (part.dsp as f64 * budget / 100.0).floor() as u64;
+    let mut convs: Vec<(String, u64, u64)> = Vec::new();
+    for (i, l) in m.layers.iter().enumerate() {
+        let x = a.ports[a.inputs[i][0]].format.width;
+        match l {
+            Layer::Conv(c) => {
+                let per = resources::multiplier(x, c.weight.width, true, dsp_kind).dsp;
+                convs.push((c.name.clone(), (par.of(&c.name) * par.simd_of(&c.name)) as u64, per));
+            }
+            Layer::Dense(d) => {
+                if Multipliers::Auto.in_dsp(x, d.weight.width) {
+                    left = left.saturating_sub(resources::multiplier(x, d.weight.width, true, dsp_kind).dsp);
+                }
+            }
+            _ => {}
+        }
+    }
+    convs.sort_by_key(|(_, n, _)| std::cmp::Reverse(*n));
+    for (name, n, per) in convs {
+        let need = n * per;
+        let kind = if need <= left {
+            left -= need;
+            Multipliers::Dsp
+        } else {
+            Multipliers::Fabric
+        };
+        par.multipliers.insert(name, kind);
+    }
+}
+
+/// Searches per-convolution folding (PE × SIMD), multiplier binding, weight and FIFO storage
+/// for designs that fit `part` within `budget` percent of every resource: from PE = SIMD = 1
+/// everywhere, the slowest stage's parallelism doubles while the design fits — SIMD (input
+/// channels per cycle) when it is below PE or the convolution's PE is tied to others (outputs
+/// that meet at a skip add share one PE: [`rfpga_hls::hw::pe_classes`]), else PE for the
+/// convolution and every one tied to it. After each step the multipliers are bound DSP-first
+/// ([`bind_dsp_first`]); a design over its BRAM_18K budget is relieved by moving the largest
+/// BRAM FIFO to URAM (parts that have it) or the largest BRAM weight ROM to LUTs (while LUTs
+/// have room). Returns every design visited, in order; the fastest that fits is the answer.
+pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64) -> Result<Vec<Candidate>> {
     let room = 0.9 * budget;
-    let convs: Vec<(String, usize)> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.out_ch)) } else { None }).collect();
-    // Folded adds (fewer lanes than channels) are stages whose lanes fit may double too.
-    let adds: Vec<(String, usize)> = m.layers.iter().enumerate().filter_map(|(i, l)| if let Layer::Add(x) = l { Some((x.name.clone(), a.ports[a.inputs[i][0]].shape[2])) } else { None }).collect();
-    // Operand widths of each convolution's products (input × weight).
-    let operands: BTreeMap<&str, (u32, u32)> = m
+    let classes = rfpga_hls::hw::pe_classes(m, a);
+    let convs: BTreeMap<String, (usize, usize)> = m
         .layers
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| if let Layer::Conv(c) = l { Some((c.name.as_str(), (a.ports[a.inputs[i][0]].format.width, c.weight.width))) } else { None })
+        .filter_map(|(i, l)| if let Layer::Conv(c) = l { Some((c.name.clone(), (a.ports[a.inputs[i][0]].shape[2], c.out_ch))) } else { None })
         .collect();
-    let mut config = Parallelism { map: convs.iter().map(|(n, _)| (n.clone(), 1)).collect(), ..Default::default() };
-    if let Some(k) = add_lanes {
-        design::set_add_lanes(m, &mut config.map, k);
-    }
-    let mut out: Vec<Candidate> = Vec::new();
+    let mut config = Parallelism { map: convs.keys().map(|n| (n.clone(), 1)).collect(), ..Default::default() };
     let eval = |c: &Parallelism| -> Result<Candidate> {
         let e = estimate(m, a, c, part, clock_ns)?;
         let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
@@ -281,14 +349,15 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
     let relieve = |next: &mut Parallelism, mut cand: Candidate| -> Result<Candidate> {
         while !cand.fits {
             let (u, _) = cand.estimate.utilization(part);
-            // Folding frees LUTs: first when they overflow, or when BRAM relief (to LUTRAM)
-            // needs LUT room.
-            let can_fold = add_lanes.is_none() && u[2] < room && adds.iter().any(|(n, _)| !next.map.contains_key(n));
-            if can_fold && (u[3] > budget || (u[0] > budget && u[3] >= room)) {
-                for (n, _) in &adds {
-                    next.map.entry(n.clone()).or_insert(1);
-                }
-            } else if u[0] > budget {
+            if u[0] <= budget {
+                break;
+            }
+            let to_uram = (part.uram > 0 && u[4] < room)
+                .then(|| cand.estimate.fifos.iter().filter(|(n, r)| r.bram_18k > 0 && !next.fifo_storage.contains_key(n)).max_by_key(|(_, r)| r.bram_18k).map(|(n, _)| n.clone()))
+                .flatten();
+            if let Some(stream) = to_uram {
+                next.fifo_storage.insert(stream, FifoImpl::Uram);
+            } else {
                 let moved = cand
                     .estimate
                     .rows
@@ -297,38 +366,42 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
                     .max_by_key(|r| r.resources.bram_18k)
                     .map(|r| r.name.clone());
                 let Some(layer) = moved else { break };
-                let to = if u[3] < room { Storage::Lutram } else { break };
-                next.storage.insert(layer, to);
-            } else if u[3] > budget && u[1] < room {
-                let in_lut = |n: &str| {
-                    let (x, w) = operands[n];
-                    !next.multipliers_of(n).in_dsp(x, w)
-                };
-                let moved = convs.iter().filter(|(n, _)| in_lut(n)).max_by_key(|(n, _)| next.of(n)).map(|(n, _)| n.clone());
-                let Some(layer) = moved else { break };
-                next.multipliers.insert(layer, Multipliers::Dsp);
-            } else {
-                break;
+                if u[3] >= room {
+                    break;
+                }
+                next.storage.insert(layer, Storage::Lutram);
             }
             cand = eval(next)?;
         }
         Ok(cand)
     };
+    bind_dsp_first(m, a, &mut config, part, budget);
     let first = eval(&config)?;
     let mut current = relieve(&mut config, first)?;
-    out.push(current.clone());
+    let mut out = vec![current.clone()];
     if !current.fits {
         return Ok(out);
     }
     loop {
         let bottleneck = current.estimate.bottleneck.clone();
-        let Some((_, cout)) = convs.iter().chain(&adds).find(|(n, _)| *n == bottleneck) else { break };
-        let Some(&p) = config.map.get(&bottleneck) else { break };
-        if p * 2 > *cout || cout % (p * 2) != 0 {
+        let Some(&(cin, cout)) = convs.get(&bottleneck) else { break };
+        let class = classes.iter().find(|k| k.contains(&bottleneck)).cloned().unwrap_or_else(|| vec![bottleneck.clone()]);
+        let (pe, simd) = (config.of(&bottleneck), config.simd_of(&bottleneck));
+        let simd_ok = cin % (2 * simd) == 0;
+        let pe_ok = class.iter().all(|n| convs[n].1 % (2 * config.of(n)) == 0) && 2 * pe <= cout;
+        let mut next = config.clone();
+        if simd_ok && (simd < pe || class.len() > 1 || !pe_ok) {
+            next.simd.insert(bottleneck.clone(), 2 * simd);
+        } else if pe_ok {
+            for n in &class {
+                let p = next.of(n);
+                next.map.insert(n.clone(), 2 * p);
+            }
+        } else {
             break;
         }
-        let mut next = config.clone();
-        next.map.insert(bottleneck, p * 2);
+        next.multipliers.clear();
+        bind_dsp_first(m, a, &mut next, part, budget);
         let cand = eval(&next)?;
         let cand = relieve(&mut next, cand)?;
         out.push(cand.clone());

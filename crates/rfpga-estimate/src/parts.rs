@@ -21,6 +21,8 @@ pub struct Part {
     pub ff: u64,
     pub lut: u64,
     pub uram: u64,
+    /// LUTs that can be memory (LUTRAM, shift registers): those in SLICEM slices.
+    pub lut_mem: u64,
 }
 
 #[derive(Deserialize)]
@@ -30,7 +32,7 @@ struct Catalog {
 
 impl Part {
     pub fn available(&self) -> Resources {
-        Resources { bram_18k: self.bram_18k, dsp: self.dsp, ff: self.ff, lut: self.lut, uram: self.uram }
+        Resources { bram_18k: self.bram_18k, dsp: self.dsp, ff: self.ff, lut: self.lut, uram: self.uram, lut_mem: self.lut_mem }
     }
 
     pub fn dsp(&self) -> DspKind {

@@ -66,6 +66,8 @@ fn resources(n: Node, path: &str, file: &Path) -> Result<Resources> {
         ff: get("FF")?,
         lut: get("LUT")?,
         uram: if r.children().any(|c| c.has_tag_name("URAM")) { get("URAM")? } else { 0 },
+        // csynth reports no LUT-as-memory figure.
+        lut_mem: 0,
     })
 }
 
@@ -152,12 +154,14 @@ pub fn read_utilization(file: &Path) -> Result<UtilizationReport> {
         get(&["DSPs"], true)?,
         get(&["URAM"], false)?,
     );
+    let lut_mem = get(&["LUT as Memory"], false)?;
     let pick = |f: fn((f64, f64)) -> f64| Resources {
         bram_18k: (2.0 * f(bram)).round() as u64,
         dsp: f(dsp).round() as u64,
         ff: f(ff).round() as u64,
         lut: f(lut).round() as u64,
         uram: f(uram).round() as u64,
+        lut_mem: f(lut_mem).round() as u64,
     };
     Ok(UtilizationReport { device, resources: pick(|p| p.0), available: pick(|p| p.1) })
 }

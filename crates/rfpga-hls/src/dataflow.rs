@@ -281,13 +281,14 @@ pub fn size_fifos(design: &Design, images: usize) -> anyhow::Result<Sizing> {
     // shift registers. Keep it at 32 where the whole interval stays within SRL_TOLERANCE.
     let limit = target + (target as f64 * SRL_TOLERANCE) as u64;
     let mut deep: Vec<usize> = (0..design.streams.len()).filter(|&s| design.streams[s].is_fifo() && depths[s] > SRL_DEPTH).collect();
-    deep.sort_by_key(|&s| std::cmp::Reverse(crate::hw::fifo::resources(depths[s] as u64, design.streams[s].bits).bram_18k));
+    deep.sort_by_key(|&s| std::cmp::Reverse(depths[s] as u64 * design.streams[s].bits));
     for s in deep {
+        // Capped only where the interval also holds at a margin below the cap, so the cap
+        // keeps the margin every sized FIFO has.
         let old = depths[s];
-        depths[s] = SRL_DEPTH;
-        if !simulate_with(design, &depths, images).interval().is_some_and(|i| i <= limit) {
-            depths[s] = old;
-        }
+        depths[s] = SRL_DEPTH - SRL_DEPTH / 8;
+        let with_margin = simulate_with(design, &depths, images).interval().is_some_and(|i| i <= limit);
+        depths[s] = if with_margin { SRL_DEPTH } else { old };
     }
     let interval = simulate_with(design, &depths, images).interval().expect("checked: no deadlock");
     Ok(Sizing { depths, unbounded_interval: target, interval })

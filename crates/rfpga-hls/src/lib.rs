@@ -41,10 +41,12 @@ const TESTBENCH_CPP: &str = include_str!("../../../testbench/testbench.cpp");
 pub struct Options {
     pub part: String,
     pub clock_ns: f64,
-    /// Lanes by layer name: a convolution's multiply-accumulate lanes (`default_parallelism`
-    /// where absent); an add's channels per cycle (all of them where absent).
+    /// PE by convolution name: output channels computed per cycle, and channels per word of
+    /// its output stream (`default_parallelism` where absent).
     pub parallelism: BTreeMap<String, usize>,
     pub default_parallelism: usize,
+    /// SIMD by convolution name: input channels consumed per cycle per PE (1 where absent).
+    pub simd: BTreeMap<String, usize>,
     /// Where each convolution's weights live, by layer name; `Auto` (Vitis decides) elsewhere.
     pub storage: BTreeMap<String, Storage>,
     /// Where each convolution's multipliers go, by layer name; `Auto` elsewhere.
@@ -52,17 +54,19 @@ pub struct Options {
     /// Stream depths by stream name (a design file's, sized by `rfpga dataflow --size-fifos`);
     /// when empty, `generate` sizes them itself.
     pub fifo_depths: BTreeMap<String, usize>,
+    /// FIFO storage by stream name; by depth and width ([`hw::FifoImpl::of`]) elsewhere.
+    pub fifo_storage: BTreeMap<String, hw::FifoImpl>,
 }
 
 impl Options {
-    /// The lanes of convolution `layer`.
+    /// The PE of convolution `layer`.
     pub fn lanes(&self, layer: &str) -> usize {
         *self.parallelism.get(layer).unwrap_or(&self.default_parallelism)
     }
 
-    /// The channels per cycle of add `layer`, over `channels` channels.
-    pub fn add_lanes(&self, layer: &str, channels: usize) -> Result<usize> {
-        hw::add::lanes(self.parallelism.get(layer).copied(), channels).map_err(|e| anyhow::anyhow!("lanes of add `{layer}` (--add-lanes, --parallelism or a design file): {e}"))
+    /// The SIMD of convolution `layer`.
+    pub fn simd_of(&self, layer: &str) -> usize {
+        *self.simd.get(layer).unwrap_or(&1)
     }
 }
 
@@ -73,15 +77,17 @@ impl Default for Options {
             clock_ns: 10.0,
             parallelism: BTreeMap::new(),
             default_parallelism: 1,
+            simd: BTreeMap::new(),
             storage: BTreeMap::new(),
             multipliers: BTreeMap::new(),
             fifo_depths: BTreeMap::new(),
+            fifo_storage: BTreeMap::new(),
         }
     }
 }
 
-/// The memory a convolution's weight ROM is bound to (`set_directive_bind_storage` in
-/// build.tcl). Never UltraRAM: it has no initial contents (UG573, UG901), so a ROM there would
+/// The memory a convolution's weight ROM is bound to (a BIND_STORAGE pragma in the generated
+/// layer function that defines the ROM). Never UltraRAM: it has no initial contents (UG573, UG901), so a ROM there would
 /// hold zeros.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,7 +112,7 @@ impl std::str::FromStr for Storage {
 }
 
 impl Storage {
-    fn pragma_impl(self) -> Option<&'static str> {
+    pub fn pragma_impl(self) -> Option<&'static str> {
         match self {
             Storage::Auto => None,
             Storage::Bram => Some("bram"),
@@ -204,7 +210,15 @@ pub struct ConvCfg {
     pub oh: usize,
     pub ow: usize,
     pub relu: bool,
-    pub unroll: usize,
+    /// Output channels per cycle (and per output word), input channels per cycle, input
+    /// channels per input word, line-buffer banks, COUT/PE, K·K·CIN/SIMD.
+    pub pe: usize,
+    pub simd: usize,
+    pub in_g: usize,
+    pub banks: usize,
+    pub groups: usize,
+    pub steps: usize,
+    pub storage: Storage,
     pub mul_in_dsp: bool,
     pub in_t: String,
     pub w_raw: &'static str,
@@ -228,6 +242,18 @@ pub struct RawArray {
     /// C array dimensions, e.g. `[16][144]`.
     pub dims: String,
     pub values: String,
+    /// `#pragma HLS` lines for it (in the function that defines it, where they apply).
+    pub pragmas: Vec<String>,
+}
+
+/// A generated layer function: the dataflow process of a layer with weights, its ROMs defined
+/// inside it (so their storage and reshape pragmas bind them: UG1399), calling the library.
+pub struct LayerFn {
+    pub name: String,
+    pub comment: String,
+    pub args: String,
+    pub arrays: Vec<RawArray>,
+    pub call: String,
 }
 
 
@@ -243,7 +269,7 @@ struct ParametersH<'a> {
 #[derive(Template)]
 #[template(path = "hls/weights.h", escape = "none")]
 struct WeightsH<'a> {
-    arrays: &'a [RawArray],
+    functions: &'a [LayerFn],
 }
 
 #[derive(Template)]
@@ -272,8 +298,6 @@ struct TopCpp<'a> {
 struct BuildTcl<'a> {
     part: &'a str,
     clock_ns: f64,
-    /// (array, impl) of `set_directive_bind_storage`.
-    bindings: &'a [(String, &'static str)],
 }
 
 #[derive(Template)]
@@ -305,37 +329,71 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design>
     // The DSP kind only shapes the resource figures, which codegen does not use.
     let design = hw::Design::build_sized(&model, &a, opts, hw::DspKind::Dsp48E1, &frozen.display().to_string())?;
 
-    let mut arrays = Vec::new();
-    let raw = |name: &str, f: &FixedFormat, id: String| -> RawArray {
-        let values = weights.get(name).expect("checked strictly");
-        let ctype = raw_ctype(f);
-        RawArray { name: id, ctype, dims: format!("[{}]", values.len()), values: literals(values, ctype) }
-    };
+    let mut functions = Vec::new();
     for layer in &model.layers {
         let id = ident(layer.name());
+        let weight = |name: &str| weights.get(name).expect("checked strictly");
         match layer {
             Layer::Conv(c) => {
-                // Weights in the order the kernel reads them: [co][ky][kx][ci].
-                let src = weights.get(&format!("{}.weight", c.name)).expect("checked strictly");
-                let (k, co_n, cin) = (c.kernel, c.out_ch, c.in_ch);
-                let mut t = vec![0i64; src.len()];
-                for co in 0..co_n {
-                    for ci in 0..cin {
-                        for ky in 0..k {
-                            for kx in 0..k {
-                                t[((co * k + ky) * k + kx) * cin + ci] = src[((co * cin + ci) * k + ky) * k + kx];
+                let cfg = design.convs.iter().find(|x| x.id == id).expect("every convolution configured");
+                // Weights in the order the kernel reads them, one row per cycle:
+                // row g·STEPS + step holds, at u·SIMD + s, the weight of output channel g·PE + u
+                // for tap step·SIMD + s, taps in (ky, kx, ci) order.
+                let src = weight(&format!("{}.weight", c.name));
+                let (k, cin) = (c.kernel, c.in_ch);
+                let (pe, simd) = (cfg.pe, cfg.simd);
+                let mut t = Vec::with_capacity(src.len());
+                for g in 0..cfg.groups {
+                    for step in 0..cfg.steps {
+                        for u in 0..pe {
+                            for s in 0..simd {
+                                let (co, tap) = (g * pe + u, step * simd + s);
+                                let (ky, kx, ci) = (tap / (k * cin), (tap / cin) % k, tap % cin);
+                                t.push(src[((co * cin + ci) * k + ky) * k + kx]);
                             }
                         }
                     }
                 }
-                let ctype = raw_ctype(&c.weight);
-                let dims = format!("[{co_n}][{}]", k * k * cin);
-                arrays.push(RawArray { name: format!("w_{id}"), ctype, dims, values: literals(&t, ctype) });
-                arrays.push(raw(&format!("{}.bias", c.name), &c.bias, format!("b_{id}")));
+                let (wt, bt) = (raw_ctype(&c.weight), raw_ctype(&c.bias));
+                let mut w_pragmas = vec!["ARRAY_RESHAPE variable = w type = complete dim = 2".to_string()];
+                if let Some(imp) = cfg.storage.pragma_impl() {
+                    w_pragmas.push(format!("BIND_STORAGE variable = w type = rom_1p impl = {imp}"));
+                }
+                let p = design.processes.iter().find(|p| p.name == c.name).expect("a process per layer");
+                let (sin, sout) = (&design.streams[p.inputs[0]], &design.streams[p.outputs[0]]);
+                functions.push(LayerFn {
+                    name: format!("{id}_layer"),
+                    comment: format!("{}: PE {pe} × SIMD {simd}; weights one word of {} bits per cycle", c.name, pe * simd * c.weight.width as usize),
+                    args: format!("hls::stream<{} > &in, hls::stream<{} > &out", sin.ty, sout.ty),
+                    arrays: vec![
+                        RawArray { name: "w".into(), ctype: wt, dims: format!("[{}][{}]", cfg.groups * cfg.steps, pe * simd), values: literals(&t, wt), pragmas: w_pragmas },
+                        RawArray {
+                            name: "b".into(),
+                            ctype: bt,
+                            dims: format!("[{}][{pe}]", cfg.groups),
+                            values: literals(weight(&format!("{}.bias", c.name)), bt),
+                            pragmas: vec!["ARRAY_RESHAPE variable = b type = complete dim = 2".into()],
+                        },
+                    ],
+                    call: format!("rfpga::conv2d<{id}_cfg>(in, out, w, b)"),
+                });
             }
             Layer::Dense(d) => {
-                arrays.push(raw(&format!("{}.weight", d.name), &d.weight, format!("w_{id}")));
-                arrays.push(raw(&format!("{}.bias", d.name), &d.bias, format!("b_{id}")));
+                let (wt, bt) = (raw_ctype(&d.weight), raw_ctype(&d.bias));
+                let p = design.processes.iter().find(|p| p.name == d.name).expect("a process per layer");
+                let (sin, sout) = (&design.streams[p.inputs[0]], &design.streams[p.outputs[0]]);
+                let ws = weight(&format!("{}.weight", d.name));
+                let bs = weight(&format!("{}.bias", d.name));
+                functions.push(LayerFn {
+                    name: format!("{id}_layer"),
+                    comment: format!("{}: one multiply-accumulate per cycle", d.name),
+                    args: format!("hls::stream<{} > &in, hls::stream<{} > &out", sin.ty, sout.ty),
+                    arrays: vec![
+                        RawArray { name: "w".into(), ctype: wt, dims: format!("[{}]", ws.len()), values: literals(ws, wt), pragmas: vec![] },
+                        RawArray { name: "b".into(), ctype: bt, dims: format!("[{}]", bs.len()), values: literals(bs, bt), pragmas: vec![] },
+                    ],
+                    call: format!("rfpga::dense<{id}_cfg>(in, out, w, b)"),
+                });
             }
             _ => {}
         }
@@ -374,13 +432,13 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design>
     };
     files.extend([
         (fw.join("parameters.h"), ParametersH { source: &source, types: &design.types, convs: &design.convs, denses: &design.denses }.render()?),
-        (fw.join("weights.h"), WeightsH { arrays: &arrays }.render()?),
+        (fw.join("weights.h"), WeightsH { functions: &functions }.render()?),
         (fw.join("rfpga_top.h"), top_h.render()?),
         (fw.join("rfpga_top.cpp"), TopCpp { streams: &fifos, processes: &design.processes }.render()?),
         (out.join("csim").join("hls_stream.h"), SIM_STREAM_H.to_string()),
         (out.join("csim").join("ap_axi_sdata.h"), SIM_AXI_H.to_string()),
         (out.join("tb").join("testbench.cpp"), TESTBENCH_CPP.to_string()),
-        (out.join("build.tcl"), BuildTcl { part: &opts.part, clock_ns: opts.clock_ns, bindings: &design.bindings }.render()?),
+        (out.join("build.tcl"), BuildTcl { part: &opts.part, clock_ns: opts.clock_ns }.render()?),
         (out.join("README.md"), readme.render()?),
     ]);
     for (path, text) in files {
@@ -390,7 +448,9 @@ pub fn generate(frozen: &Path, out: &Path, opts: &Options) -> Result<hw::Design>
         "format": PROJECT_FORMAT, "version": PROJECT_VERSION,
         "frozen": source, "frozen_fingerprint": fingerprint(frozen)?, "part": opts.part, "clock_ns": opts.clock_ns,
         "parallelism": design.lanes,
+        "simd": design.simd,
         "weight_storage": opts.storage,
+        "fifo_storage": design.fifo_storage(),
         "multipliers": opts.multipliers,
         "fifo_depths": design.depths(),
     });
@@ -469,21 +529,26 @@ pub struct ProjectInfo {
     pub part: String,
     pub clock_ns: f64,
     pub parallelism: BTreeMap<String, usize>,
+    pub simd: BTreeMap<String, usize>,
     pub storage: BTreeMap<String, Storage>,
     pub multipliers: BTreeMap<String, Multipliers>,
     /// Stream depths as generated.
     pub fifo_depths: BTreeMap<String, usize>,
+    pub fifo_storage: BTreeMap<String, hw::FifoImpl>,
 }
 
-/// The `format` and `version` of a project's rfpga.json (version 1 had no sized stream depths).
+/// The `format` and `version` of a project's rfpga.json (version 1 had no sized stream depths;
+/// version 2 streamed whole pixels, before PE × SIMD folding).
 pub const PROJECT_FORMAT: &str = "rfpga-hls-project";
-pub const PROJECT_VERSION: u64 = 2;
+pub const PROJECT_VERSION: u64 = 3;
 
 pub fn project_info(project: &Path) -> Result<ProjectInfo> {
     let path = project.join("rfpga.json");
     let v: serde_json::Value = rfpga_core::io::read_json(&path)?;
-    if v.get("format").and_then(|f| f.as_str()) == Some(PROJECT_FORMAT) && v.get("version").and_then(|x| x.as_u64()) == Some(1) {
-        bail!("{}: field `version`: expected {PROJECT_VERSION}, found 1 (a project from an older rfpga, before its streams were sized); run rfpga codegen again", path.display());
+    if v.get("format").and_then(|f| f.as_str()) == Some(PROJECT_FORMAT) {
+        if let Some(old @ (1 | 2)) = v.get("version").and_then(|x| x.as_u64()) {
+            bail!("{}: field `version`: expected {PROJECT_VERSION}, found {old} (a project from an older rfpga, whose layer library streamed whole pixels); run rfpga codegen again", path.display());
+        }
     }
     rfpga_core::io::check_header(&path, &v, PROJECT_FORMAT, PROJECT_VERSION)?;
     let field = |k: &str| v.get(k).with_context(|| format!("{}: field `{k}` is missing", path.display()));
@@ -504,11 +569,13 @@ pub fn project_info(project: &Path) -> Result<ProjectInfo> {
         Some(x) => serde_json::from_value(x.clone()).with_context(|| format!("{}: field `multipliers`", path.display()))?,
         None => BTreeMap::new(),
     };
+    let simd = serde_json::from_value(field("simd")?.clone()).with_context(|| format!("{}: field `simd`", path.display()))?;
+    let fifo_storage = serde_json::from_value(field("fifo_storage")?.clone()).with_context(|| format!("{}: field `fifo_storage`", path.display()))?;
     let fifo_depths = match v.get("fifo_depths") {
         Some(x) => serde_json::from_value(x.clone()).with_context(|| format!("{}: field `fifo_depths`", path.display()))?,
         None => bail!("{}: no field `fifo_depths` (a project from an older rfpga, before its streams were sized); run rfpga codegen again", path.display()),
     };
-    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism, storage, multipliers, fifo_depths })
+    Ok(ProjectInfo { frozen, part: text("part")?, clock_ns, parallelism, simd, storage, multipliers, fifo_depths, fifo_storage })
 }
 
 /// What `rfpga csim` found.

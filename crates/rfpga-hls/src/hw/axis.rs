@@ -1,7 +1,7 @@
 //! The AXI-stream ports (hls/rfpga_common.h: `axis_to_pixels`, `pixels_to_axis`): one word per
 //! input pixel in, one word per logit out with TLAST on the last, one word per cycle.
 
-use super::resources::{stage_control, Resources};
+use super::resources::{control, Resources};
 use super::{pixel_loop, Op, Process, PIPELINE_DRAIN};
 
 /// The AXI-stream word width for `bits` of payload: a power of two of at least 8 bits (what an
@@ -18,7 +18,7 @@ pub fn input(pixels: usize, word: u32, call: String) -> Process {
         inputs: vec![],
         outputs: vec![],
         ops: pixel_loop(pixels, &[0], |_| vec![0]),
-        resources: stage_control() + Resources::logic(0, word as u64),
+        resources: control("axis") + Resources::logic(0, word as u64),
         detail: format!("{pixels} words of {word} bits per image"),
     }
 }
@@ -37,7 +37,7 @@ pub fn output(classes: usize, word: u32, call: String) -> Process {
         inputs: vec![],
         outputs: vec![],
         ops,
-        resources: stage_control() + Resources::logic(word as u64, word as u64),
+        resources: control("axis") + Resources::logic(word as u64, word as u64),
         detail: format!("{classes} words of {word} bits per image, TLAST on the last"),
     }
 }

@@ -2,4 +2,4 @@
 //! costs. Its timing is the dataflow model's (`crate::dataflow`): a write needs a free slot, a
 //! slot freed by a read is free the next cycle, an element written is readable the next cycle.
 
-pub use super::resources::fifo as resources;
+pub use super::resources::{fifo as resources, FifoImpl};

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 pub use resources::{DspKind, Resources};
 
 use crate::{ident, raw_ctype, ConvCfg, DenseCfg, Multipliers, Options, TypeDef};
+pub use resources::FifoImpl;
 
 /// One step of a process's schedule. Reads and writes take no time of their own (they happen
 /// in the cycle the process has reached); `Wait` advances it.
@@ -101,19 +102,26 @@ pub struct Stream {
     pub elements: usize,
     pub writer: Option<usize>,
     pub reader: Option<usize>,
+    /// Storage asked for (`--fifo-storage`, a design file's `fifo_storage`); else the default
+    /// rule of [`resources::FifoImpl::of`] at the stream's depth.
+    pub storage: Option<resources::FifoImpl>,
 }
 
 impl Stream {
     pub fn is_fifo(&self) -> bool {
         matches!(self.role, Role::Stream | Role::Skip)
     }
+    /// What the FIFO is built from: as asked, else by depth and width.
+    pub fn imp(&self) -> resources::FifoImpl {
+        self.storage.unwrap_or_else(|| resources::FifoImpl::of(self.depth as u64, self.bits))
+    }
     /// The BIND_STORAGE `impl` codegen gives this FIFO: what its resources count.
     pub fn storage_impl(&self) -> &'static str {
-        resources::FifoImpl::of(self.depth as u64, self.bits).pragma()
+        self.imp().pragma()
     }
     pub fn resources(&self) -> Resources {
         if self.is_fifo() {
-            fifo::resources(self.depth as u64, self.bits)
+            fifo::resources(self.depth as u64, self.bits, self.imp())
         } else {
             Resources::default()
         }
@@ -137,10 +145,10 @@ pub struct Design {
     pub in_pixels: usize,
     pub in_channels: usize,
     pub classes: usize,
-    /// (weight array, impl) of `set_directive_bind_storage` in build.tcl.
-    pub bindings: Vec<(String, &'static str)>,
-    /// Lanes by layer name: every convolution's, and each folded add's channels per cycle.
+    /// Every convolution's PE (output channels per cycle, and channels per output word).
     pub lanes: BTreeMap<String, usize>,
+    /// Every convolution's SIMD (input channels per cycle).
+    pub simd: BTreeMap<String, usize>,
 }
 
 impl Design {
@@ -149,14 +157,16 @@ impl Design {
     pub fn build(model: &FrozenModel, a: &Analysis, opts: &Options, dsp: DspKind, source: &str) -> Result<Design> {
         for (option, names) in [
             ("--parallelism", opts.parallelism.keys().collect::<Vec<_>>()),
+            ("--simd", opts.simd.keys().collect()),
             ("--weight-storage", opts.storage.keys().collect()),
             ("--multipliers", opts.multipliers.keys().collect()),
         ] {
             for name in names {
-                // Lanes are a convolution's output channels or an add's channels per cycle.
-                let add = option == "--parallelism" && model.layers.iter().any(|l| matches!(l, Layer::Add(x) if &x.name == name));
-                if !add && !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
-                    bail!("{option}: `{name}` is not a convolution{} of {source}", if option == "--parallelism" { " or an add" } else { "" });
+                if model.layers.iter().any(|l| matches!(l, Layer::Add(x) if &x.name == name)) {
+                    bail!("{option}: `{name}` is an add; an add takes its inputs' channels per word (the PE of the convolution feeding it), so it has no parallelism of its own");
+                }
+                if !model.layers.iter().any(|l| matches!(l, Layer::Conv(c) if &c.name == name)) {
+                    bail!("{option}: `{name}` is not a convolution of {source}");
                 }
             }
         }
@@ -171,15 +181,18 @@ impl Design {
             name
         };
         let port_t: Vec<String> = a.ports.iter().enumerate().map(|(p, port)| ty(format!("{}_t", port_id(p)), &port.format)).collect();
-        let px = |p: usize| format!("rfpga::pixel<{}, {}>", port_t[p], a.ports[p].shape[2]);
-        let pixel_bits = |p: usize| (a.ports[p].shape[2] as u32 * a.ports[p].format.width) as u64;
+        // Each port's channels per stream word (what its producer makes per cycle).
+        let width = port_widths(model, a, opts, source)?;
+        let word = |p: usize| format!("rfpga::pixel<{}, {}>", port_t[p], width[p]);
+        let word_bits = |p: usize| (width[p] as u32 * a.ports[p].format.width) as u64;
         let pixels = |p: usize| a.ports[p].shape[0] * a.ports[p].shape[1];
+        let words = |p: usize| pixels(p) * a.ports[p].shape[2] / width[p];
         let last = a.ports.len() - 1;
 
         let mut streams: Vec<Stream> = Vec::new();
         let mut processes: Vec<Process> = Vec::new();
         let new_stream = |streams: &mut Vec<Stream>, name: String, ty: String, bits: u64, role: Role, elements: usize| {
-            streams.push(Stream { name, ty, bits, depth: 2, role, elements, writer: None, reader: None });
+            streams.push(Stream { name, ty, bits, depth: 2, role, elements, writer: None, reader: None, storage: None });
             streams.len() - 1
         };
 
@@ -199,7 +212,7 @@ impl Design {
         let mut splits: Vec<Option<Process>> = vec![None; a.ports.len()];
         for (p, rs) in readers.iter().enumerate() {
             let name = format!("s_{}", port_id(p));
-            let s = new_stream(&mut streams, name.clone(), px(p), pixel_bits(p), Role::Stream, pixels(p));
+            let s = new_stream(&mut streams, name.clone(), word(p), word_bits(p), Role::Stream, words(p));
             port_stream[p] = s;
             match (rs.len(), p == last) {
                 (0, true) => {}
@@ -209,10 +222,10 @@ impl Design {
                 }
                 (2, false) => {
                     let (sa, sb) = (format!("{name}_a"), format!("{name}_b"));
-                    let call = format!("rfpga::split<{}, {}>({name}, {sa}, {sb})", px(p), pixels(p));
-                    let mut proc_ = split::process(&port_id(p), pixels(p), call);
-                    let ia = new_stream(&mut streams, sa, px(p), pixel_bits(p), Role::Stream, pixels(p));
-                    let ib = new_stream(&mut streams, sb, px(p), pixel_bits(p), Role::Stream, pixels(p));
+                    let call = format!("rfpga::split<{}, {}>({name}, {sa}, {sb})", word(p), words(p));
+                    let mut proc_ = split::process(&port_id(p), words(p), call);
+                    let ia = new_stream(&mut streams, sa, word(p), word_bits(p), Role::Stream, words(p));
+                    let ib = new_stream(&mut streams, sb, word(p), word_bits(p), Role::Stream, words(p));
                     read_from.insert((rs[0], p), ia);
                     read_from.insert((rs[1], p), ib);
                     proc_.inputs = vec![s];
@@ -237,8 +250,8 @@ impl Design {
 
         let mut convs = Vec::new();
         let mut denses = Vec::new();
-        let mut bindings = Vec::new();
         let mut lanes_by_layer = BTreeMap::new();
+        let mut simd_by_layer = BTreeMap::new();
         for (i, layer) in model.layers.iter().enumerate() {
             let id = ident(layer.name());
             let p_out = i + 1;
@@ -247,8 +260,12 @@ impl Design {
             let input = |k: usize| streams[in_streams[k]].name.clone();
             let output = streams[port_stream[p_out]].name.clone();
             let in_port = &a.ports[ins[0]];
-            // An add's skip FIFO: the input that arrives first, and its depth.
-            let skip = if let Layer::Add(_) = layer { crate::skip_fifo(model, a, &readers, ins) } else { None };
+            // An add's skip FIFO: the input that arrives first, and its depth (in words).
+            let skip = if let Layer::Add(_) = layer {
+                crate::skip_fifo(model, a, &readers, ins).map(|(q, d)| (q, d * a.ports[q].shape[2] / width[q]))
+            } else {
+                None
+            };
             let mut process = match layer {
                 Layer::Conv(c) => {
                     ty(format!("{id}_weight_t"), &c.weight);
@@ -258,14 +275,18 @@ impl Design {
                     ty(format!("{id}_product_t"), &product);
                     let [h, w, cin] = in_port.shape;
                     let [oh, ow, _] = a.ports[p_out].shape;
-                    let unroll = opts.lanes(&c.name);
-                    if c.out_ch % unroll != 0 {
-                        bail!("--parallelism {unroll} for `{}`: must divide its {} output channels", c.name, c.out_ch);
-                    }
+                    let pe = width[p_out];
+                    let simd = opts.simd_of(&c.name);
+                    ensure!(simd >= 1 && cin % simd == 0, "--simd {simd} for `{}`: must divide its {cin} input channels", c.name);
+                    let in_g = width[ins[0]];
+                    let banks = conv::banks(simd, in_g);
+                    ensure!(
+                        banks % simd.min(in_g) == 0,
+                        "--simd {simd} for `{}`: its input arrives {in_g} channels per word; the line buffer needs one of the two to divide the other",
+                        c.name
+                    );
                     let storage = opts.storage.get(&c.name).copied().unwrap_or(crate::Storage::Auto);
-                    if let Some(imp) = storage.pragma_impl() {
-                        bindings.push((format!("w_{id}"), imp));
-                    }
+                    let taps = c.kernel * c.kernel * cin;
                     let cfg = ConvCfg {
                         id: id.clone(),
                         h,
@@ -278,27 +299,30 @@ impl Design {
                         oh,
                         ow,
                         relu: c.relu,
-                        unroll,
+                        pe,
+                        simd,
+                        in_g,
+                        banks,
+                        groups: c.out_ch / pe,
+                        steps: taps / simd,
+                        storage,
                         mul_in_dsp: opts.multipliers.get(&c.name).copied().unwrap_or(Multipliers::Auto).in_dsp(in_port.format.width, c.weight.width),
                         in_t: port_t[ins[0]].clone(),
                         w_raw: raw_ctype(&c.weight),
                         b_raw: raw_ctype(&c.bias),
                     };
-                    let process = conv::process(c, &cfg, in_port, storage, dsp, (&input(0), &output));
-                    lanes_by_layer.insert(c.name.clone(), unroll);
+                    let process = conv::process(c, &cfg, in_port, storage, dsp, opts.clock_ns, (&input(0), &output));
+                    lanes_by_layer.insert(c.name.clone(), pe);
+                    simd_by_layer.insert(c.name.clone(), simd);
                     convs.push(cfg);
                     process
                 }
                 Layer::Add(l) => {
                     let sum = ty(format!("{id}_sum_t"), &l.sum);
-                    let [_, _, c] = in_port.shape;
-                    let lanes = opts.add_lanes(&l.name, c)?;
-                    if lanes < c {
-                        lanes_by_layer.insert(l.name.clone(), lanes);
-                    }
+                    let g = width[p_out];
                     let call = format!(
-                        "rfpga::add<{}, {c}, {lanes}, {}, {}, {}, {sum}, {}>({}, {}, {output})",
-                        pixels(ins[0]),
+                        "rfpga::add<{}, {g}, {}, {}, {}, {sum}, {}>({}, {}, {output})",
+                        words(p_out),
                         l.relu,
                         port_t[ins[0]],
                         port_t[ins[1]],
@@ -307,20 +331,22 @@ impl Design {
                         input(1)
                     );
                     let skip_input = skip.map(|(q, _)| if q == ins[0] { 0 } else { 1 });
-                    add::process(l, in_port, &a.ports[ins[1]], lanes, skip_input, call)
+                    add::process(l, in_port, &a.ports[ins[1]], g, skip_input, call)
                 }
                 Layer::PadShortcut(l) => {
                     let [h, w, c] = in_port.shape;
-                    let call = format!("rfpga::pad_shortcut<{h}, {w}, {c}, {}, {}, {}>({}, {output})", l.out_ch, l.stride, port_t[ins[0]], input(0));
-                    pad::process(l, in_port, call)
+                    let (gi, go) = (width[ins[0]], width[p_out]);
+                    let call = format!("rfpga::pad_shortcut<{h}, {w}, {c}, {}, {}, {gi}, {go}, {}>({}, {output})", l.out_ch, l.stride, port_t[ins[0]], input(0));
+                    pad::process(l, in_port, gi, go, call)
                 }
                 Layer::AvgPool(l) => {
                     let [_, _, c] = in_port.shape;
                     let n = pixels(ins[0]);
+                    let g = width[ins[0]];
                     let sum = ty(format!("{id}_sum_t"), &l.sum);
                     let mean = ty(format!("{id}_mean_t"), &FixedFormat { int: l.sum.int - n.trailing_zeros() as i32, ..l.sum });
-                    let call = format!("rfpga::avg_pool<{n}, {c}, {}, {sum}, {mean}, {}>({}, {output})", port_t[ins[0]], port_t[p_out], input(0));
-                    pool::process(l, in_port, call)
+                    let call = format!("rfpga::avg_pool<{n}, {c}, {g}, {}, {sum}, {mean}, {}>({}, {output})", port_t[ins[0]], port_t[p_out], input(0));
+                    pool::process(l, in_port, g, call)
                 }
                 Layer::Dense(d) => {
                     ty(format!("{id}_weight_t"), &d.weight);
@@ -339,7 +365,7 @@ impl Design {
                         w_raw: raw_ctype(&d.weight),
                         b_raw: raw_ctype(&d.bias),
                     });
-                    dense::process(d, &id, in_port, in_dsp, dsp, (&input(0), &output))
+                    dense::process(d, &id, in_port, in_dsp, dsp, opts.clock_ns, (&input(0), &output))
                 }
             };
             process.inputs = in_streams.clone();
@@ -378,11 +404,12 @@ impl Design {
             in_pixels: ih * iw,
             in_channels: ic,
             classes,
-            bindings,
             lanes: lanes_by_layer,
+            simd: simd_by_layer,
         };
         design.connect()?;
         design.set_depths(&opts.fifo_depths)?;
+        design.set_storage(&opts.fifo_storage)?;
         Ok(design)
     }
 
@@ -416,8 +443,8 @@ impl Design {
             in_pixels: 0,
             in_channels: 0,
             classes: 0,
-            bindings: vec![],
             lanes: BTreeMap::new(),
+            simd: BTreeMap::new(),
         };
         d.connect()?;
         Ok(d)
@@ -456,6 +483,22 @@ impl Design {
         Ok(())
     }
 
+    /// Sets FIFO storage by stream name (a design file's `fifo_storage`).
+    pub fn set_storage(&mut self, storage: &BTreeMap<String, resources::FifoImpl>) -> Result<()> {
+        for (name, &imp) in storage {
+            let Some(s) = self.streams.iter_mut().find(|s| &s.name == name && s.is_fifo()) else {
+                bail!("fifo_storage: `{name}` is not a stream of this design");
+            };
+            s.storage = Some(imp);
+        }
+        Ok(())
+    }
+
+    /// FIFO storage asked for, by stream name.
+    pub fn fifo_storage(&self) -> BTreeMap<String, resources::FifoImpl> {
+        self.streams.iter().filter_map(|s| Some((s.name.clone(), s.storage?))).collect()
+    }
+
     /// Every FIFO's depth by stream name.
     pub fn depths(&self) -> BTreeMap<String, usize> {
         self.streams.iter().filter(|s| s.is_fifo()).map(|s| (s.name.clone(), s.depth)).collect()
@@ -469,6 +512,105 @@ impl Design {
     pub fn slowest(&self) -> &Process {
         self.processes.iter().max_by_key(|p| p.cycles()).expect("a design has processes")
     }
+}
+
+/// The ports joined by adds (an add's two inputs and its output carry the same channels per
+/// word), as a representative port per port.
+fn add_joined(model: &FrozenModel, a: &Analysis) -> Vec<usize> {
+    let mut root: Vec<usize> = (0..a.ports.len()).collect();
+    fn find(root: &mut [usize], p: usize) -> usize {
+        let mut p = p;
+        while root[p] != p {
+            root[p] = root[root[p]];
+            p = root[p];
+        }
+        p
+    }
+    for (i, l) in model.layers.iter().enumerate() {
+        if let Layer::Add(_) = l {
+            for &q in &a.inputs[i] {
+                let (x, y) = (find(&mut root, q), find(&mut root, i + 1));
+                root[x] = y;
+            }
+        }
+    }
+    (0..a.ports.len()).map(|p| find(&mut root, p)).collect()
+}
+
+/// The convolutions whose PE must be equal (their outputs meet, through adds, at an add), each
+/// class in layer order; every convolution is in exactly one class.
+pub fn pe_classes(model: &FrozenModel, a: &Analysis) -> Vec<Vec<String>> {
+    let root = add_joined(model, a);
+    let mut classes: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for (i, l) in model.layers.iter().enumerate() {
+        if let Layer::Conv(c) = l {
+            let r = root[i + 1];
+            if !classes.contains_key(&r) {
+                order.push(r);
+            }
+            classes.entry(r).or_default().push(c.name.clone());
+        }
+    }
+    order.into_iter().map(|r| classes.remove(&r).expect("listed")).collect()
+}
+
+/// Each port's channels per stream word: the input's whole pixel; a convolution's PE (its
+/// `--parallelism`); an add's and a pad's those of the ports the add joins (a convolution's
+/// PE, which must agree across the join); a pad feeding no add keeps its input's; a pool's and
+/// a dense layer's a whole pixel.
+pub fn port_widths(model: &FrozenModel, a: &Analysis, opts: &Options, source: &str) -> Result<Vec<usize>> {
+    let n = a.ports.len();
+    let mut w: Vec<Option<usize>> = vec![None; n];
+    w[0] = Some(a.ports[0].shape[2]);
+    let root = add_joined(model, a);
+    let mut by_root: BTreeMap<usize, (usize, String)> = BTreeMap::new();
+    for (i, l) in model.layers.iter().enumerate() {
+        let p = i + 1;
+        match l {
+            Layer::Conv(c) => {
+                let pe = opts.lanes(&c.name);
+                ensure!(pe >= 1 && c.out_ch % pe == 0, "--parallelism {pe} for `{}`: must divide its {} output channels", c.name, c.out_ch);
+                w[p] = Some(pe);
+                if let Some((other, name)) = by_root.get(&root[p]) {
+                    if *other != pe {
+                        let class = pe_classes(model, a).into_iter().find(|k| k.contains(&c.name)).unwrap_or_default();
+                        bail!(
+                            "--parallelism: `{}` ({pe}) and `{name}` ({other}) of {source} meet at a skip add, which takes both at one width: convolutions {} need the same PE",
+                            c.name,
+                            class.join(", ")
+                        );
+                    }
+                } else {
+                    by_root.insert(root[p], (pe, c.name.clone()));
+                }
+            }
+            Layer::AvgPool(_) | Layer::Dense(_) => w[p] = Some(a.ports[p].shape[2]),
+            Layer::Add(_) | Layer::PadShortcut(_) => {}
+        }
+    }
+    for (i, l) in model.layers.iter().enumerate() {
+        let p = i + 1;
+        if w[p].is_none() {
+            w[p] = match by_root.get(&root[p]) {
+                Some((g, _)) => Some(*g),
+                None if matches!(l, Layer::PadShortcut(_)) => w[a.inputs[i][0]],
+                None => bail!("{source}: the channels per word of `{}` follow from no convolution", l.name()),
+            };
+        }
+    }
+    let w: Vec<usize> = w.into_iter().map(|x| x.expect("every port set")).collect();
+    for (i, l) in model.layers.iter().enumerate() {
+        if let Layer::Add(_) = l {
+            for &q in &a.inputs[i] {
+                ensure!(w[q] == w[i + 1], "{source}: `{}` reads {} channels per word from one input and {} from the other", l.name(), w[q], w[i + 1]);
+            }
+        }
+    }
+    for (p, &g) in w.iter().enumerate() {
+        ensure!(a.ports[p].shape[2] % g == 0, "{source}: port {p} carries {} channels, not a multiple of its {g} per word", a.ports[p].shape[2]);
+    }
+    Ok(w)
 }
 
 /// What the templates cannot express, refused up front with the layer named.

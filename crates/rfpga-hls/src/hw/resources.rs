@@ -1,7 +1,9 @@
 //! Resource counts and the building blocks every layer formula uses: memories (BRAM_18K or
-//! LUTRAM by size and shape), multipliers (DSP or LUTs by operand width), FIFOs.
-//! The constants are assumptions, documented in docs/estimate.md with their error ranges.
-//! Each layer kind's formula (`hw/<kind>.rs`) is built from these.
+//! LUTRAM by size and shape), multipliers (DSP or LUTs by operand width), conversions, process
+//! control, FIFOs (flip-flops, SRL, LUTRAM, BRAM or URAM).
+//! Every constant is an assumption with a source and an expected error, listed in
+//! docs/estimate-constants.md; where sources disagree, the higher figure is used until a
+//! synthesis report says otherwise. Each layer kind's formula (`hw/<kind>.rs`) is built from these.
 
 use serde::Serialize;
 use std::ops::{Add, AddAssign};
@@ -13,12 +15,22 @@ pub struct Resources {
     pub ff: u64,
     pub lut: u64,
     pub uram: u64,
+    /// Of `lut`, those used as memory (LUTRAM and shift registers): only SLICEM LUTs can be,
+    /// so this is checked against the part's SLICEM LUTs, not its LUTs.
+    pub lut_mem: u64,
 }
 
 impl Add for Resources {
     type Output = Resources;
     fn add(self, o: Resources) -> Resources {
-        Resources { bram_18k: self.bram_18k + o.bram_18k, dsp: self.dsp + o.dsp, ff: self.ff + o.ff, lut: self.lut + o.lut, uram: self.uram + o.uram }
+        Resources {
+            bram_18k: self.bram_18k + o.bram_18k,
+            dsp: self.dsp + o.dsp,
+            ff: self.ff + o.ff,
+            lut: self.lut + o.lut,
+            uram: self.uram + o.uram,
+            lut_mem: self.lut_mem + o.lut_mem,
+        }
     }
 }
 
@@ -35,6 +47,14 @@ impl Resources {
     pub fn logic(lut: u64, ff: u64) -> Self {
         Resources { lut, ff, ..Default::default() }
     }
+    /// `lut` LUTs used as memory (LUTRAM or SRL: SLICEM only).
+    pub fn lut_memory(lut: u64) -> Self {
+        Resources { lut, lut_mem: lut, ..Default::default() }
+    }
+    /// Every count times `n`.
+    pub fn times(self, n: u64) -> Self {
+        Resources { bram_18k: self.bram_18k * n, dsp: self.dsp * n, ff: self.ff * n, lut: self.lut * n, uram: self.uram * n, lut_mem: self.lut_mem * n }
+    }
     /// (name, value) in the order of Vitis reports.
     pub fn named(&self) -> [(&'static str, u64); 5] {
         [("BRAM_18K", self.bram_18k), ("DSP", self.dsp), ("FF", self.ff), ("LUT", self.lut), ("URAM", self.uram)]
@@ -48,9 +68,14 @@ pub const LUTRAM_MAX_BITS: u64 = 1024;
 /// The BRAM_18K aspect ratios (width, depth) of the notes.
 const BRAM_SHAPES: [(u64, u64); 6] = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)];
 
-/// A memory of `entries` words of `width` bits split into `banks` independent banks (array
-/// partitioning): per bank the cheapest BRAM_18K shape, or LUTRAM when small (a LUT6 holds 64
-/// bits).
+/// BRAM_18K blocks of one memory of `entries` words of `width` bits: the cheapest shape.
+pub fn bram_blocks(entries: u64, width: u64) -> u64 {
+    BRAM_SHAPES.iter().map(|&(w, d)| width.div_ceil(w) * entries.div_ceil(d)).min().expect("shapes")
+}
+
+/// A read-write memory of `entries` words of `width` bits split into `banks` independent banks
+/// (array partitioning): per bank the cheapest BRAM_18K shape, or LUTRAM when small (a SLICEM
+/// LUT6 holds 64 bits).
 pub fn memory(entries: u64, width: u64, banks: u64) -> Resources {
     if entries == 0 || width == 0 {
         return Resources::default();
@@ -58,27 +83,28 @@ pub fn memory(entries: u64, width: u64, banks: u64) -> Resources {
     let banks = banks.max(1);
     let per_bank = entries.div_ceil(banks);
     if per_bank * width <= LUTRAM_MAX_BITS {
-        return Resources::lut(banks * width * per_bank.div_ceil(64));
+        return Resources::lut_memory(banks * width * per_bank.div_ceil(64));
     }
-    let blocks = BRAM_SHAPES.iter().map(|&(w, d)| width.div_ceil(w) * per_bank.div_ceil(d)).min().expect("shapes");
-    Resources { bram_18k: banks * blocks, ..Default::default() }
+    Resources { bram_18k: banks * bram_blocks(per_bank, width), ..Default::default() }
 }
 
-/// A memory bound to a given kind (`set_directive_bind_storage`); `Auto` is [`memory`].
-pub fn memory_as(storage: crate::Storage, entries: u64, width: u64, banks: u64) -> Resources {
+/// A ROM of `entries` words of `width` bits (one word read per cycle) bound to `storage`:
+/// BRAM_18K blocks by shape, or LUTs — a ROM in LUTs is logic (a LUT6 is a 64×1 ROM), so it
+/// needs no SLICEM. `Auto` follows Vitis's default: LUTs up to [`LUTRAM_MAX_BITS`].
+pub fn rom(storage: crate::Storage, entries: u64, width: u64) -> Resources {
     use crate::Storage;
     if entries == 0 || width == 0 {
         return Resources::default();
     }
-    let banks = banks.max(1);
-    let per_bank = entries.div_ceil(banks);
-    match storage {
-        Storage::Auto => memory(entries, width, banks),
-        Storage::Lutram => Resources::lut(banks * width * per_bank.div_ceil(64)),
-        Storage::Bram => {
-            let blocks = BRAM_SHAPES.iter().map(|&(w, d)| width.div_ceil(w) * per_bank.div_ceil(d)).min().expect("shapes");
-            Resources { bram_18k: banks * blocks, ..Default::default() }
-        }
+    let in_luts = match storage {
+        Storage::Auto => entries * width <= LUTRAM_MAX_BITS,
+        Storage::Lutram => true,
+        Storage::Bram => false,
+    };
+    if in_luts {
+        Resources::lut(width * entries.div_ceil(64))
+    } else {
+        Resources { bram_18k: bram_blocks(entries, width), ..Default::default() }
     }
 }
 
@@ -116,19 +142,24 @@ pub fn accumulator(bits: u32) -> Resources {
 /// The deepest stream FIFO kept in shift registers (one SRL32 per bit); deeper ones are memories.
 pub const SRL_MAX_DEPTH: u64 = 32;
 
-/// What a stream FIFO is built from. Codegen binds every FIFO to this explicitly
+/// What a stream FIFO is built from. Codegen binds every FIFO explicitly
 /// (`#pragma HLS BIND_STORAGE type=fifo impl=…`): left to Vitis (`config_storage fifo`
 /// defaults, UG1399: SRL only up to depth 2 and 1,024 bits) most of these FIFOs would become
 /// memories, and the estimate would not describe the generated design.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FifoImpl {
+    /// Shift registers; at depth ≤ 2 Vivado builds them from flip-flops.
     Srl,
     Lutram,
     Bram,
+    /// UltraRAM (UltraScale+ parts that have it): a FIFO needs no initial contents.
+    Uram,
 }
 
 impl FifoImpl {
-    /// Shift registers up to [`SRL_MAX_DEPTH`]; deeper, the memory [`memory`] would pick.
+    /// The default choice: shift registers up to [`SRL_MAX_DEPTH`]; deeper, LUTRAM when small
+    /// (≤ [`LUTRAM_MAX_BITS`]), else BRAM. URAM only when asked for (`--fifo-storage`, fit).
     pub fn of(depth: u64, width: u64) -> FifoImpl {
         if depth <= SRL_MAX_DEPTH {
             FifoImpl::Srl
@@ -144,21 +175,44 @@ impl FifoImpl {
             FifoImpl::Srl => "srl",
             FifoImpl::Lutram => "lutram",
             FifoImpl::Bram => "bram",
+            FifoImpl::Uram => "uram",
         }
     }
 }
 
-/// A stream FIFO of `depth` words of `width` bits, as [`FifoImpl::of`] builds it: shift
-/// registers when shallow (a LUT holds two 16-deep or one 32-deep SRL per bit, UG949; FINN's
-/// estimate counts the same), a memory when deep; plus its control.
-pub fn fifo(depth: u64, width: u64) -> Resources {
-    let control = Resources::logic(12, 12);
-    match FifoImpl::of(depth, width) {
-        FifoImpl::Srl if depth <= 16 => Resources::logic(width.div_ceil(2), width) + control,
-        FifoImpl::Srl => Resources::logic(width, width) + control,
-        // Read/write pointers and full/empty logic, and the output register.
-        FifoImpl::Lutram => memory_as(crate::Storage::Lutram, depth, width, 1) + Resources::logic(30, 30 + width),
-        FifoImpl::Bram => memory_as(crate::Storage::Bram, depth, width, 1) + Resources::logic(30, 30 + width),
+impl std::str::FromStr for FifoImpl {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "srl" => Ok(FifoImpl::Srl),
+            "lutram" => Ok(FifoImpl::Lutram),
+            "bram" => Ok(FifoImpl::Bram),
+            "uram" => Ok(FifoImpl::Uram),
+            _ => anyhow::bail!("FIFO storage: expected srl, lutram, bram or uram, found `{s}`"),
+        }
+    }
+}
+
+/// Read/write pointers, full/empty flags and handshake of a FIFO (docs/estimate-constants.md).
+const FIFO_CONTROL: (u64, u64) = (12, 12);
+/// The same for a FIFO in a memory, with its output register.
+const MEMORY_FIFO_CONTROL: (u64, u64) = (30, 30);
+
+/// A stream FIFO of `depth` words of `width` bits built as `imp`: at depth ≤ 2 flip-flops
+/// (Vivado maps such shallow shift registers to registers; a read mux of one LUT per 2 bits);
+/// shift registers (a SLICEM LUT holds two 16-deep or one 32-deep SRL per bit, UG474/UG949;
+/// FINN's estimate counts the same); LUTRAM (64 bits per SLICEM LUT); BRAM_18K by shape; URAM
+/// (4K × 72 per block); plus control.
+pub fn fifo(depth: u64, width: u64, imp: FifoImpl) -> Resources {
+    let (cl, cf) = FIFO_CONTROL;
+    let (ml, mf) = MEMORY_FIFO_CONTROL;
+    match imp {
+        FifoImpl::Srl if depth <= 2 => Resources::logic(width.div_ceil(2) + cl, depth * width + cf),
+        FifoImpl::Srl if depth <= 16 => Resources::lut_memory(width.div_ceil(2)) + Resources::logic(cl, width + cf),
+        FifoImpl::Srl => Resources::lut_memory(width * depth.div_ceil(32)) + Resources::logic(cl, width + cf),
+        FifoImpl::Lutram => Resources::lut_memory(width * depth.div_ceil(64)) + Resources::logic(ml, mf + width),
+        FifoImpl::Bram => Resources { bram_18k: bram_blocks(depth, width), ..Default::default() } + Resources::logic(ml, mf + width),
+        FifoImpl::Uram => Resources { uram: width.div_ceil(72) * depth.div_ceil(4096), ..Default::default() } + Resources::logic(ml, mf + width),
     }
 }
 
@@ -172,9 +226,33 @@ pub fn select(bits: u64, ways: u64) -> u64 {
     }
 }
 
-/// Loop counters, address generation and handshakes of one dataflow stage.
-pub fn stage_control() -> Resources {
-    Resources::logic(120, 150)
+/// LUTs per output bit of a conversion that rounds (AP_RND*: an incrementer over the kept bits
+/// and its carry-out) and that saturates (AP_SAT*: overflow detection over the dropped
+/// integer bits and the clamp mux): together 7.5 per bit, i.e. 60 LUT for an 8-bit output, the
+/// upper end of the review's 45-60 (docs/estimate-constants.md).
+pub const ROUND_LUT_PER_BIT: f64 = 3.5;
+pub const SATURATE_LUT_PER_BIT: f64 = 4.0;
+
+/// LUTs of one conversion from `src` into `dst` (ap_fixed assignment): wiring when no bit is
+/// dropped; rounding when `dst` has fewer fraction bits and rounds; saturation when it has
+/// fewer integer bits (or drops the sign) and saturates.
+pub fn conversion(src: &rfpga_core::fixed::FixedFormat, dst: &rfpga_core::fixed::FixedFormat) -> u64 {
+    use rfpga_core::fixed::{Overflow, Rounding};
+    let w = dst.width as f64;
+    let rounds = dst.frac() < src.frac() && dst.rounding != Rounding::Trn;
+    let saturates = (dst.int < src.int || (src.signed && !dst.signed)) && dst.overflow != Overflow::Wrap;
+    (w * (if rounds { ROUND_LUT_PER_BIT } else { 0.0 } + if saturates { SATURATE_LUT_PER_BIT } else { 0.0 })).ceil() as u64
+}
+
+/// Loop counters, address generation, handshakes and the FSM of one dataflow process, by kind.
+/// A convolution's (several nested loops, stride phases, line-buffer row, window and weight
+/// addresses) is the review's 250-600 LUT taken at 400 with its counters narrowed to ap_uint;
+/// the single-loop processes (add, split, pad, pool, ports) keep 150 LUT / 150 FF.
+pub fn control(kind: &str) -> Resources {
+    match kind {
+        "conv" | "dense" => Resources::logic(400, 300),
+        _ => Resources::logic(150, 150),
+    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,17 @@
-//! `split` (hls/rfpga_common.h): copies each pixel to two streams, one per cycle.
+//! `split` (hls/rfpga_common.h): copies each word to two streams, one word per cycle.
 
-use super::resources::stage_control;
+use super::resources::control;
 use super::{pixel_loop, Process};
 
-pub fn process(port: &str, pixels: usize, call: String) -> Process {
+pub fn process(port: &str, words: usize, call: String) -> Process {
     Process {
         name: format!("{port}.split"),
         kind: "split",
         call,
         inputs: vec![],
         outputs: vec![],
-        ops: pixel_loop(pixels, &[0], |_| vec![0, 1]),
-        resources: stage_control(),
+        ops: pixel_loop(words, &[0], |_| vec![0, 1]),
+        resources: control("split"),
         detail: "copies a stream to two".into(),
     }
 }
