@@ -11,9 +11,15 @@
 
 // A dataflow process and a stream depth, as Vitis sees them (a plain call; the depth is the
 // STREAM pragma next to it). rfpga's threaded C simulation (-DRFPGA_THREADED_CSIM, with
-// csim/hls_stream.h) runs each process in its own thread and blocks each stream at its depth.
+// csim/hls_stream.h) runs each process in its own thread and blocks each stream at its depth;
+// each thread handles rfpga_csim::images() images back to back, as the free-running core does.
 #ifdef RFPGA_THREADED_CSIM
-#define RFPGA_PROCESS(name, ...) rfpga_csim::spawn(name, [&]() { __VA_ARGS__; })
+#define RFPGA_PROCESS(name, ...) \
+    rfpga_csim::spawn(name, [&]() {                                          \
+        for (int rfpga_image_ = 0; rfpga_image_ < rfpga_csim::images(); rfpga_image_++) { \
+            __VA_ARGS__;                                                      \
+        }                                                                     \
+    })
 #define RFPGA_END_DATAFLOW() rfpga_csim::join_all()
 #define RFPGA_STREAM_DEPTH(s, d) (s).set_depth(d)
 #else

@@ -24,10 +24,6 @@ for s in long none short; do
   done
   $R fit "$r-frozen" --part xc7z020 > docs/estimates/r20-q83-$s-fit-xc7z020.md 2>&1 || true
   echo "$s fit: $(grep Chosen docs/estimates/r20-q83-$s-fit-xc7z020.md | cut -c1-150)"
-  if [ $s != none ]; then # whole-pixel adds, never folded
-    $R fit "$r-frozen" --part xc7z020 --add-lanes all > docs/estimates/r20-q83-$s-fit-all-xc7z020.md 2>&1 || true
-    echo "$s fit --add-lanes all: $(grep Chosen docs/estimates/r20-q83-$s-fit-all-xc7z020.md | cut -c1-150)"
-  fi
 done
 $R estimate $OUT/r20-long-frozen $OUT/r20-none-frozen $OUT/r20-short-frozen --part xc7z020 \
    --plot docs/estimates/r20-q83-skips-xc7z020.svg > /dev/null

@@ -50,6 +50,13 @@ inline Scheduler &scheduler() {
     return s;
 }
 
+// Images each process handles per call of the top function (back to back, as the free-running
+// core does); the testbench sets it.
+inline int &images() {
+    static int n = 1;
+    return n;
+}
+
 inline const char *&current_process() {
     static thread_local const char *name = "testbench";
     return name;

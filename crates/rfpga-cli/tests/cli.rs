@@ -178,51 +178,48 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Chosen"), "{text}");
 
-    // Folded adds (--add-lanes): fewer LUTs, the choice carried by fit's design file into
-    // codegen's rfpga.json; lanes that do not divide an add's channels are refused.
-    let total_lut = |text: &str| -> u64 {
-        let row = text.lines().find(|l| l.starts_with("| **total** |")).expect("a total row");
-        row.split('|').nth(6).unwrap().trim().trim_matches('*').parse().unwrap()
+    // Folding (--parallelism PE, --simd): the choice carried by fit's design file into codegen's
+    // rfpga.json; a SIMD that does not divide a layer's input channels, PEs that differ across a
+    // skip add, and folding an add are refused, each naming the layer.
+    let interval = |text: &str| -> u64 {
+        let v = text.split("one image every ").nth(1).expect("an interval");
+        v.split(' ').next().unwrap().parse().unwrap()
     };
-    let (code, whole) = rfpga(&["estimate", f]);
-    assert_eq!(code, 0, "{whole}");
-    let (code, folded) = rfpga(&["estimate", f, "--add-lanes", "4"]);
-    assert_eq!(code, 0, "{folded}");
-    assert!(folded.contains("adds folded to 4 channels per cycle") && !whole.contains("adds folded"), "{folded}");
-    assert!(total_lut(&folded) < total_lut(&whole), "{folded}");
-    let (code, text) = rfpga(&["estimate", f, "--add-lanes", "0"]);
-    assert_eq!(code, 2, "{text}");
-    assert!(text.contains("expected all or a number of channels per cycle ≥ 1, found `0`"), "{text}");
-    let (code, text) = rfpga(&["estimate", f, "--add-lanes", "3"]);
+    let (code, plain) = rfpga(&["estimate", f]);
+    assert_eq!(code, 0, "{plain}");
+    let (code, simd) = rfpga(&["estimate", f, "--simd", "4"]);
+    assert_eq!(code, 0, "{simd}");
+    assert!(simd.contains("SIMD 4 (18 layers), 1 (1 layer)") || simd.contains("SIMD 4"), "{simd}");
+    assert!(interval(&simd) < interval(&plain), "{simd}");
+    let (code, text) = rfpga(&["estimate", f, "--simd", "3"]);
     assert_eq!(code, 1);
-    assert!(text.contains("lanes of add `layer1.0.add` (--add-lanes, --parallelism or a design file): expected lanes that divide its 16 channels, found 3"), "{text}");
+    assert!(text.contains("--simd 3 for `layer1.0.conv1`: must divide its 16 input channels"), "{text}");
+    let (code, text) = rfpga(&["estimate", f, "--parallelism", "layer1.0.conv2=2"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("meet at a skip add") && text.contains("layer1.1.conv2"), "{text}");
+    let (code, text) = rfpga(&["estimate", f, "--parallelism", "layer1.0.add=2"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("`layer1.0.add`") && text.contains("is not a convolution"), "{text}");
     let design = dir.path().join("design.json");
     let d = design.to_str().unwrap();
-    let (code, text) = rfpga(&["fit", f, "--part", "zcu104", "--add-lanes", "1", "--out", d]);
+    let (code, text) = rfpga(&["fit", f, "--part", "xc7z020", "--budget", "40", "--out", d]);
     assert_eq!(code, 0, "{text}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&design).unwrap()).unwrap();
-    assert_eq!(doc["parallelism"]["layer3.2.add"], 1, "{doc}");
+    assert!(doc["simd"].is_object() && doc["parallelism"]["layer3.2.conv2"].is_u64(), "{doc}");
     let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--vectors", "0"]);
     assert_eq!(code, 0, "{text}");
-    let top = std::fs::read_to_string(project.join("firmware/rfpga_top.cpp")).unwrap();
-    assert!(top.contains("rfpga::add<64, 64, 1, "), "the last add at one channel per cycle");
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(project.join("rfpga.json")).unwrap()).unwrap();
+    assert_eq!(info["simd"], doc["simd"], "{info}");
+    assert_eq!(info["parallelism"], doc["parallelism"], "{info}");
     let (code, text) = rfpga(&["estimate", p]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("adds folded to 1 channel per cycle"), "{text}");
-    // Other convolution lanes keep the project's folded adds; --add-lanes all unfolds them.
-    let (code, text) = rfpga(&["estimate", p, "--parallelism", "2"]);
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("parallelism 2, adds folded to 1 channel per cycle"), "{text}");
-    let (code, text) = rfpga(&["estimate", p, "--add-lanes", "all"]);
-    assert_eq!(code, 0, "{text}");
-    assert!(!text.contains("adds folded"), "{text}");
     std::fs::remove_dir_all(&project).unwrap();
-    // Stream depths sized for folded adds are written with those adds into the design file.
+    // Stream depths sized for a folding are written with it into the design file.
     let sized = dir.path().join("sized.json");
-    let (code, text) = rfpga(&["dataflow", f, "--design", sized.to_str().unwrap(), "--add-lanes", "4", "--size-fifos"]);
+    let (code, text) = rfpga(&["dataflow", f, "--design", sized.to_str().unwrap(), "--size-fifos"]);
     assert_eq!(code, 0, "{text}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sized).unwrap()).unwrap();
-    assert_eq!(doc["parallelism"]["layer2.0.add"], 4, "{doc}");
+    assert!(doc["fifo_depths"].is_object(), "{doc}");
 
     // A project for xczu7ev against a report synthesized for xc7z020.
     let (code, text) = rfpga(&["codegen", f, "--out", p, "--part", "xczu7ev-ffvc1156-2-e", "--vectors", "0"]);

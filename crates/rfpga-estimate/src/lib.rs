@@ -340,6 +340,8 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         .enumerate()
         .filter_map(|(i, l)| if let Layer::Conv(c) = l { Some((c.name.clone(), (a.ports[a.inputs[i][0]].shape[2], c.out_ch))) } else { None })
         .collect();
+    let kernel: BTreeMap<String, usize> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.kernel)) } else { None }).collect();
+    let weight_bits: BTreeMap<String, u64> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.weight.width as u64)) } else { None }).collect();
     let mut config = Parallelism { map: convs.keys().map(|n| (n.clone(), 1)).collect(), ..Default::default() };
     let eval = |c: &Parallelism| -> Result<Candidate> {
         let e = estimate(m, a, c, part, clock_ns)?;
@@ -358,13 +360,20 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
             if let Some(stream) = to_uram {
                 next.fifo_storage.insert(stream, FifoImpl::Uram);
             } else {
-                let moved = cand
-                    .estimate
-                    .rows
+                // The weight ROM that frees the most BRAM per LUT it then costs (a wide, shallow
+                // ROM of a fast layer takes many blocks for little capacity).
+                let moved = convs
                     .iter()
-                    .filter(|r| r.kind == "conv" && next.storage_of(&r.name) == Storage::Auto && r.resources.bram_18k > 1)
-                    .max_by_key(|r| r.resources.bram_18k)
-                    .map(|r| r.name.clone());
+                    .filter(|(n, _)| next.storage_of(n) == Storage::Auto)
+                    .filter_map(|(n, &(cin, cout))| {
+                        let (pe, simd, k, wbits) = (next.of(n), next.simd_of(n), kernel[n], weight_bits[n]);
+                        let (rows, width) = (((cout / pe) * (k * k * cin / simd)) as u64, (pe * simd) as u64 * wbits);
+                        let bram = resources::rom(Storage::Bram, rows, width).bram_18k;
+                        let lut = resources::rom(Storage::Lutram, rows, width).lut;
+                        (bram > 1 && resources::rom(Storage::Auto, rows, width).bram_18k > 0).then(|| (n.clone(), bram as f64 / lut as f64))
+                    })
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(n, _)| n);
                 let Some(layer) = moved else { break };
                 if u[3] >= room {
                     break;
@@ -383,21 +392,33 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         return Ok(out);
     }
     loop {
-        let bottleneck = current.estimate.bottleneck.clone();
-        let Some(&(cin, cout)) = convs.get(&bottleneck) else { break };
-        let class = classes.iter().find(|k| k.contains(&bottleneck)).cloned().unwrap_or_else(|| vec![bottleneck.clone()]);
-        let (pe, simd) = (config.of(&bottleneck), config.simd_of(&bottleneck));
-        let simd_ok = cin % (2 * simd) == 0;
-        let pe_ok = class.iter().all(|n| convs[n].1 % (2 * config.of(n)) == 0) && 2 * pe <= cout;
+        // Every convolution within 10 % of the slowest stage steps at once (each would be the
+        // bottleneck next): fewer designs to visit, the same end point.
+        let slowest = current.estimate.slowest_stage;
+        let stages: Vec<String> = current.estimate.rows.iter().filter(|r| r.kind == "conv" && r.cycles as f64 >= 0.9 * slowest as f64).map(|r| r.name.clone()).collect();
+        if current.estimate.rows.iter().any(|r| r.cycles == slowest && r.kind != "conv") {
+            break; // a stage the fit does not fold is the slowest
+        }
         let mut next = config.clone();
-        if simd_ok && (simd < pe || class.len() > 1 || !pe_ok) {
-            next.simd.insert(bottleneck.clone(), 2 * simd);
-        } else if pe_ok {
-            for n in &class {
-                let p = next.of(n);
-                next.map.insert(n.clone(), 2 * p);
+        let mut stepped = false;
+        for bottleneck in &stages {
+            let (cin, cout) = convs[bottleneck];
+            let class = classes.iter().find(|k| k.contains(bottleneck)).cloned().unwrap_or_else(|| vec![bottleneck.clone()]);
+            let (pe, simd) = (next.of(bottleneck), next.simd_of(bottleneck));
+            let simd_ok = cin % (2 * simd) == 0;
+            let pe_ok = class.iter().all(|n| convs[n].1 % (2 * next.of(n)) == 0) && 2 * pe <= cout;
+            if simd_ok && (simd < pe || class.len() > 1 || !pe_ok) {
+                next.simd.insert(bottleneck.clone(), 2 * simd);
+                stepped = true;
+            } else if pe_ok && config.of(bottleneck) == pe {
+                for n in &class {
+                    let p = next.of(n);
+                    next.map.insert(n.clone(), 2 * p);
+                }
+                stepped = true;
             }
-        } else {
+        }
+        if !stepped {
             break;
         }
         next.multipliers.clear();

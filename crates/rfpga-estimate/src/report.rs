@@ -104,7 +104,8 @@ pub struct UtilizationReport {
 /// Reads a Vivado utilization report (`report_utilization`, synthesized or placed; 7-series or
 /// UltraScale+). Tables are matched by row name, not section number (the numbers differ
 /// between synthesized and placed reports): `Slice LUTs`/`CLB LUTs`,
-/// `Slice Registers`/`CLB Registers`, `Block RAM Tile`, `DSPs`, `URAM` (optional), each with its
+/// `Slice Registers`/`CLB Registers`, `Block RAM Tile`, `DSPs`, `URAM` and `LUT as Memory`
+/// (optional), each with its
 /// `Used` and `Available` columns found by the table's header row.
 pub fn read_utilization(file: &Path) -> Result<UtilizationReport> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -131,7 +132,7 @@ pub fn read_utilization(file: &Path) -> Result<UtilizationReport> {
         }
         let Some((used_col, avail_col)) = columns else { continue };
         let name = cells[0].trim_end_matches('*').trim().to_string();
-        if !["Slice LUTs", "CLB LUTs", "Slice Registers", "CLB Registers", "Block RAM Tile", "DSPs", "URAM"].contains(&name.as_str()) {
+        if !["Slice LUTs", "CLB LUTs", "LUT as Memory", "Slice Registers", "CLB Registers", "Block RAM Tile", "DSPs", "URAM"].contains(&name.as_str()) {
             continue;
         }
         let num = |col: usize, what: &str| -> Result<f64> {

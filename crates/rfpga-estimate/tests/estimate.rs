@@ -37,12 +37,14 @@ fn a_16_channel_convolution_by_hand() {
     let part = parts::find("xc7z020").unwrap();
     let e = estimate(&m, &a, &one_lane(), &part, 10.0).unwrap();
     let row = e.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap();
-    // Weights 16×144 words of 8 bits: 9-wide BRAM shape, ⌈2304/2048⌉ = 2; the line buffer,
-    // partitioned by channel, is 16 banks of 3×32 words × 8 bits = 768 bits: LUTRAM.
-    assert_eq!(row.resources.bram_18k, 2, "{}", row.detail);
-    // 34×34 padded slots of one cycle; per output pixel (1,024) 16 lane groups × 144 taps at
-    // one per cycle and the MAC pipeline's fill and loop overhead (8).
-    assert_eq!(row.cycles, 34 * 34 + 1024 * (144 * 16 + 8));
+    // Weights 16×144 words of 8 bits (PE 1 × SIMD 1: one 8-bit word per cycle): 9-wide BRAM
+    // shape, ⌈2304/2048⌉ = 2; the line buffer in one bank (SIMD 1, input words of 1 channel):
+    // 3×32×16 words × 8 bits = 12,288 bits, one BRAM_18K.
+    assert_eq!(row.resources.bram_18k, 2 + 1, "{}", row.detail);
+    // 132 padding slots of one cycle; 1,024 inside slots reading 16 one-channel words (the stem
+    // convolution's PE is 1) and the word loop's 2 cycles; per output pixel 16 groups × 144
+    // steps at one per cycle and the MAC pipeline's depth at 10 ns (10).
+    assert_eq!(row.cycles, 132 + 1024 * (16 + 2) + 1024 * (144 * 16 + 10));
     // 8×8 products go to LUTs: no DSP in any convolution.
     assert_eq!(row.resources.dsp, 0);
     // The interval comes from the dataflow simulation of the sized design: never below the
@@ -50,10 +52,18 @@ fn a_16_channel_convolution_by_hand() {
     assert_eq!(e.slowest_stage, row.cycles);
     assert!(e.interval >= e.slowest_stage && (e.interval as f64) < 1.05 * e.slowest_stage as f64, "{} vs {}", e.interval, e.slowest_stage);
     assert!((e.images_per_s() - 1e8 / e.interval as f64).abs() < 1e-6);
-    // Doubling a layer's lanes halves its lane groups.
+    // Doubling PE halves the groups, doubling SIMD the steps.
     let two = Parallelism { map: [("layer1.0.conv1".to_string(), 2)].into(), ..Default::default() };
     let e2 = estimate(&m, &a, &two, &part, 10.0).unwrap();
-    assert_eq!(e2.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap().cycles, 34 * 34 + 1024 * (144 * 8 + 8));
+    assert_eq!(e2.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap().cycles, 132 + 1024 * 18 + 1024 * (144 * 8 + 10));
+    let simd = Parallelism { simd: [("layer1.0.conv1".to_string(), 4)].into(), ..Default::default() };
+    let e4 = estimate(&m, &a, &simd, &part, 10.0).unwrap();
+    // (SIMD 4 adds two adder levels: the MAC pipeline is 11 deep at 10 ns.)
+    assert_eq!(e4.rows.iter().find(|r| r.name == "layer1.0.conv1").unwrap().cycles, 132 + 1024 * 18 + 1024 * (36 * 16 + 11));
+    // Convolutions whose outputs meet at an add must share their PE.
+    let tied = Parallelism { map: [("layer1.0.conv2".to_string(), 2)].into(), ..Default::default() };
+    let err = estimate(&m, &a, &tied, &part, 10.0).unwrap_err().to_string();
+    assert!(err.contains("meet at a skip add") && err.contains("layer1.0.conv2"), "{err}");
     let bad = Parallelism { default: 3, ..Default::default() };
     let err = estimate(&m, &a, &bad, &part, 10.0).unwrap_err().to_string();
     assert!(err.contains("must divide"), "{err}");
@@ -66,13 +76,13 @@ fn weight_storage_moves_memory_between_kinds() {
     let a = m.analyze("t").unwrap();
     let part = parts::find("zcu104").unwrap();
     let auto = estimate(&m, &a, &Parallelism::default(), &part, 10.0).unwrap();
-    let layer = "layer3.0.conv2"; // 64×576 8-bit weights: 18 BRAM_18K
+    let layer = "layer3.0.conv2"; // 64×576 8-bit weights: 18 BRAM_18K; its line buffer 1
     let row = |e: &rfpga_estimate::Estimate| e.rows.iter().find(|r| r.name == layer).unwrap().resources;
-    assert_eq!(row(&auto).bram_18k, 18);
+    assert_eq!(row(&auto).bram_18k, 18 + 1);
     let lutram = Parallelism { storage: [(layer.to_string(), rfpga_estimate::Storage::Lutram)].into(), ..Default::default() };
     let e = estimate(&m, &a, &lutram, &part, 10.0).unwrap();
     // 36,864 words of 8 bits in LUTRAM: 8 × ⌈36864/64⌉ = 4,608 LUTs more, no BRAM left.
-    assert_eq!(row(&e).bram_18k, 0);
+    assert_eq!(row(&e).bram_18k, 1);
     assert_eq!(row(&e).lut - row(&auto).lut, 8 * 576);
     assert_eq!(e.total.bram_18k, auto.total.bram_18k - 18);
     // Never URAM: it cannot hold a ROM.
@@ -113,13 +123,14 @@ fn skip_fifos_follow_the_skips() {
         let a = m.analyze("t").unwrap();
         let e = estimate(&m, &a, &one_lane(), &part, 10.0).unwrap();
         fifo.push(e.skip_fifos);
-        // The skip FIFOs of stage 1 (32 pixels a row), as sized by the dataflow model.
+        // The skip FIFOs of stage 1 (32 pixels a row; at PE 1, 16 one-channel words a pixel),
+        // as sized by the dataflow model, in pixels.
         let design = rfpga_estimate::design(&m, &a, &one_lane(), &part, 10.0).unwrap();
         let stage1: Vec<usize> = design
             .streams
             .iter()
-            .filter(|s| s.role == rfpga_hls::hw::Role::Skip && s.elements == 1024 && s.reader.is_some_and(|r| design.processes[r].name.starts_with("layer1.")))
-            .map(|s| s.depth)
+            .filter(|s| s.role == rfpga_hls::hw::Role::Skip && s.elements == 1024 * 16 && s.reader.is_some_and(|r| design.processes[r].name.starts_with("layer1.")))
+            .map(|s| s.depth.div_ceil(16))
             .collect();
         depths.push(stage1);
     }
@@ -139,7 +150,7 @@ fn fit_finds_faster_designs_that_fit_or_stops_at_the_first_that_does_not() {
     let m = frozen(dir.path(), Skip::None);
     let a = m.analyze("t").unwrap();
     let part = parts::find("xc7z020").unwrap();
-    let c = fit(&m, &a, &part, 10.0, 100.0, None).unwrap();
+    let c = fit(&m, &a, &part, 10.0, 100.0).unwrap();
     assert!(c.len() > 1 && c[0].fits);
     let rates: Vec<f64> = c.iter().map(|c| c.estimate.images_per_s()).collect();
     assert!(rates.windows(2).all(|w| w[1] >= w[0]), "{rates:?}");
@@ -147,7 +158,7 @@ fn fit_finds_faster_designs_that_fit_or_stops_at_the_first_that_does_not() {
     assert!(rates.last().unwrap() > &(2.0 * rates[0]));
     // Within a budget, every design called fitting uses at most that share of each resource,
     // and the fastest of them is no faster than with the whole part.
-    let b = fit(&m, &a, &part, 10.0, 70.0, None).unwrap();
+    let b = fit(&m, &a, &part, 10.0, 70.0).unwrap();
     for c in &b {
         let (u, _) = c.estimate.utilization(&part);
         assert_eq!(c.fits, u.iter().all(|&u| u <= 70.0), "{u:?}");
@@ -191,11 +202,11 @@ fn vivado_utilization_reports_are_read_and_bad_ones_named() {
     // 7-series, placed, no Prohibited column: 88.5 Block RAM tiles are 177 BRAM_18K.
     let r = read_utilization(&fixture("utilization_xc7z020_placed.rpt")).unwrap();
     assert_eq!(r.device.as_deref(), Some("7z020clg400-1"));
-    assert_eq!(r.resources, Resources { bram_18k: 177, dsp: 19, ff: 40321, lut: 31234, uram: 0 });
-    assert_eq!(r.available, Resources { bram_18k: 280, dsp: 220, ff: 106400, lut: 53200, uram: 0 });
+    assert_eq!(r.resources, Resources { bram_18k: 177, dsp: 19, ff: 40321, lut: 31234, uram: 0, lut_mem: 4234 });
+    assert_eq!(r.available, Resources { bram_18k: 280, dsp: 220, ff: 106400, lut: 53200, uram: 0, lut_mem: 17400 });
     // UltraScale+, synthesized (`CLB LUTs*`), with a Prohibited column and URAM.
     let r = read_utilization(&fixture("utilization_xck26_synth.rpt")).unwrap();
-    assert_eq!(r.resources, Resources { bram_18k: 267, dsp: 2, ff: 70000, lut: 61000, uram: 36 });
+    assert_eq!(r.resources, Resources { bram_18k: 267, dsp: 2, ff: 70000, lut: 61000, uram: 36, lut_mem: 6000 });
     assert_eq!(r.available.uram, 64);
     assert_eq!(parts::find(r.device.as_deref().unwrap()).unwrap().device, "xck26");
     let e = read_utilization(&fixture("utilization_bad_number.rpt")).unwrap_err().to_string();
@@ -206,11 +217,12 @@ fn vivado_utilization_reports_are_read_and_bad_ones_named() {
     assert!(e.contains("no `Slice LUTs` or `CLB LUTs` row"), "{e}");
 }
 
-/// `--add-lanes` (hw/add.rs) by hand on stage 1's first add: it sums conv2's output (its 17-bit
-/// accumulator format: the ReLU comes after the add) and the 8-bit skip into the exact 18-bit
-/// sum (lossless, so no conversion logic), then into the 8-bit output.
+/// The stage-1 add of a ResNet-20 <8,3>: per channel an adder of the exact 18-bit sum (of a
+/// 17-bit and an 8-bit input), ReLU (half a LUT per sum bit) and the rounding, saturating
+/// conversion into the 8-bit output (7.5 LUT per output bit: 60), an output register per bit;
+/// G channels per word (the PE of the convolutions feeding it), one word per cycle.
 #[test]
-fn a_folded_16_channel_add_by_hand() {
+fn a_16_channel_add_by_hand() {
     let dir = tempfile::tempdir().unwrap();
     let m = frozen(dir.path(), Skip::Long);
     let a = m.analyze("test").unwrap();
@@ -218,54 +230,31 @@ fn a_folded_16_channel_add_by_hand() {
     let i = m.layers.iter().position(|l| l.name() == "layer1.0.add").unwrap();
     let widths: Vec<u32> = a.inputs[i].iter().map(|&p| a.ports[p].format.width).collect();
     assert_eq!(widths, [17, 8]);
-    let row = |lanes: Option<usize>| {
-        let mut p = one_lane();
-        p.map.extend(lanes.map(|k| ("layer1.0.add".to_string(), k)));
+    let classes = rfpga_hls::hw::pe_classes(&m, &a);
+    let stage1 = classes.iter().find(|k| k.contains(&"layer1.0.conv2".to_string())).unwrap().clone();
+    assert_eq!(stage1, ["conv1", "layer1.0.conv2", "layer1.1.conv2", "layer1.2.conv2"]);
+    let row = |pe: usize| {
+        let p = Parallelism { map: stage1.iter().map(|n| (n.clone(), pe)).collect(), ..Default::default() };
         let e = estimate(&m, &a, &p, &part, 10.0).unwrap();
         e.rows.into_iter().find(|r| r.name == "layer1.0.add").unwrap()
     };
-    // Whole pixel: 16 × (18-bit adder + 8-bit output conversion) LUT and the 16 × 8-bit output
-    // register, plus the stage's control (120 LUT, 150 FF); 1,024 pixels at one per cycle and
-    // the pipeline's drain (3).
-    let r = row(None);
-    assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (16 * (18 + 8) + 120, 16 * 8 + 150, 1024 + 3));
-    // 4 lanes: 4 × 26 LUT of sums, each lane's 25 operand bits picked from 4 channels (one
-    // LUT6 per bit), a write enable per group; both input pixels and the output pixel held in
-    // registers (16 × (17 + 8 + 8) FF); 4 cycles per pixel.
-    let r = row(Some(4));
-    assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (4 * 26 + 4 * 25 + 4 + 120, 16 * 33 + 150, 1024 * 4 + 3));
-    // 1 lane: 16:1 selects (4 LUT6 per bit), 16 enables, 16 cycles per pixel.
-    let r = row(Some(1));
-    assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (26 + 25 * 4 + 16 + 120, 16 * 33 + 150, 1024 * 16 + 3));
-    // As many lanes as channels, or more: the whole-pixel add.
-    assert_eq!(row(Some(64)).resources, row(None).resources);
-    // --add-lanes says whether it changed the lanes (sized stream depths then no longer hold).
-    use rfpga_estimate::design::{set_add_lanes, AddLanes};
-    let mut map = std::collections::BTreeMap::new();
-    assert!(set_add_lanes(&m, &mut map, AddLanes::Lanes(4)));
-    assert_eq!((map.len(), map["layer3.2.add"]), (9, 4));
-    assert!(!set_add_lanes(&m, &mut map, AddLanes::Lanes(4)));
-    assert!(set_add_lanes(&m, &mut map, AddLanes::All) && map.is_empty());
-    assert!(!set_add_lanes(&m, &mut map, AddLanes::All));
+    let lane = 18 + 9 + 60;
+    // One channel per word: 16,384 words and the drain (3); control 150 LUT, 150 FF.
+    let r = row(1);
+    assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (lane + 150, 8 + 150, 1024 * 16 + 3));
+    let r = row(4);
+    assert_eq!((r.resources.lut, r.resources.ff, r.cycles), (4 * lane + 150, 4 * 8 + 150, 1024 * 4 + 3));
 }
 
-/// Shortened skips (18 whole-pixel adds) overflow the xc7z020's LUTs at one lane; fit folds the
-/// adds to one channel per cycle before anything else and then doubles lanes as far as with long
-/// skips, while `--add-lanes all` keeps them whole and stays at one lane's rate.
+/// LUT and FF of a small design summed by hand from the documented constants: a 2-deep,
+/// 8-bit FIFO is flip-flops; 32 deep, shift registers in SLICEM LUTs.
 #[test]
-fn fit_folds_skip_adds_when_luts_overflow() {
-    use rfpga_estimate::design::AddLanes;
-    let dir = tempfile::tempdir().unwrap();
-    let m = frozen(dir.path(), Skip::Short);
-    let a = m.analyze("t").unwrap();
-    let part = parts::find("xc7z020").unwrap();
-    let fastest = |lanes: Option<AddLanes>| {
-        let c = fit(&m, &a, &part, 10.0, 100.0, lanes).unwrap();
-        c.into_iter().filter(|c| c.fits).max_by(|x, y| x.estimate.images_per_s().total_cmp(&y.estimate.images_per_s())).unwrap()
-    };
-    let adds = |c: &rfpga_estimate::Candidate| c.config.map.iter().filter(|(n, _)| n.contains(".add")).map(|(_, &k)| k).collect::<Vec<_>>();
-    let (folded, whole) = (fastest(None), fastest(Some(AddLanes::All)));
-    assert_eq!(adds(&folded), vec![1; 18]);
-    assert!(adds(&whole).is_empty());
-    assert!(whole.estimate.images_per_s() < 45.0 && folded.estimate.images_per_s() > 300.0, "{} vs {}", whole.estimate.images_per_s(), folded.estimate.images_per_s());
+fn fifo_constants_by_hand() {
+    use rfpga_estimate::resources::{fifo, FifoImpl};
+    assert_eq!(fifo(2, 8, FifoImpl::Srl), rfpga_estimate::Resources { lut: 4 + 12, ff: 16 + 12, ..Default::default() });
+    let srl = fifo(32, 8, FifoImpl::Srl);
+    assert_eq!((srl.lut, srl.lut_mem, srl.ff), (8 + 12, 8, 8 + 12));
+    // URAM: 4K × 72 per block; a 5,000-deep, 128-bit FIFO takes 2 × 2 blocks.
+    assert_eq!(fifo(5000, 128, FifoImpl::Uram).uram, 4);
+    assert_eq!(fifo(5000, 128, FifoImpl::Uram).bram_18k, 0);
 }

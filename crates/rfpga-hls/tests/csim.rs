@@ -77,21 +77,36 @@ fn frozen_model(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str) -> 
     frozen
 }
 
-/// Every add of `frozen` at `lanes` channels per cycle (`--add-lanes`); none: a pixel per cycle.
-fn add_lanes(frozen: &Path, lanes: Option<usize>) -> std::collections::BTreeMap<String, usize> {
+/// A folded design for `frozen`: each class of convolutions tied by adds at PE 4, 8, 2, 4, …
+/// (in class order, where it divides their channels) and each convolution's SIMD 2, 4, 8, 1, …
+/// (where it divides its input channels): input words narrower or wider than SIMD, and pads
+/// that change the width (stage 1 at PE 4 into stage 2 at PE 8).
+fn folded(frozen: &Path) -> (std::collections::BTreeMap<String, usize>, std::collections::BTreeMap<String, usize>) {
     let m = rfpga_core::frozen::FrozenModel::load(frozen).unwrap();
-    let adds = m.layers.iter().filter(|l| l.kind() == "add").map(|l| l.name().to_string());
-    lanes.map(|k| adds.map(|n| (n, k)).collect()).unwrap_or_default()
+    let a = m.analyze("t").unwrap();
+    let couts: std::collections::BTreeMap<String, (usize, usize)> = m
+        .layers
+        .iter()
+        .filter_map(|l| if let rfpga_core::frozen::Layer::Conv(c) = l { Some((c.name.clone(), (c.in_ch, c.out_ch))) } else { None })
+        .collect();
+    let mut pe = std::collections::BTreeMap::new();
+    for (i, class) in rfpga_hls::hw::pe_classes(&m, &a).iter().enumerate() {
+        let p = [4, 8, 2, 4][i % 4];
+        let p = if class.iter().all(|n| couts[n].1 % p == 0) { p } else { 1 };
+        pe.extend(class.iter().map(|n| (n.clone(), p)));
+    }
+    let simd = couts.iter().enumerate().map(|(j, (n, _))| (n.clone(), [2, 4, 8, 1][j % 4])).filter(|(n, s)| couts[n].0 % s == 0).collect();
+    (pe, simd)
 }
 
 /// Freezes a made-up run, writes vectors for `images` random inputs, generates (the
 /// convolutions in `dsp` with their multipliers bound to DSPs; the adds at `adds` lanes) and
 /// C-simulates. Returns the images that passed and how many values left their format's range.
 fn check(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[&str]) -> (usize, u64) {
-    check_with(shortcut, skips, act, images, dsp, None)
+    check_with(shortcut, skips, act, images, dsp, false)
 }
 
-fn check_with(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[&str], adds: Option<usize>) -> (usize, u64) {
+fn check_with(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, dsp: &[&str], fold: bool) -> (usize, u64) {
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model(dir.path(), shortcut, skips, act);
     let sim = Simulator::load(&frozen).unwrap();
@@ -105,10 +120,10 @@ fn check_with(shortcut: Shortcut, skips: [Skip; 3], act: &str, images: usize, ds
     }
     let overflows = state.stats.iter().map(|s| s.overflows).sum();
     let project = dir.path().join("project");
-    let opts = Options { multipliers: dsp.iter().map(|l| (l.to_string(), rfpga_hls::Multipliers::Dsp)).collect(), parallelism: add_lanes(&frozen, adds), ..Default::default() };
+    let (parallelism, simd) = if fold { folded(&frozen) } else { Default::default() };
+    let opts = Options { multipliers: dsp.iter().map(|l| (l.to_string(), rfpga_hls::Multipliers::Dsp)).collect(), parallelism, simd, ..Default::default() };
     let design = generate(&frozen, &project, &opts).unwrap();
-    let folded = design.processes.iter().filter(|p| p.kind == "add" && design.lanes.contains_key(&p.name)).count();
-    assert_eq!(folded > 0, adds.is_some(), "folded adds are listed with their lanes");
+    assert_eq!(design.lanes.values().any(|&p| p > 1), fold, "PE is listed per convolution");
     let params = std::fs::read_to_string(project.join("firmware/parameters.h")).unwrap();
     let binding = |layer: &str| {
         let cfg = &params[params.find(&format!("struct {}_cfg", layer.replace('.', "_"))).expect("the layer's configuration")..];
@@ -135,11 +150,12 @@ fn csim_equals_the_simulator_short_and_no_skips_wrapping() {
     assert!(overflows > 0, "the wrapping case must really wrap");
 }
 
-/// Adds folded to 4 channels per cycle (`--add-lanes 4`: 4, 8 and 16 cycles per pixel), with
-/// long and shortened skips.
+/// Folded convolutions (PE × SIMD, narrow streams, pads changing the width), with long and
+/// shortened skips, option A; and option B's projections tied to their blocks' PE.
 #[test]
-fn csim_equals_the_simulator_folded_adds() {
-    assert_eq!(check_with(Shortcut::A, [Skip::Long, Skip::Short, Skip::Long], "ap_fixed<8,3,AP_RND,AP_SAT>", 3, &[], Some(4)).0, 3);
+fn csim_equals_the_simulator_folded() {
+    assert_eq!(check_with(Shortcut::A, [Skip::Long, Skip::Short, Skip::Long], "ap_fixed<8,3,AP_RND,AP_SAT>", 3, &[], true).0, 3);
+    assert_eq!(check_with(Shortcut::B, [Skip::Long, Skip::None, Skip::Short], "ap_fixed<8,3,AP_RND,AP_WRAP>", 2, &["layer1.0.conv1"], true).0, 2);
 }
 
 #[test]
@@ -153,10 +169,10 @@ fn csim_equals_the_simulator_projection_shortcuts_unsigned_acts() {
 /// minimum at once, and one below it both the threaded C-sim and the model deadlock, naming
 /// that FIFO — so the threaded minimum equals the model's.
 fn threaded_check(shortcut: Shortcut, skips: [Skip; 3]) {
-    threaded_check_with(shortcut, skips, None)
+    threaded_check_with(shortcut, skips, false)
 }
 
-fn threaded_check_with(shortcut: Shortcut, skips: [Skip; 3], adds: Option<usize>) {
+fn threaded_check_with(shortcut: Shortcut, skips: [Skip; 3], fold: bool) {
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model(dir.path(), shortcut, skips, "ap_fixed<8,3,AP_RND,AP_SAT>");
     let sim = Simulator::load(&frozen).unwrap();
@@ -164,7 +180,8 @@ fn threaded_check_with(shortcut: Shortcut, skips: [Skip; 3], adds: Option<usize>
     let vectors = dir.path().join("vectors");
     rfpga_sim::vectors::write(&sim, &inputs, &[0, 0], &vectors).unwrap();
     let project = dir.path().join("project");
-    let design = generate(&frozen, &project, &Options { parallelism: add_lanes(&frozen, adds), ..Default::default() }).unwrap();
+    let (parallelism, simd) = if fold { folded(&frozen) } else { Default::default() };
+    let design = generate(&frozen, &project, &Options { parallelism, simd, ..Default::default() }).unwrap();
     let exe = rfpga_hls::build_csim(&project, &ap_types(), true).unwrap();
     let none = std::collections::BTreeMap::new();
     let r = rfpga_hls::run_csim(&exe, &vectors, None, &none).unwrap();
@@ -209,11 +226,11 @@ fn threaded_csim_long_short_and_no_skips_option_b() {
     threaded_check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None]);
 }
 
-/// Folded adds (1 channel per cycle) read and write in the same order as whole-pixel ones: the
-/// model's skip FIFO minima still equal the threaded C simulation's.
+/// Folded convolutions (PE × SIMD, narrow words): the model's skip FIFO minima still equal the
+/// threaded C simulation's.
 #[test]
-fn threaded_csim_folded_adds() {
-    threaded_check_with(Shortcut::A, [Skip::Short, Skip::Long, Skip::Short], Some(1));
+fn threaded_csim_folded() {
+    threaded_check_with(Shortcut::A, [Skip::Short, Skip::Long, Skip::Short], true);
 }
 
 /// build.tcl under tclsh, every Vitis command stubbed to print its name and arguments.
@@ -226,6 +243,8 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
         part: "xczu7ev-ffvc1156-2-e".into(),
         clock_ns: 5.0,
         storage: [("layer3.0.conv2".to_string(), rfpga_hls::Storage::Bram)].into(),
+        parallelism: ["layer3.0.conv2", "layer3.1.conv2", "layer3.2.conv2"].iter().map(|n| (n.to_string(), 4)).collect(),
+        simd: [("layer3.0.conv2".to_string(), 4)].into(),
         ..Default::default()
     };
     let design = generate(&frozen, &project, &opts).unwrap();
@@ -248,10 +267,18 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     let names: Vec<&str> = default.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(
         names,
-        ["open_project", "set_top", "add_files", "add_files", "open_solution", "set_part", "create_clock", "set_directive_bind_storage", "csim_design", "csynth_design"]
+        ["open_project", "set_top", "add_files", "add_files", "open_solution", "set_part", "create_clock", "csim_design", "csynth_design"]
     );
-    // Weight ROMs are bound by the directive (file-scope arrays), never to URAM.
-    assert!(default.contains("set_directive_bind_storage -type rom_1p -impl bram rfpga_top w_layer3_0_conv2"), "{default}");
+    // Weight ROMs are defined in their layer's function and bound there (UG1399: the pragma
+    // belongs in the function that defines the array), reshaped to one word per cycle.
+    let weights = std::fs::read_to_string(project.join("firmware/weights.h")).unwrap();
+    let f = &weights[weights.find("static void layer3_0_conv2_layer(").expect("the layer function")..];
+    let f = &f[..f.find("\n}\n").unwrap()];
+    assert!(f.contains("static const int8_t w[2304][16] = {"), "{f}");
+    assert!(f.contains("#pragma HLS ARRAY_RESHAPE variable = w type = complete dim = 2"), "{f}");
+    assert!(f.contains("#pragma HLS BIND_STORAGE variable = w type = rom_1p impl = bram"), "{f}");
+    assert!(f.contains("rfpga::conv2d<layer3_0_conv2_cfg>(in, out, w, b);"), "{f}");
+    assert!(!weights.contains("impl = uram"));
     assert!(default.contains("set_part xczu7ev-ffvc1156-2-e") && default.contains("create_clock -period 5 -name default"), "{default}");
     assert!(default.contains("set_top rfpga_top"), "{default}");
     let all = tcl(Some("csim csynth cosim export"));
@@ -274,7 +301,7 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     let fifos: Vec<_> = design.streams.iter().filter(|s| s.is_fifo()).collect();
     assert!(fifos.len() > 40, "{}", fifos.len());
     // And each FIFO is bound to what the estimate counts for it, by hand: shift registers up
-    // to depth 32, deeper a block RAM (these are hundreds of bits wide); Vitis's own default
+    // to depth 32, deeper LUTRAM up to 1,024 bits, else a block RAM; Vitis's own default
     // (SRL only to depth 2 and 1,024 bits, UG1399 config_storage) would differ.
     let bound = |stream: &str| {
         top.lines().find_map(|l| l.trim().strip_prefix(&format!("#pragma HLS BIND_STORAGE variable = {stream} type = fifo impl = ")).map(|i| i.trim().to_string()))
@@ -283,13 +310,18 @@ fn build_tcl_runs_under_tclsh_with_stubbed_vitis() {
     for s in &fifos {
         assert_eq!(depth(&s.name), Some(s.depth), "{}", s.name);
         assert!(top.contains(&format!("RFPGA_STREAM_DEPTH({}, {});", s.name, s.depth)), "{}", s.name);
-        let want = if s.depth <= 32 { "srl" } else { "bram" };
-        assert!(s.depth <= 32 || s.bits * s.depth as u64 > 1024, "{}", s.name);
+        let want = if s.depth <= 32 {
+            "srl"
+        } else if s.bits * s.depth as u64 <= 1024 {
+            "lutram"
+        } else {
+            "bram"
+        };
         assert_eq!(bound(&s.name).as_deref(), Some(want), "{} (depth {}, {} bits)", s.name, s.depth, s.bits);
         deep += (s.depth > 32) as usize;
     }
     assert!(deep > 0, "the skip FIFOs are deeper than 32");
-    assert_eq!(top.matches("BIND_STORAGE").count(), fifos.len(), "only the FIFOs are bound in the top (weights: by build.tcl)");
+    assert_eq!(top.matches("BIND_STORAGE").count(), fifos.len(), "only the FIFOs are bound in the top (weights: in their layer functions)");
     // Every process of the design is called, in order, once.
     let calls: Vec<&str> = top.lines().filter_map(|l| l.trim().strip_prefix("RFPGA_PROCESS(\"")).map(|l| l.split('"').next().unwrap()).collect();
     let names: Vec<&str> = design.processes.iter().map(|p| p.name.as_str()).collect();
@@ -309,9 +341,10 @@ fn analytic_skip_fifo_depths_by_hand() {
     let a = model.analyze("test").unwrap();
     let d = rfpga_hls::hw::Design::build(&model, &a, &Options::default(), rfpga_hls::hw::DspKind::Dsp48E1, "test").unwrap();
     let depth = |name: &str| d.streams[d.stream(name).unwrap()].depth;
-    assert_eq!(depth("s_conv1_b"), 128);
-    assert_eq!(depth("s_layer2_0_shortcut"), 48);
-    assert_eq!(depth("s_layer3_1_add_b"), 32);
+    // In words: at PE 1 a pixel is as many one-channel words as it has channels.
+    assert_eq!(depth("s_conv1_b"), 128 * 16);
+    assert_eq!(depth("s_layer2_0_shortcut"), 48 * 32);
+    assert_eq!(depth("s_layer3_1_add_b"), 32 * 64);
 }
 
 #[test]
@@ -324,10 +357,13 @@ fn bad_inputs_are_clear_errors() {
     let frozen = frozen_model(dir.path(), Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>");
     let opts = Options { parallelism: [("layer9.conv1".to_string(), 2)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
-    assert!(e.contains("`layer9.conv1` is not a convolution or an add"), "{e}");
-    let opts = Options { parallelism: [("layer1.0.add".to_string(), 3)].into(), ..Default::default() };
+    assert!(e.contains("`layer9.conv1` is not a convolution"), "{e}");
+    let opts = Options { parallelism: [("layer1.0.add".to_string(), 4)].into(), ..Default::default() };
     let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
-    assert!(e.contains("lanes of add `layer1.0.add` (--add-lanes, --parallelism or a design file): expected lanes that divide its 16 channels, found 3"), "{e}");
+    assert!(e.contains("`layer1.0.add` is an add") && e.contains("no parallelism of its own"), "{e}");
+    let opts = Options { simd: [("layer1.0.conv1".to_string(), 3)].into(), ..Default::default() };
+    let e = generate(&frozen, &dir.path().join("p"), &opts).unwrap_err().to_string();
+    assert!(e.contains("--simd 3 for `layer1.0.conv1`: must divide its 16 input channels"), "{e}");
     // A graph the templates cannot express: an add of a value to itself.
     let mut m = rfpga_core::frozen::FrozenModel::load(&frozen).unwrap();
     for l in &mut m.layers {
@@ -368,12 +404,14 @@ fn bad_inputs_are_clear_errors() {
     generate(&frozen, &p, &Options::default()).unwrap();
     rfpga_hls::project_info(&p).unwrap();
     let json = std::fs::read_to_string(p.join("rfpga.json")).unwrap();
-    std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 2", "\"version\": 1")).unwrap();
+    for old in [1, 2] {
+        std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 3", &format!("\"version\": {old}"))).unwrap();
+        let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
+        assert!(e.contains(&format!("rfpga.json: field `version`: expected 3, found {old}")) && e.contains("run rfpga codegen again"), "{e}");
+    }
+    std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 3", "\"version\": 4")).unwrap();
     let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
-    assert!(e.contains("rfpga.json: field `version`: expected 2, found 1") && e.contains("run rfpga codegen again"), "{e}");
-    std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 2", "\"version\": 3")).unwrap();
-    let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
-    assert!(e.ends_with("rfpga.json: field `version`: expected 2, found 3"), "{e}");
+    assert!(e.ends_with("rfpga.json: field `version`: expected 3, found 4"), "{e}");
     std::fs::write(p.join("rfpga.json"), json.replace("rfpga-hls-project", "rfpga-design")).unwrap();
     let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
     assert!(e.ends_with("rfpga.json: field `format`: expected \"rfpga-hls-project\", found \"rfpga-design\""), "{e}");

@@ -8,7 +8,7 @@ use rfpga_hls::dataflow::{min_depth, simulate, simulate_with, size_fifos};
 use rfpga_hls::hw::{conv, dense, pad, pixel_loop, pool, Design, Op, Process, Role, Stream};
 
 fn stream(name: &str, role: Role, elements: usize) -> Stream {
-    Stream { name: name.into(), ty: String::new(), bits: 8, depth: 2, role, elements, writer: None, reader: None }
+    Stream { name: name.into(), ty: String::new(), bits: 8, depth: 2, role, elements, writer: None, reader: None, storage: None }
 }
 
 fn process(name: &str, ops: Vec<Op>, inputs: Vec<usize>, outputs: Vec<usize>) -> Process {
@@ -34,21 +34,21 @@ fn port(h: usize, w: usize, c: usize) -> Port {
 fn convolutions_alone_by_hand() {
     // 3×3, stride 1, 8×8×4 → 8 channels, one lane: 10×10 padded slots of one cycle; each of the
     // 64 windows takes 8 lane groups × 36 taps + 8 cycles. Its last window is the last slot.
-    let done = alone(conv::schedule(8, 8, 3, 1, 8, 36), 1, 64, 64);
+    let done = alone(conv::schedule(8, 8, 3, 1, 1, 1, 8 * 36, 8), 1, 64, 64);
     let cycles = 100 + 64 * (8 * 36 + 8);
     assert_eq!(done, [cycles, 2 * cycles, 3 * cycles]);
     // Two lanes: 4 lane groups.
-    assert_eq!(alone(conv::schedule(8, 8, 3, 1, 4, 36), 1, 64, 64)[0], 100 + 64 * (4 * 36 + 8));
+    assert_eq!(alone(conv::schedule(8, 8, 3, 1, 1, 1, 4 * 36, 8), 1, 64, 64)[0], 100 + 64 * (4 * 36 + 8));
     // Stride 2: windows end at padded slots 2, 4, 6, 8 of each axis (16 of them); after the
     // last one, slot (8, 9) and the padding row 9 (10 slots) remain.
-    let done = alone(conv::schedule(8, 8, 3, 2, 8, 36), 1, 64, 16);
+    let done = alone(conv::schedule(8, 8, 3, 2, 1, 1, 8 * 36, 8), 1, 64, 16);
     let cycles = 100 + 16 * (8 * 36 + 8);
     assert_eq!(done, [cycles - 11, 2 * cycles - 11, 3 * cycles - 11]);
     // 1×1, stride 1, 16 → 8 channels: 64 slots, each a window of 8 groups × 16 taps.
-    assert_eq!(alone(conv::schedule(8, 8, 1, 1, 8, 16), 1, 64, 64)[1], 2 * (64 + 64 * (8 * 16 + 8)));
+    assert_eq!(alone(conv::schedule(8, 8, 1, 1, 1, 1, 8 * 16, 8), 1, 64, 64)[1], 2 * (64 + 64 * (8 * 16 + 8)));
     // 1×1, stride 2 (the option-B projection): 16 windows; after the last, (6, 7) and row 7.
     let cycles = 64 + 16 * (8 * 16 + 8);
-    assert_eq!(alone(conv::schedule(8, 8, 1, 2, 8, 16), 1, 64, 16), [cycles - 9, 2 * cycles - 9, 3 * cycles - 9]);
+    assert_eq!(alone(conv::schedule(8, 8, 1, 2, 1, 1, 8 * 16, 8), 1, 64, 16), [cycles - 9, 2 * cycles - 9, 3 * cycles - 9]);
 }
 
 #[test]
@@ -56,21 +56,26 @@ fn add_pad_pool_dense_alone_by_hand() {
     // add: 64 pixels, one per cycle, both inputs read each cycle; the pipeline drains 3 cycles.
     let done = alone(pixel_loop(64, &[0, 1], |_| vec![0]), 2, 64, 64);
     assert_eq!(done, [63, 67 + 63, 2 * 67 + 63]);
-    // Option-A shortcut, 8×8×16 → 32, stride 2: reads 64 pixels, writes the 16 at even rows and
-    // columns; the last written is pixel (6, 6), read in cycle 54.
+    // Option-A shortcut, 8×8×16 → 32, stride 2, whole pixels in and out: per pixel a read loop
+    // (a cycle and 2 of overhead), and for the 16 at even rows and columns a write loop (the
+    // same); the last written is pixel (6, 6), after 54 pixels of which 15 were written:
+    // 54·3 + 15·3 + 3 = 210. 64·3 + 16·3 = 240 cycles in all.
     let l = PadShortcut { name: "pad".into(), input: "x".into(), stride: 2, out_ch: 32 };
-    let p = pad::process(&l, &port(8, 8, 16), String::new());
-    assert_eq!(p.cycles(), 67);
-    assert_eq!(alone(p.ops, 1, 64, 16), [54, 67 + 54, 2 * 67 + 54]);
+    let p = pad::process(&l, &port(8, 8, 16), 16, 32, String::new());
+    assert_eq!(p.cycles(), 240);
+    assert_eq!(alone(p.ops, 1, 64, 16), [210, 240 + 210, 2 * 240 + 210]);
+    // Narrower words (4 in, 8 out): 4 reads and 4 writes per kept pixel, 4 reads otherwise.
+    let p = pad::process(&l, &port(8, 8, 16), 4, 8, String::new());
+    assert_eq!(p.cycles(), 64 * (4 + 2) + 16 * (4 + 2));
     // Global average pooling over 64 pixels: 64 cycles, the drain, one cycle for the means.
     let f = FixedFormat::parse("ap_fixed<16,9>").unwrap();
     let l = AvgPool { name: "pool".into(), input: "x".into(), sum: f, output: f };
-    let p = pool::process(&l, &port(8, 8, 16), String::new());
+    let p = pool::process(&l, &port(8, 8, 16), 16, String::new());
     assert_eq!(alone(p.ops, 1, 64, 1), [68, 2 * 68, 3 * 68]);
-    // Dense 64 → 10: one read, 640 products one per cycle, the MAC pipeline's 8, one write.
+    // Dense 64 → 10: one read, 640 products one per cycle, the MAC pipeline's 10 (at 10 ns), one write.
     let l = Dense { name: "fc".into(), input: "x".into(), in_features: 64, out_features: 10, weight: f, bias: f, accum: f, output: f };
-    let p = dense::process(&l, "fc", &port(1, 1, 64), false, rfpga_hls::hw::DspKind::Dsp48E1, ("a", "b"));
-    assert_eq!(alone(p.ops, 1, 1, 1), [649, 2 * 649, 3 * 649]);
+    let p = dense::process(&l, "fc", &port(1, 1, 64), false, rfpga_hls::hw::DspKind::Dsp48E1, 10.0, ("a", "b"));
+    assert_eq!(alone(p.ops, 1, 1, 1), [651, 2 * 651, 3 * 651]);
 }
 
 /// DMA → conv A → (depth-2 stream) → conv B → output.
@@ -81,8 +86,8 @@ fn chain(a: Vec<Op>, b: Vec<Op>) -> Design {
 
 #[test]
 fn a_two_layer_chain_runs_at_its_slower_stage() {
-    let fast = || conv::schedule(8, 8, 3, 1, 4, 36); // 100 + 64·152 cycles
-    let slow = || conv::schedule(8, 8, 3, 1, 8, 36); // 100 + 64·296 cycles
+    let fast = || conv::schedule(8, 8, 3, 1, 1, 1, 4 * 36, 8); // 100 + 64·152 cycles
+    let slow = || conv::schedule(8, 8, 3, 1, 1, 1, 8 * 36, 8); // 100 + 64·296 cycles
     let slow_cycles = 100 + 64 * 296;
     // The consumer is slower. Within an image it never waits (the producer is ahead), but its
     // first window of the next image needs W + 2 = 10 pixels at once, and the producer can
@@ -117,7 +122,7 @@ fn skip_block(skip_depth: usize) -> Design {
     ];
     streams[2].depth = skip_depth;
     let split = process("split", pixel_loop(64, &[0], |_| vec![0, 1]), vec![0], vec![1, 2]);
-    let c = process("conv", conv::schedule(8, 8, 3, 1, 4, 36), vec![1], vec![3]);
+    let c = process("conv", conv::schedule(8, 8, 3, 1, 1, 1, 4 * 36, 8), vec![1], vec![3]);
     let add = process("add", pixel_loop(64, &[0, 1], |_| vec![0]), vec![3, 2], vec![4]);
     Design::from_processes(vec![split, c, add], streams).unwrap()
 }

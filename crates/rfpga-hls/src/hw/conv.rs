@@ -28,8 +28,9 @@ pub const WORD_LOOP_OVERHEAD: u32 = 2;
 
 /// The convolution's per-image schedule: per slot inside the image, its `words` reads (a
 /// cycle each, plus the loop's overhead when more than one); per slot that completes a window
-/// one cycle, then `groups` × (`steps` cycles, a write), then the pipeline's `depth`; any other
-/// slot one cycle.
+/// (one cycle if it read nothing) the MAC loop: the first group's word leaves after `steps`
+/// cycles and the pipeline's `depth`, each later one `steps` cycles after the previous; any
+/// other slot one cycle.
 pub fn schedule(h: usize, w: usize, k: usize, stride: usize, words: usize, groups: usize, steps: usize, depth: u32) -> Vec<Op> {
     let pad = k / 2;
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
@@ -49,11 +50,10 @@ pub fn schedule(h: usize, w: usize, k: usize, stride: usize, words: usize, group
             }
             if window {
                 ops.push(Op::Wait(if inside { 0 } else { 1 }));
-                for _ in 0..groups {
-                    ops.push(Op::Wait(steps as u32));
+                for g in 0..groups {
+                    ops.push(Op::Wait(steps as u32 + if g == 0 { depth } else { 0 }));
                     ops.push(Op::Write(0));
                 }
-                ops.push(Op::Wait(depth));
             } else if !inside {
                 ops.push(Op::Wait(1));
             }

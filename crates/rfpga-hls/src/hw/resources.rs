@@ -265,39 +265,56 @@ mod tests {
         assert_eq!(memory(2304, 8, 1).bram_18k, 2);
         // Four banks of 576 words: each 1 × ⌈576/2048⌉ = 1 block.
         assert_eq!(memory(2304, 8, 4).bram_18k, 4);
-        // 64×144 words of 8 bits in 16 banks: 576 words each → 16 blocks.
-        assert_eq!(memory(9216, 8, 16).bram_18k, 16);
         // A 3-row line buffer of 32 pixels × 16 channels × 8 bits = 1,536 words: 1 block.
         assert_eq!(memory(3 * 32 * 16, 8, 1).bram_18k, 1);
-        // Small: 16 biases of 16 bits = 256 bits → LUTRAM, 16 LUTs.
-        assert_eq!(memory(16, 16, 1), Resources::lut(16));
-        // A skip FIFO of 128 pixels of 16×8 bits: 36-wide shape, ⌈128/36⌉ = 4 blocks.
-        assert_eq!(memory(128, 128, 1).bram_18k, 4);
+        // Small: 16 words of 16 bits = 256 bits → LUTRAM, 16 SLICEM LUTs.
+        assert_eq!(memory(16, 16, 1), Resources::lut_memory(16));
     }
 
     #[test]
-    fn bound_memories_by_hand() {
+    fn roms_by_hand() {
         use crate::Storage;
-        // In LUTRAM: 8 bits × ⌈2304/64⌉ = 288 LUTs.
-        assert_eq!(memory_as(Storage::Lutram, 2304, 8, 1), Resources::lut(288));
+        // In LUTs: 8 bits × ⌈2304/64⌉ = 288 LUTs of logic (a ROM needs no SLICEM).
+        assert_eq!(rom(Storage::Lutram, 2304, 8), Resources::lut(288));
         // Forced to BRAM even when small.
-        assert_eq!(memory_as(Storage::Bram, 16, 16, 1).bram_18k, 1);
+        assert_eq!(rom(Storage::Bram, 16, 16).bram_18k, 1);
+        // Auto: LUTs up to 1,024 bits, else BRAM by shape (144 words of 128 bits: 4 blocks).
+        assert_eq!(rom(Storage::Auto, 16, 16), Resources::lut(16));
+        assert_eq!(rom(Storage::Auto, 144, 128).bram_18k, 4);
     }
 
     #[test]
     fn fifos_by_hand() {
-        // Depth 2 of 128 bits: SRL16s, two bits per LUT → 64 LUTs + 12 of control; a register per bit.
+        // Depth 2 of 128 bits: flip-flops (2 × 128 + 12 of control) and a read mux of one LUT
+        // per 2 bits + 12 of control.
         assert_eq!(FifoImpl::of(2, 128), FifoImpl::Srl);
-        assert_eq!(fifo(2, 128), Resources::logic(64 + 12, 128 + 12));
+        assert_eq!(fifo(2, 128, FifoImpl::Srl), Resources::logic(64 + 12, 256 + 12));
+        // Depth 16: SRL16s, two bits per SLICEM LUT; an output register per bit.
+        assert_eq!(fifo(16, 128, FifoImpl::Srl), Resources { lut: 64 + 12, lut_mem: 64, ff: 128 + 12, ..Default::default() });
         // Depth 32: one SRL32 per bit.
         assert_eq!(FifoImpl::of(32, 512), FifoImpl::Srl);
-        assert_eq!(fifo(32, 512), Resources::logic(512 + 12, 512 + 12));
+        assert_eq!(fifo(32, 512, FifoImpl::Srl), Resources { lut: 512 + 12, lut_mem: 512, ff: 512 + 12, ..Default::default() });
         // Depth 77 of 128 bits (9,856 bits): a block RAM, 36-wide shape → ⌈128/36⌉ = 4 blocks.
         assert_eq!(FifoImpl::of(77, 128).pragma(), "bram");
-        assert_eq!(fifo(77, 128).bram_18k, 4);
-        // Depth 40 of 8 bits (320 bits): LUTRAM, 8 bits × ⌈40/64⌉ = 8 LUTs + 30 of control.
+        assert_eq!(fifo(77, 128, FifoImpl::Bram).bram_18k, 4);
+        // Depth 40 of 8 bits (320 bits): LUTRAM, 8 bits × ⌈40/64⌉ = 8 SLICEM LUTs + 30 of control.
         assert_eq!(FifoImpl::of(40, 8).pragma(), "lutram");
-        assert_eq!(fifo(40, 8), Resources::logic(8 + 30, 30 + 8));
+        assert_eq!(fifo(40, 8, FifoImpl::Lutram), Resources { lut: 8 + 30, lut_mem: 8, ff: 30 + 8, ..Default::default() });
+        // URAM: 4K × 72 per block: 1,749 words of 16 bits take one.
+        assert_eq!(fifo(1749, 16, FifoImpl::Uram).uram, 1);
+    }
+
+    #[test]
+    fn conversions_by_hand() {
+        let f = |s: &str| rfpga_core::fixed::FixedFormat::parse(s).unwrap();
+        // A 22-bit accumulator into <8,3,AP_RND,AP_SAT>: rounds and saturates, 8 × 7.5 = 60.
+        assert_eq!(conversion(&f("ap_fixed<22,8>"), &f("ap_fixed<8,3,AP_RND,AP_SAT>")), 60);
+        // Truncating and wrapping: wiring.
+        assert_eq!(conversion(&f("ap_fixed<22,8>"), &f("ap_fixed<8,3>")), 0);
+        // Saturating only (no fraction bit dropped): 8 × 4 = 32.
+        assert_eq!(conversion(&f("ap_fixed<10,8>"), &f("ap_fixed<8,3,AP_RND,AP_SAT>")), 32);
+        // Nothing dropped: wiring.
+        assert_eq!(conversion(&f("ap_fixed<8,3>"), &f("ap_fixed<16,8,AP_RND,AP_SAT>")), 0);
     }
 
     #[test]
