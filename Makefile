@@ -32,7 +32,7 @@ QAT_FLAGS   := $(if $(filter float,$(QAT)),,--weight-format '$(QAT)' --act-forma
 TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
-        fuzz codegen fit csim csim-check dataflow dataflow-tables \
+        fuzz codegen fit fit-tables csim csim-check dataflow dataflow-tables \
         deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
@@ -226,6 +226,13 @@ dataflow: build
 # The generated design's resources and images/s on its part, before synthesis.
 estimate: build
 	$(RFPGA) estimate $(PROJECT)
+
+# The fastest designs that fit (budget 80 %) for the deck's students on xc7z020, KV260 and
+# ZCU104 and ResNet-56/110 on ZCU104, each C-simulated threaded on FIT_CSIM images back to back
+# (scripts/fit-tables.sh → docs/fit/table.md).
+FIT_CSIM ?= 100
+fit-tables: build setup-data setup-ap-types setup-tools
+	@bash scripts/fit-tables.sh $(FIT_CSIM)
 
 # Dataflow intervals (old and new layer library) and estimate/fit tables of ResNet-20 <8,3>
 # (docs/estimate.md).
