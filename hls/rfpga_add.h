@@ -24,8 +24,9 @@ template <int WORDS, int G, bool RELU, typename a_t, typename b_t, typename sum_
 void add(hls::stream<pixel<a_t, G> > &a, hls::stream<pixel<b_t, G> > &b, hls::stream<pixel<out_t, G> > &out) {
     for (ap_uint<counter_bits<WORDS>::value> i = 0; i < WORDS; i++) {
 #pragma HLS PIPELINE II = 1
-        pixel<a_t, G> pa = a.read();
-        pixel<b_t, G> pb = b.read();
+        pixel<a_t, G> pa;
+        pixel<b_t, G> pb;
+        read_both(a, pa, b, pb);
         pixel<out_t, G> po;
         for (int c = 0; c < G; c++) {
             po.v[c] = add_one<RELU, a_t, b_t, sum_t, out_t>(pa.v[c], pb.v[c]);

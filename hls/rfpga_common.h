@@ -57,15 +57,39 @@ inline T from_raw(R raw) {
     return v;
 }
 
+// Two writes (reads) in one pipeline stage: in RTL neither happens before both can. The
+// threaded C simulation does the same (csim/hls_stream.h), so its FIFO minima are the RTL's;
+// for Vitis these are the plain stream calls.
+template <typename A, typename B>
+inline void write_both(hls::stream<A> &a, const A &va, hls::stream<B> &b, const B &vb) {
+#pragma HLS INLINE
+#ifdef RFPGA_THREADED_CSIM
+    rfpga_csim::write_both(a, va, b, vb);
+#else
+    a.write(va);
+    b.write(vb);
+#endif
+}
+
+template <typename A, typename B>
+inline void read_both(hls::stream<A> &a, A &va, hls::stream<B> &b, B &vb) {
+#pragma HLS INLINE
+#ifdef RFPGA_THREADED_CSIM
+    rfpga_csim::read_both(a, va, b, vb);
+#else
+    va = a.read();
+    vb = b.read();
+#endif
+}
+
 // Copies a stream to two consumers (the skip split): one word per cycle, both writes in the
-// same cycle (in RTL the process stalls until both FIFOs have room).
+// same cycle.
 template <typename T, int WORDS>
 void split(hls::stream<T> &in, hls::stream<T> &a, hls::stream<T> &b) {
     for (ap_uint<counter_bits<WORDS>::value> p = 0; p < WORDS; p++) {
 #pragma HLS PIPELINE II = 1
         T v = in.read();
-        a.write(v);
-        b.write(v);
+        write_both(a, v, b, v);
     }
 }
 

@@ -200,6 +200,22 @@ class stream RFPGA_STREAM_BASE {
         return q_.size();
     }
 
+    // For rfpga_csim::read_both / write_both, with the scheduler's lock held.
+    bool full_locked() const { return depth_ > 0 && q_.size() >= depth_; }
+    bool empty_locked() const { return q_.empty(); }
+    void wait_writable(rfpga_csim::Scheduler &s, std::unique_lock<std::mutex> &lock) { block(s, lock, writer_); }
+    void wait_readable(rfpga_csim::Scheduler &s, std::unique_lock<std::mutex> &lock) { block(s, lock, reader_); }
+    void push_locked(rfpga_csim::Scheduler &s, const T &v) {
+        q_.push_back(v);
+        wake(s, reader_);
+    }
+    T pop_locked(rfpga_csim::Scheduler &s) {
+        T v = q_.front();
+        q_.pop_front();
+        wake(s, writer_);
+        return v;
+    }
+
     void report() const {
         if (writer_)
             std::fprintf(stderr, "  %s waits to write stream %s (full: %zu of %zu)\n", writer_, name_.c_str(), q_.size(), depth_);
@@ -241,5 +257,48 @@ class stream RFPGA_STREAM_BASE {
 };
 
 }  // namespace hls
+
+#ifdef RFPGA_THREADED_CSIM
+namespace rfpga_csim {
+
+// Two writes of one pipeline stage (a skip split): in RTL neither happens until both FIFOs
+// have room, so neither does here.
+template <typename A, typename B>
+void write_both(hls::stream<A> &a, const A &va, hls::stream<B> &b, const B &vb) {
+    Scheduler &s = scheduler();
+    std::unique_lock<std::mutex> lock(s.m);
+    for (;;) {
+        if (a.full_locked()) {
+            a.wait_writable(s, lock);
+        } else if (b.full_locked()) {
+            b.wait_writable(s, lock);
+        } else {
+            break;
+        }
+    }
+    a.push_locked(s, va);
+    b.push_locked(s, vb);
+}
+
+// Two reads of one pipeline stage (a skip add): neither is taken until both have an element.
+template <typename A, typename B>
+void read_both(hls::stream<A> &a, A &va, hls::stream<B> &b, B &vb) {
+    Scheduler &s = scheduler();
+    std::unique_lock<std::mutex> lock(s.m);
+    for (;;) {
+        if (a.empty_locked()) {
+            a.wait_readable(s, lock);
+        } else if (b.empty_locked()) {
+            b.wait_readable(s, lock);
+        } else {
+            break;
+        }
+    }
+    va = a.pop_locked(s);
+    vb = b.pop_locked(s);
+}
+
+}  // namespace rfpga_csim
+#endif
 
 #endif

@@ -22,7 +22,8 @@ pub struct EstimateArgs {
     /// PE (output channels per cycle) per convolution: N or LAYER=N,… (default: the project's, else 1).
     #[arg(long)]
     pub(crate) parallelism: Option<String>,
-    /// SIMD (input channels per cycle per PE) per convolution: N or LAYER=N,… (default: the project's, else 1).
+    /// SIMD (input channels per cycle per PE) per convolution: N (where N does not divide a
+    /// layer's input channels, the largest divisor below N) or LAYER=N,… (default: the project's, else 1).
     #[arg(long)]
     pub(crate) simd: Option<String>,
     /// Where convolution weights live: auto, bram, lutram, or LAYER=KIND,… (default: the project's, else auto).

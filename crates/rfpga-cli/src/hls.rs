@@ -29,8 +29,9 @@ pub struct CodegenArgs {
     /// Convolutions whose outputs meet at a skip add need the same PE.
     #[arg(long, default_value = "1")]
     parallelism: String,
-    /// SIMD: input channels each convolution consumes per cycle per PE: N for all, or
-    /// LAYER=N,… (dividing its input channels).
+    /// SIMD: input channels each convolution consumes per cycle per PE: N for all (where N
+    /// does not divide a layer's input channels, the largest divisor below N), or LAYER=N,…
+    /// (dividing its input channels).
     #[arg(long, default_value = "1")]
     simd: String,
     /// Where convolution weights live: auto (Vitis decides), bram, lutram, or LAYER=KIND,….

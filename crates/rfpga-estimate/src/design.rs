@@ -135,12 +135,15 @@ pub fn design_part(design: &Design, given: Option<&str>, file: &std::path::Path)
     }
 }
 
-/// Every convolution's SIMD: explicit ones, and `default` for the rest (nothing where it is 1).
+/// Every convolution's SIMD: explicit ones, and for the rest `default` — or, where it does not
+/// divide a convolution's input channels (the stem's 3), the largest divisor below it, as the
+/// `--simd N` help says (nothing where that is 1).
 pub fn simd_map(model: &rfpga_core::frozen::FrozenModel, default: usize, mut map: BTreeMap<String, usize>) -> BTreeMap<String, usize> {
-    if default != 1 {
-        for l in &model.layers {
-            if l.kind() == "conv" {
-                map.entry(l.name().to_string()).or_insert(default);
+    for l in &model.layers {
+        if let rfpga_core::frozen::Layer::Conv(c) = l {
+            let d = (1..=default.min(c.in_ch)).rev().find(|d| c.in_ch % d == 0).unwrap_or(1);
+            if d > 1 {
+                map.entry(c.name.clone()).or_insert(d);
             }
         }
     }

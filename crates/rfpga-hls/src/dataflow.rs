@@ -3,7 +3,10 @@
 //!
 //! Stream semantics (those of an RTL FIFO between two processes): an element written in cycle
 //! t can be read from cycle t + 1; a slot freed by a read in cycle t can be written from cycle
-//! t + 1; a process that reads an empty stream or writes a full one stalls until it can. The
+//! t + 1; a process that reads an empty stream or writes a full one stalls until it can.
+//! Reads (or writes) of one cycle happen together: none before all can, as in one pipeline
+//! stage (the split's two writes, the add's two reads); the threaded C-sim does the same
+//! (`rfpga::write_both`, `rfpga::read_both`). The
 //! top function's input is a DMA that always has the next word; its output is always taken.
 //!
 //! Every event's cycle follows from max-plus recurrences (a read of element k happens at
@@ -103,52 +106,83 @@ pub fn simulate_with(design: &Design, depths: &[usize], images: usize) -> Outcom
                     break;
                 }
             }
-            match proc_.ops[pc[p]] {
-                Op::Wait(n) => t += n as u64,
-                Op::Read(i) => {
-                    let s = proc_.inputs[i as usize];
-                    let k = reads[s].len();
-                    let at = if design.streams[s].role == Role::Input {
-                        t
-                    } else if let Some(&w) = writes[s].get(k) {
-                        t.max(w + 1)
-                    } else {
-                        blocked[p] = Some((s, false));
-                        break;
-                    };
-                    t = at;
-                    reads[s].push(t);
-                    if let Some(w) = design.streams[s].writer {
-                        if blocked[w] == Some((s, true)) {
-                            work.push(w);
+            // Consecutive reads (or writes) with no wait between them are one pipeline stage:
+            // in RTL none of them happens before all can (a split's two writes, an add's two
+            // reads), so the group waits for its latest stream and then takes all at once.
+            let op = proc_.ops[pc[p]];
+            if let Op::Wait(n) = op {
+                t += n as u64;
+                pc[p] += 1;
+                continue;
+            }
+            let writing = matches!(op, Op::Write(_));
+            let run = proc_.ops[pc[p]..].iter().take_while(|o| matches!((o, writing), (Op::Write(_), true) | (Op::Read(_), false))).count();
+            let mut at = t;
+            let mut stuck = None;
+            for o in &proc_.ops[pc[p]..pc[p] + run] {
+                match *o {
+                    Op::Read(i) => {
+                        let s = proc_.inputs[i as usize];
+                        if design.streams[s].role == Role::Input {
+                            continue;
+                        }
+                        match writes[s].get(reads[s].len()) {
+                            Some(&w) => at = at.max(w + 1),
+                            None => {
+                                stuck = Some((s, false));
+                                break;
+                            }
                         }
                     }
-                }
-                Op::Write(i) => {
-                    let s = proc_.outputs[i as usize];
-                    let k = writes[s].len();
-                    let d = depths[s].max(1);
-                    let at = if design.streams[s].role == Role::Output || k < d {
-                        t
-                    } else if let Some(&r) = reads[s].get(k - d) {
-                        t.max(r + 1)
-                    } else {
-                        blocked[p] = Some((s, true));
-                        break;
-                    };
-                    t = at;
-                    writes[s].push(t);
-                    if Some(s) == out_port && writes[s].len() % design.streams[s].elements == 0 {
-                        done.push(t);
-                    }
-                    if let Some(r) = design.streams[s].reader {
-                        if blocked[r] == Some((s, false)) {
-                            work.push(r);
+                    Op::Write(i) => {
+                        let s = proc_.outputs[i as usize];
+                        let (k, d) = (writes[s].len(), depths[s].max(1));
+                        if design.streams[s].role == Role::Output || k < d {
+                            continue;
+                        }
+                        match reads[s].get(k - d) {
+                            Some(&r) => at = at.max(r + 1),
+                            None => {
+                                stuck = Some((s, true));
+                                break;
+                            }
                         }
                     }
+                    Op::Wait(_) => unreachable!("runs hold reads or writes only"),
                 }
             }
-            pc[p] += 1;
+            if let Some(b) = stuck {
+                blocked[p] = Some(b);
+                break;
+            }
+            t = at;
+            for o in &proc_.ops[pc[p]..pc[p] + run] {
+                match *o {
+                    Op::Read(i) => {
+                        let s = proc_.inputs[i as usize];
+                        reads[s].push(t);
+                        if let Some(w) = design.streams[s].writer {
+                            if blocked[w] == Some((s, true)) {
+                                work.push(w);
+                            }
+                        }
+                    }
+                    Op::Write(i) => {
+                        let s = proc_.outputs[i as usize];
+                        writes[s].push(t);
+                        if Some(s) == out_port && writes[s].len() % design.streams[s].elements == 0 {
+                            done.push(t);
+                        }
+                        if let Some(r) = design.streams[s].reader {
+                            if blocked[r] == Some((s, false)) {
+                                work.push(r);
+                            }
+                        }
+                    }
+                    Op::Wait(_) => unreachable!(),
+                }
+            }
+            pc[p] += run;
         }
         time[p] = t;
     }
