@@ -26,7 +26,7 @@ void add(hls::stream<pixel<a_t, G> > &a, hls::stream<pixel<b_t, G> > &b, hls::st
 #pragma HLS PIPELINE II = 1
         pixel<a_t, G> pa;
         pixel<b_t, G> pb;
-        read_both(a, pa, b, pb);
+        rfpga::read_both(a, pa, b, pb);
         pixel<out_t, G> po;
         for (int c = 0; c < G; c++) {
             po.v[c] = add_one<RELU, a_t, b_t, sum_t, out_t>(pa.v[c], pb.v[c]);

@@ -89,7 +89,7 @@ void split(hls::stream<T> &in, hls::stream<T> &a, hls::stream<T> &b) {
     for (ap_uint<counter_bits<WORDS>::value> p = 0; p < WORDS; p++) {
 #pragma HLS PIPELINE II = 1
         T v = in.read();
-        write_both(a, v, b, v);
+        rfpga::write_both(a, v, b, v);
     }
 }
 

@@ -19,7 +19,7 @@ def chosen(path):
     }
 
 
-print("| model | part | | images/s | binding | BRAM_18K | DSP | FF | LUT | URAM | LUT as memory | interval over slowest stage | threaded C-sim, back to back |")
+print("| model | part | | images/s | most used | BRAM_18K | DSP | FF | LUT | URAM | LUT as memory | interval over slowest stage | threaded C-sim, back to back |")
 print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
 before = open("docs/fit/before.md").read().splitlines()
 for line in before:

@@ -6,7 +6,7 @@
 # Writes docs/fit/*.md and docs/fit/table.md. Usage: bash scripts/fit-tables.sh [CSIM_IMAGES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-R=target/release/rfpga
+R=${RFPGA:-target/release/rfpga}
 CSIM=${1:-100}
 OUT=docs/fit
 WORK=target/fit-tables

@@ -35,7 +35,7 @@ pub struct EstimateArgs {
     /// A design file of `rfpga fit --out` (overrides --parallelism, --simd, --weight-storage and --multipliers).
     #[arg(long)]
     pub(crate) design: Option<PathBuf>,
-    /// Clock period (default: the project's, else 10).
+    /// Clock period (default: the project's or the --design file's, else 10).
     #[arg(long)]
     pub(crate) clock_ns: Option<f64>,
     /// Also write the table (Markdown) to this file.
@@ -96,6 +96,9 @@ pub(crate) fn design(a: &EstimateArgs, path: &PathBuf) -> Result<(FrozenModel, P
         part_name = design_part(&design, a.part.as_deref(), d)?;
         (par.map, par.simd, par.storage, par.multipliers, par.fifo_depths, par.fifo_storage) =
             (design.parallelism, design.simd, design.storage, design.multipliers, design.fifo_depths, design.fifo_storage);
+        if let Some(c) = design.clock_ns {
+            clock = c; // the clock it was fitted at, unless --clock-ns says otherwise
+        }
     }
     if let Some(c) = a.clock_ns {
         clock = c;
@@ -289,8 +292,12 @@ pub struct FitArgs {
     frozen: PathBuf,
     #[arg(long, default_value = "xc7z020")]
     part: String,
-    #[arg(long, default_value_t = 10.0)]
-    clock_ns: f64,
+    /// Clock period in ns, or several (`10,6.67,5`): each is searched and the fastest design that
+    /// fits at any of them is chosen — a faster clock deepens the pipelines the cycle model
+    /// uses and needs fewer lanes for the same images/s. Whether the design closes timing at a
+    /// clock is not estimated (no place and route here).
+    #[arg(long, value_delimiter = ',', default_value = "10")]
+    clock_ns: Vec<f64>,
     /// The largest share of each resource a design may use, in percent. 80 by default: placement
     /// and routing rarely close timing on a part filled beyond ~80 % (routing congestion), and
     /// these figures are estimates, not placed designs.
@@ -304,8 +311,8 @@ pub struct FitArgs {
 
 pub fn fit(a: FitArgs) -> Result<()> {
     crate::output::check_all("fit", [(a.out.as_deref(), crate::output::Kind::Design)])?;
-    if !(a.clock_ns > 0.0) {
-        bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
+    if let Some(c) = a.clock_ns.iter().find(|c| !(**c > 0.0)) {
+        bail!("--clock-ns: expected positive periods, found {c}");
     }
     let part = parts::find(&a.part)?;
     let model = FrozenModel::load(&a.frozen)?;
@@ -313,12 +320,51 @@ pub fn fit(a: FitArgs) -> Result<()> {
     if !(a.budget > 0.0 && a.budget <= 100.0) {
         bail!("--budget: expected a percentage in (0, 100], found {}", a.budget);
     }
-    let candidates = rfpga_estimate::fit(&model, &analysis, &part, a.clock_ns, a.budget)?;
+    let mut searched = Vec::new();
+    for &clock in &a.clock_ns {
+        let candidates = rfpga_estimate::fit(&model, &analysis, &part, clock, a.budget)?;
+        print_pareto(&a, &part, clock, &candidates);
+        searched.push((clock, candidates));
+    }
+    // The fastest design that fits at any clock; of equally fast ones, the first (cheapest) visited.
+    let mut best: Option<(f64, &rfpga_estimate::Candidate)> = None;
+    for (clock, candidates) in &searched {
+        for c in candidates.iter().filter(|c| c.fits) {
+            if best.is_none_or(|(_, b)| c.estimate.images_per_s() > b.estimate.images_per_s()) {
+                best = Some((*clock, c));
+            }
+        }
+    }
+    let Some((clock, best)) = best else {
+        let first = &searched[0].1[0];
+        let (u, _) = first.estimate.utilization(&part);
+        let over: Vec<String> = first.estimate.total.named().iter().zip(u).filter(|(_, p)| *p > a.budget).map(|((n, _), p)| format!("{n} {p:.0} %")).collect();
+        // The largest users of the first resource over budget.
+        let k = u.iter().position(|&p| p > a.budget).unwrap_or(0).min(4);
+        let what = first.estimate.total.named()[k].0;
+        let heavy: Vec<String> = {
+            let mut rows: Vec<_> = first.estimate.rows.iter().collect();
+            rows.sort_by_key(|r| std::cmp::Reverse(r.resources.named()[k].1));
+            rows.iter().take(4).map(|r| format!("{} {} {what}", r.name, r.resources.named()[k].1)).collect()
+        };
+        bail!(
+            "no configuration fits {}{}: even with PE = SIMD = 1 everywhere the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it; or choose a larger part.",
+            part.device,
+            if a.budget < 100.0 { format!(" within {} % of each resource", a.budget) } else { String::new() },
+            over.join(", "),
+            heavy.join(", ")
+        );
+    };
+    chosen(&a, &part, clock, best)
+}
+
+/// One clock's Pareto table: the cheapest design visited at each throughput.
+fn print_pareto(a: &FitArgs, part: &rfpga_estimate::Part, clock: f64, candidates: &[rfpga_estimate::Candidate]) {
     println!(
         "Pareto set for {} on {} at {} ns within {} % of each resource: the cheapest design visited at each throughput (SIMD or PE of the slowest convolution doubled while it fits, multipliers DSP-first, BRAM FIFOs to URAM and weight ROMs to LUTs when BRAM overflows; {} designs visited):",
         a.frozen.display(),
         part.device,
-        a.clock_ns,
+        clock,
         a.budget,
         candidates.len()
     );
@@ -347,34 +393,13 @@ pub fn fit(a: FitArgs) -> Result<()> {
             if c.fits { "yes" } else { "no" },
         );
     }
-    // The fastest design that fits; of equally fast ones, the first (cheapest) visited.
-    let best = candidates.iter().filter(|c| c.fits).fold(None::<&rfpga_estimate::Candidate>, |b, c| match b {
-        Some(b) if b.estimate.images_per_s() >= c.estimate.images_per_s() => Some(b),
-        _ => Some(c),
-    });
-    let Some(best) = best else {
-        let first = &candidates[0];
-        let (u, _) = first.estimate.utilization(&part);
-        let over: Vec<String> = first.estimate.total.named().iter().zip(u).filter(|(_, p)| *p > a.budget).map(|((n, _), p)| format!("{n} {p:.0} %")).collect();
-        // The largest users of the first resource over budget.
-        let k = u.iter().position(|&p| p > a.budget).unwrap_or(0);
-        let what = first.estimate.total.named()[k].0;
-        let heavy: Vec<String> = {
-            let mut rows: Vec<_> = first.estimate.rows.iter().collect();
-            rows.sort_by_key(|r| std::cmp::Reverse(r.resources.named()[k].1));
-            rows.iter().take(4).map(|r| format!("{} {} {what}", r.name, r.resources.named()[k].1)).collect()
-        };
-        bail!(
-            "no configuration fits {}{}: even with PE = SIMD = 1 everywhere the design needs {} (largest users: {}). Narrower weights or activations, or removing skips, shrink it; or choose a larger part.",
-            part.device,
-            if a.budget < 100.0 { format!(" within {} % of each resource", a.budget) } else { String::new() },
-            over.join(", "),
-            heavy.join(", ")
-        );
-    };
-    let (u, _) = best.estimate.utilization(&part);
+}
+
+/// Prints the chosen design and writes its design file.
+fn chosen(a: &FitArgs, part: &rfpga_estimate::Part, clock: f64, best: &rfpga_estimate::Candidate) -> Result<()> {
+    let (u, _) = best.estimate.utilization(part);
     println!(
-        "\nChosen (the cheapest of the fastest that fit{}): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %, URAM {:.0} %, LUT as memory {:.0} % (binding: {}); rfpga codegen {} --part {} --clock-ns {} --parallelism {} --simd {}",
+        "\nChosen (the cheapest of the fastest that fit{}, at {clock} ns; timing closure not estimated): {:.1} images/s, BRAM_18K {:.0} %, DSP {:.0} %, FF {:.0} %, LUT {:.0} %, URAM {:.0} %, LUT as memory {:.0} % (binding: {}); rfpga codegen {} --part {} --clock-ns {} --parallelism {} --simd {}",
         if a.budget < 100.0 { format!(" within {} % of each resource", a.budget) } else { String::new() },
         best.estimate.images_per_s(),
         u[0],
@@ -383,10 +408,10 @@ pub fn fit(a: FitArgs) -> Result<()> {
         u[3],
         u[4],
         u[5],
-        best.estimate.binding(&part).0,
+        best.estimate.binding(part).0,
         a.frozen.display(),
         part.part,
-        a.clock_ns,
+        clock,
         best.argument(),
         best.simd_argument()
     );
@@ -400,7 +425,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
         let design = serde_json::json!({
             "format": rfpga_estimate::design::DESIGN_FORMAT, "version": rfpga_estimate::design::DESIGN_VERSION,
             "frozen": a.frozen.display().to_string(), "part": part.part,
-            "clock_ns": a.clock_ns,
+            "clock_ns": clock,
             "parallelism": best.config.map, "simd": best.config.simd, "weight_storage": best.config.storage, "multipliers": best.config.multipliers,
             "fifo_depths": best.estimate.fifo_depths, "fifo_storage": best.config.fifo_storage,
             "images_per_s": best.estimate.images_per_s(),

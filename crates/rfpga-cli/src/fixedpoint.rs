@@ -39,6 +39,12 @@ pub struct QuantizeArgs {
     /// Largest accumulator `auto` may choose (48: a DSP48's accumulator).
     #[arg(long, default_value_t = 48)]
     max_accum_width: u32,
+    /// Keep short skips as adds (for comparison). By default each short skip (its add before the
+    /// ReLU) is folded into its convolution's centre tap — identity, option A, or option B's
+    /// projection — so the frozen network, and the hardware, are skipless and compute the same
+    /// integers; a fold that would not is refused, naming the layer.
+    #[arg(long)]
+    keep_adds: bool,
     /// Training images to calibrate the range report on (0: none).
     #[arg(long, default_value_t = 1000)]
     calib: usize,
@@ -63,7 +69,7 @@ fn progress(n: usize, what: &str) -> ProgressBar {
 pub fn quantize(a: QuantizeArgs) -> Result<()> {
     let overrides = a.formats.as_deref().map(rfpga_core::formats::FormatOverrides::load).transpose()?;
     rfpga_core::io::claim_output_dir(&a.out, "quantize", &[rfpga_core::frozen::FROZEN_JSON])?;
-    let req = Request { weights: a.weights, bias: a.bias, act: a.act, input: a.input, accum: a.accum, sum: a.sum, max_accum_width: a.max_accum_width };
+    let req = Request { weights: a.weights, bias: a.bias, act: a.act, input: a.input, accum: a.accum, sum: a.sum, max_accum_width: a.max_accum_width, keep_adds: a.keep_adds };
     let mut frozen = rfpga_freeze::freeze(&a.run, &req).with_context(|| format!("freezing {}", a.run.display()))?;
     if let (Some(o), Some(path)) = (&overrides, &a.formats) {
         let origin = path.display().to_string();

@@ -21,9 +21,10 @@ pub struct CodegenArgs {
     /// and speed grade; default: the --design file's, else xc7z020clg400-1).
     #[arg(long)]
     part: Option<String>,
-    /// Clock period for build.tcl.
-    #[arg(long, default_value_t = 10.0)]
-    clock_ns: f64,
+    /// Clock period for build.tcl and the cycle model's pipeline depths (default: the --design
+    /// file's, else 10).
+    #[arg(long)]
+    clock_ns: Option<f64>,
     /// PE: output channels each convolution computes per cycle (and channels per word of its
     /// output stream): N for all, or LAYER=N,… for some (e.g. `4` or `conv1=2,layer3.0.conv1=8`).
     /// Convolutions whose outputs meet at a skip add need the same PE.
@@ -65,16 +66,19 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
     let mut part = rfpga_estimate::parts::synthesis_part(a.part.as_deref().unwrap_or("xc7z020"))?;
     let mut simd = simd_map(&model, default_simd, simd);
     let (mut fifo_depths, mut fifo_storage) = (BTreeMap::new(), BTreeMap::new());
+    let mut design_clock = None;
     if let Some(d) = &a.design {
         let design = read_design(d)?;
+        design_clock = design.clock_ns;
         part = design_part(&design, a.part.as_deref(), d)?;
         (parallelism, simd, storage, multipliers, fifo_depths, fifo_storage) = (design.parallelism, design.simd, design.storage, design.multipliers, design.fifo_depths, design.fifo_storage);
     }
-    if !(a.clock_ns > 0.0) {
-        bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);
+    let clock_ns = a.clock_ns.or(design_clock).unwrap_or(10.0);
+    if !(clock_ns > 0.0) {
+        bail!("--clock-ns: expected a positive period, found {clock_ns}");
     }
     let sized = fifo_depths.is_empty();
-    let opts = Options { part, clock_ns: a.clock_ns, parallelism, default_parallelism, simd, storage, multipliers, fifo_depths, fifo_storage };
+    let opts = Options { part, clock_ns, parallelism, default_parallelism, simd, storage, multipliers, fifo_depths, fifo_storage };
     let design = rfpga_hls::generate(&a.frozen, &a.out, &opts).with_context(|| format!("generating {}", a.out.display()))?;
     let deep: Vec<usize> = design.streams.iter().filter(|s| s.is_fifo() && s.depth > 2).map(|s| s.depth).collect();
     println!(

@@ -174,9 +174,6 @@ fn estimate_fit_and_report_reject_bad_input() {
     let (code, text) = rfpga(&["estimate", f, "--multipliers", "layer9.conv1=dsp"]);
     assert_eq!(code, 1);
     assert!(text.contains("`layer9.conv1`") && text.contains("is not a convolution"), "{text}");
-    let (code, text) = rfpga(&["fit", f, "--part", "zcu104"]);
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("Chosen"), "{text}");
 
     // Folding (--parallelism PE, --simd): the choice carried by fit's design file into codegen's
     // rfpga.json; a SIMD that does not divide a layer's input channels, PEs that differ across a
@@ -192,7 +189,7 @@ fn estimate_fit_and_report_reject_bad_input() {
     // The stem's 3 input channels take SIMD 3, the largest divisor below 4.
     assert!(simd.contains("SIMD 4 (18 layers), 3 (1 layer)"), "{simd}");
     assert!(interval(&simd) < interval(&plain), "{simd}");
-    let (code, text) = rfpga(&["estimate", f, "--simd", "3"]);
+    let (code, text) = rfpga(&["estimate", f, "--simd", "layer1.0.conv1=3"]);
     assert_eq!(code, 1);
     assert!(text.contains("--simd 3 for `layer1.0.conv1`: must divide its 16 input channels"), "{text}");
     let (code, text) = rfpga(&["estimate", f, "--parallelism", "layer1.0.conv2=2"]);
@@ -203,14 +200,18 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert!(text.contains("`layer1.0.add`") && text.contains("is not a convolution"), "{text}");
     let design = dir.path().join("design.json");
     let d = design.to_str().unwrap();
-    let (code, text) = rfpga(&["fit", f, "--part", "xc7z020", "--budget", "40", "--out", d]);
+    let (code, text) = rfpga(&["fit", f, "--part", "xc7z020", "--out", d]);
     assert_eq!(code, 0, "{text}");
+    assert!(text.contains("within 80 % of each resource") && text.contains("Chosen") && text.contains("binding"), "{text}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&design).unwrap()).unwrap();
     assert!(doc["simd"].is_object() && doc["parallelism"]["layer3.2.conv2"].is_u64(), "{doc}");
     let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--vectors", "0"]);
     assert_eq!(code, 0, "{text}");
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(project.join("rfpga.json")).unwrap()).unwrap();
-    assert_eq!(info["simd"], doc["simd"], "{info}");
+    // rfpga.json lists every convolution's SIMD; the design file the ones above 1.
+    let simd = info["simd"].as_object().unwrap();
+    assert_eq!(simd.len(), 19, "{info}");
+    assert!(simd.iter().all(|(k, v)| doc["simd"].get(k).map_or(v == 1, |d| d == v)), "{info}");
     assert_eq!(info["parallelism"], doc["parallelism"], "{info}");
     let (code, text) = rfpga(&["estimate", p]);
     assert_eq!(code, 0, "{text}");

@@ -131,7 +131,7 @@ fn bad_sweep_files_name_the_field() {
     let base = std::fs::read_to_string(root().join("sweeps/tiny.toml")).unwrap();
     let cases = [
         ("depth = [8]", "depth = [8, 9]", "grid.depth[1]: expected 6n+2"),
-        ("skips = [\"keep\", \"remove\"]", "skips = [\"keep\", \"drop\"]", "grid.skips[1]: expected \"keep\", \"remove\", \"shorten\" or \"none\", found \"drop\""),
+        ("skips = [\"keep\", \"remove\"]", "skips = [\"keep\", \"drop\"]", "grid.skips[1]: expected \"keep\", \"remove\", \"shorten\", \"none\", \"short\" or \"short-random\", found \"drop\""),
         ("seed = [0, 1]", "seed = [0, 1]\nformat = [\"ap_fixed<8,9,9>\"]", "grid.format[0]"),
         ("version = 1", "version = 2", "version: expected 1, found 2"),
         ("epochs = 1", "epochs = 0", "teacher.epochs: expected ≥ 1, found 0"),

@@ -49,6 +49,20 @@ pub struct FrozenModel {
     pub source: String,
     pub input: InputLayer,
     pub layers: Vec<Layer>,
+    /// The short skips folded into their convolutions at freeze time (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folded: Vec<Fold>,
+}
+
+/// One short skip folded away: `add` (which added `skip` to `conv`'s output) is gone, and
+/// `conv` computes its result: its weights hold the skip on the centre tap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fold {
+    pub add: String,
+    pub conv: String,
+    /// `identity`, `option A` (subsampled, zero channels) or `option B` (the projection's name).
+    pub skip: String,
 }
 
 /// The network input: the normalized image `(pixel/255 − mean)/std`, computed on the host and
@@ -381,6 +395,7 @@ mod tests {
         spec.input.width = 8;
         let f = |s: &str| FixedFormat::parse(s).unwrap();
         let m = FrozenModel {
+            folded: vec![],
             format: FROZEN_FORMAT.into(),
             version: FROZEN_VERSION,
             model: spec,

@@ -70,6 +70,8 @@ pub struct Design {
     pub multipliers: BTreeMap<String, Multipliers>,
     pub fifo_depths: BTreeMap<String, usize>,
     pub fifo_storage: BTreeMap<String, rfpga_hls::hw::FifoImpl>,
+    /// The clock it was fitted at, if recorded.
+    pub clock_ns: Option<f64>,
 }
 
 /// The `format` and `version` of a design file (`rfpga fit --out`, `rfpga dataflow --size-fifos`).
@@ -117,7 +119,11 @@ pub fn read_design(path: &std::path::Path) -> Result<Design> {
         bail!("{}: field `fifo_depths.{stream}`: expected a depth ≥ 1, found 0", path.display());
     }
     let part = field("part")?.as_str().map(str::to_string).with_context(|| format!("{}: field `part`: expected a string", path.display()))?;
-    Ok(Design { part, parallelism, simd, storage, multipliers, fifo_depths, fifo_storage })
+    let clock_ns = match v.get("clock_ns") {
+        Some(c) => Some(c.as_f64().filter(|c| *c > 0.0).with_context(|| format!("{}: field `clock_ns`: expected a positive number, found {c}", path.display()))?),
+        None => None,
+    };
+    Ok(Design { part, parallelism, simd, storage, multipliers, fifo_depths, fifo_storage, clock_ns })
 }
 
 /// The part to use when a design file names one: the design's unless --part says the same

@@ -21,7 +21,8 @@ fn frozen(dir: &Path, skip: Skip) -> FrozenModel {
     spec.save(&run.join("model.json")).unwrap();
     f.save(&run.join("weights.safetensors")).unwrap();
     let p = |s: &str| Some(FixedFormat::parse(s).unwrap());
-    let req = Request { weights: p("ap_fixed<8,3,AP_RND,AP_SAT>"), act: p("ap_fixed<8,3,AP_RND,AP_SAT>"), input: p("ap_fixed<8,3,AP_RND,AP_SAT>"), ..Default::default() };
+    // Short skips kept as adds: these tests are about the adds' hardware.
+    let req = Request { weights: p("ap_fixed<8,3,AP_RND,AP_SAT>"), act: p("ap_fixed<8,3,AP_RND,AP_SAT>"), input: p("ap_fixed<8,3,AP_RND,AP_SAT>"), keep_adds: true, ..Default::default() };
     freeze(&run, &req).unwrap().model
 }
 
@@ -47,6 +48,15 @@ fn a_16_channel_convolution_by_hand() {
     assert_eq!(row.cycles, 132 + 1024 * (16 + 2) + 1024 * (144 * 16 + 10));
     // 8×8 products go to LUTs: no DSP in any convolution.
     assert_eq!(row.resources.dsp, 0);
+    // LUT and FF summed by hand from the documented constants (docs/estimate-constants.md):
+    // the 16 biases, one per group, a 16 × b-bit ROM in LUTs (b per 64 words); one 8×8 LUT
+    // multiplier (64 LUT, 16 FF); one addition of the accumulator's width and its register;
+    // ReLU (4) and the rounding, saturating conversion into <8,3> (8 × 7.5 = 60) with an 8-bit
+    // output register; the operand register (8 FF); the convolution's control (400 LUT, 300 FF).
+    let conv = m.layers.iter().find_map(|l| if let rfpga_core::frozen::Layer::Conv(c) = l { (c.name == "layer1.0.conv1").then_some(c.clone()) } else { None }).unwrap();
+    let (acc, bias) = (conv.accum.width as u64, conv.bias.width as u64);
+    assert_eq!(row.resources.lut, bias + 64 + acc + 4 + 60 + 400, "{}", row.detail);
+    assert_eq!(row.resources.ff, 16 + acc + 8 + 8 + 300, "{}", row.detail);
     // The interval comes from the dataflow simulation of the sized design: never below the
     // slowest stage (every 16-channel convolution of stage 1 takes as long), within 5 % of it.
     assert_eq!(e.slowest_stage, row.cycles);

@@ -48,11 +48,13 @@ pub struct Request {
     pub sum: Choice,
     /// `auto` accumulators wider than this are an error (48: a DSP48's accumulator).
     pub max_accum_width: u32,
+    /// Keep short skips as adds instead of folding them into their convolutions.
+    pub keep_adds: bool,
 }
 
 impl Default for Request {
     fn default() -> Self {
-        Request { weights: None, bias: None, act: None, input: None, accum: Choice::Auto, sum: Choice::Auto, max_accum_width: 48 }
+        Request { weights: None, bias: None, act: None, input: None, accum: Choice::Auto, sum: Choice::Auto, max_accum_width: 48, keep_adds: false }
     }
 }
 
@@ -248,6 +250,173 @@ impl Builder<'_> {
     }
 }
 
+/// What the skip of a foldable add is, relative to its convolution's input.
+enum SkipKind {
+    Identity,
+    /// The option-A shortcut layer (its index).
+    Pad(usize),
+    /// The option-B projection convolution (its index).
+    Projection(usize),
+}
+
+impl Builder<'_> {
+    fn ints_mut(&mut self, name: &str) -> &mut Vec<i64> {
+        &mut self.ints.tensors.iter_mut().find(|t| t.0 == name).expect("every layer's tensors are in the file").2
+    }
+
+    fn readers(&self, name: &str) -> usize {
+        self.layers
+            .iter()
+            .map(|l| match l {
+                Layer::Conv(c) => (c.input == name) as usize,
+                Layer::Add(a) => a.inputs.iter().filter(|i| *i == name).count(),
+                Layer::PadShortcut(p) => (p.input == name) as usize,
+                Layer::AvgPool(p) => (p.input == name) as usize,
+                Layer::Dense(d) => (d.input == name) as usize,
+            })
+            .sum()
+    }
+
+    /// The add `i` as a short skip: (its convolution's index, the skip), when one input is a
+    /// convolution without ReLU read by nothing else and the other that convolution's input,
+    /// its option-A subsample, or an option-B projection of it.
+    fn short_skip(&self, i: usize) -> Option<(usize, SkipKind)> {
+        let Layer::Add(add) = &self.layers[i] else { return None };
+        let index = |name: &str| self.layers.iter().position(|l| l.name() == name);
+        for (c, other) in [(&add.inputs[0], &add.inputs[1]), (&add.inputs[1], &add.inputs[0])] {
+            let Some(ci) = index(c) else { continue };
+            let Layer::Conv(conv) = &self.layers[ci] else { continue };
+            if conv.relu || self.readers(c) != 1 {
+                continue;
+            }
+            if *other == conv.input {
+                return Some((ci, SkipKind::Identity));
+            }
+            match index(other).map(|k| (k, &self.layers[k])) {
+                Some((k, Layer::PadShortcut(p))) if p.input == conv.input && p.stride == conv.stride && p.out_ch == conv.out_ch => return Some((ci, SkipKind::Pad(k))),
+                Some((k, Layer::Conv(p))) if p.input == conv.input && p.stride == conv.stride && p.kernel == 1 && p.out_ch == conv.out_ch && !p.relu => {
+                    return Some((ci, SkipKind::Projection(k)))
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Folds every short skip into its convolution (structural re-parameterization): the skip
+    /// is a linear term before the add's ReLU, so after BatchNorm folding it is +1 on the
+    /// centre tap (identity; option A on the channel the zero padding shifts it to), or the
+    /// projection's weights and bias (option B). Exact in integers — the folded convolution
+    /// computes the add's exact sum, then its ReLU and conversion — and refused, naming the
+    /// layer, where it would not be.
+    fn fold_short_skips(&mut self) -> Result<Vec<frozen::Fold>> {
+        let mut folds = Vec::new();
+        while let Some((ai, (ci, skip))) = (0..self.layers.len()).find_map(|i| self.short_skip(i).map(|s| (i, s))) {
+            let Layer::Add(add) = self.layers[ai].clone() else { unreachable!() };
+            let Layer::Conv(conv) = self.layers[ci].clone() else { unreachable!() };
+            let refuse = |why: String| anyhow::anyhow!("folding `{}` into `{}`: {why}; freeze with --keep-adds to keep the add", add.name, conv.name);
+            let [a_f, b_f] = [&self.formats[&add.inputs[0]], &self.formats[&add.inputs[1]]];
+            if a_f.try_sum(b_f).ok() != Some(add.sum) {
+                return Err(refuse(format!("its sum format {} is not the exact sum of its inputs (--sum auto)", add.sum)));
+            }
+            if !matches!(self.req.accum, Choice::Auto) || conv.output != conv.accum {
+                return Err(refuse("the convolution's accumulator is not exact (--accum auto)".into()));
+            }
+            if conv.weight.frac() < 0 || !conv.weight.contains_raw(1i64 << conv.weight.frac()) {
+                return Err(refuse(format!("1.0 is not a value of its weight format {}", conv.weight)));
+            }
+            let one = 1i64 << conv.weight.frac();
+            let (k, cin, cout) = (conv.kernel, conv.in_ch, conv.out_ch);
+            let centre = |co: usize, ci: usize| ((co * cin + ci) * k + k / 2) * k + k / 2;
+            let wname = format!("{}.weight", conv.name);
+            let bname = format!("{}.bias", conv.name);
+            let mut w = self.ints_mut(&wname).clone();
+            let mut bias = conv.bias;
+            let mut b = self.ints_mut(&bname).clone();
+            let (kind, gone) = match skip {
+                SkipKind::Identity => {
+                    if cin != cout || conv.stride != 1 {
+                        return Err(refuse(format!("an identity skip needs {cin} = {cout} channels and stride 1")));
+                    }
+                    (0..cout).for_each(|c| w[centre(c, c)] += one);
+                    ("identity".to_string(), None)
+                }
+                SkipKind::Pad(pi) => {
+                    let before = (cout - cin) / 2;
+                    (0..cin).for_each(|c| w[centre(c + before, c)] += one);
+                    ("option A".to_string(), Some(pi))
+                }
+                SkipKind::Projection(pi) => {
+                    let Layer::Conv(p) = self.layers[pi].clone() else { unreachable!() };
+                    if p.weight != conv.weight || p.output != p.accum {
+                        return Err(refuse(format!("the projection `{}` has another weight format ({}) or an inexact output", p.name, p.weight)));
+                    }
+                    let wp = self.ints_mut(&format!("{}.weight", p.name)).clone();
+                    let bp = self.ints_mut(&format!("{}.bias", p.name)).clone();
+                    for co in 0..cout {
+                        for ci in 0..cin {
+                            w[centre(co, ci)] += wp[co * cin + ci];
+                        }
+                    }
+                    // Both biases on the finer grid, then the format that holds their sums.
+                    let frac = bias.frac().max(p.bias.frac());
+                    b = b.iter().zip(&bp).map(|(&x, &y)| (x << (frac - bias.frac())) + (y << (frac - p.bias.frac()))).collect();
+                    bias = match self.bias {
+                        Choice::Fixed(f) if f.frac() == frac => f,
+                        Choice::Fixed(f) => return Err(refuse(format!("the biases of `{}` and `{}` sum on another grid than --bias {f}", conv.name, p.name))),
+                        Choice::Auto => {
+                            let width = signed_bits(b.iter().map(|&v| (v as i128).abs()).max().unwrap_or(0));
+                            FixedFormat { signed: true, width, int: width as i32 - frac, rounding: Rounding::Rnd, overflow: Overflow::Sat }
+                        }
+                    };
+                    if let Some((c, &v)) = b.iter().enumerate().find(|(_, &v)| !bias.contains_raw(v)) {
+                        return Err(refuse(format!("bias [{c}] = {} is outside {bias}", bias.to_f64(v))));
+                    }
+                    (format!("option B `{}`", p.name), Some(pi))
+                }
+            };
+            if let Some((i, &v)) = w.iter().enumerate().find(|(_, &v)| !conv.weight.contains_raw(v)) {
+                let (co, ci, ky, kx) = (i / (cin * k * k), i / (k * k) % cin, i / k % k, i % k);
+                return Err(refuse(format!("weight [{co}, {ci}, {ky}, {kx}] becomes {}, outside {}", conv.weight.to_f64(v), conv.weight)));
+            }
+            let x = self.formats[&conv.input];
+            let accum = self.accum_format(&conv.name, &x, &w, cin * k * k, &bias, &b, add.output.int)?;
+            *self.ints_mut(&wname) = w;
+            *self.ints_mut(&bname) = b;
+            if let Layer::Conv(c) = &mut self.layers[ci] {
+                (c.bias, c.accum, c.relu, c.output) = (bias, accum, add.relu, add.output);
+            }
+            self.formats.insert(conv.name.clone(), add.output);
+            // Every reader of the add reads the convolution; the add, and a skip layer nothing
+            // else reads, are gone.
+            for l in &mut self.layers {
+                let rename = |s: &mut String| {
+                    if *s == add.name {
+                        *s = conv.name.clone();
+                    }
+                };
+                match l {
+                    Layer::Conv(c) => rename(&mut c.input),
+                    Layer::Add(a) => a.inputs.iter_mut().for_each(rename),
+                    Layer::PadShortcut(p) => rename(&mut p.input),
+                    Layer::AvgPool(p) => rename(&mut p.input),
+                    Layer::Dense(d) => rename(&mut d.input),
+                }
+            }
+            self.layers.remove(ai);
+            if let Some(pi) = gone {
+                let name = self.layers[if pi > ai { pi - 1 } else { pi }].name().to_string();
+                if self.readers(&name) == 0 {
+                    self.layers.retain(|l| l.name() != name);
+                    self.ints.tensors.retain(|t| !t.0.starts_with(&format!("{name}.")));
+                }
+            }
+            folds.push(frozen::Fold { add: add.name.clone(), conv: conv.name.clone(), skip: kind });
+        }
+        Ok(folds)
+    }
+}
+
 /// Reads `run` (model.json + weights.safetensors, strictly) and freezes it.
 pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
     if !(2..=64).contains(&req.max_accum_width) {
@@ -354,6 +523,10 @@ pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
     let b_raw = b.quantize("fc.bias".into(), bias, vec![classes], &bf);
     let accum = b.accum_format("fc", &mean, &w_raw, features, &bias, &b_raw, i32::MIN / 2)?;
     b.push(Layer::Dense(Dense { name: "fc".into(), input: pool, in_features: features, out_features: classes, weight, bias, accum, output: accum }))?;
+    let folded = if req.keep_adds { Vec::new() } else { b.fold_short_skips()? };
+    if !folded.is_empty() {
+        origins.push(format!("{} short skips folded into their convolutions (--keep-adds keeps them)", folded.len()));
+    }
 
     let model = FrozenModel {
         format: frozen::FROZEN_FORMAT.into(),
@@ -362,6 +535,7 @@ pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
         source: b.run.display().to_string(),
         input: InputLayer { shape: [spec.input.height, spec.input.width, spec.input.channels], format: input, mean: rfpga_data::MEAN.to_vec(), std: rfpga_data::STD.to_vec() },
         layers: b.layers,
+        folded,
     };
     model.analyze("frozen model")?;
     Ok(Frozen { model, weights: b.ints, tensors: b.reports, origins })

@@ -44,15 +44,20 @@ fn spec(shortcut: Shortcut, skip: Skip) -> ModelSpec {
 #[test]
 fn graph_of_each_skip_kind() {
     let dir = tempfile::tempdir().unwrap();
-    for (shortcut, skip, convs, adds, pads) in [
-        (Shortcut::A, Skip::Long, 19, 9, 2),
-        (Shortcut::A, Skip::None, 19, 0, 0),
-        (Shortcut::A, Skip::Short, 19, 18, 2),
-        (Shortcut::B, Skip::Long, 21, 9, 0),
-        (Shortcut::B, Skip::Short, 21, 18, 0),
+    // Short skips are folded into their convolutions by default (no adds, pads or projections
+    // left), kept as adds with --keep-adds.
+    for (shortcut, skip, keep_adds, convs, adds, pads) in [
+        (Shortcut::A, Skip::Long, false, 19, 9, 2),
+        (Shortcut::A, Skip::None, false, 19, 0, 0),
+        (Shortcut::A, Skip::Short, true, 19, 18, 2),
+        (Shortcut::A, Skip::Short, false, 19, 0, 0),
+        (Shortcut::B, Skip::Long, false, 21, 9, 0),
+        (Shortcut::B, Skip::Short, true, 21, 18, 0),
+        (Shortcut::B, Skip::Short, false, 19, 0, 0),
     ] {
         write_run(dir.path(), &spec(shortcut, skip), Some("ap_fixed<8,3,AP_RND,AP_SAT>"));
-        let f = freeze(dir.path(), &Request::default()).unwrap();
+        let f = freeze(dir.path(), &Request { keep_adds, ..Default::default() }).unwrap();
+        assert_eq!(f.model.folded.len(), if skip == Skip::Short && !keep_adds { 18 } else { 0 });
         let k: Vec<&str> = f.model.layers.iter().map(Layer::kind).collect();
         let count = |kind: &str| k.iter().filter(|&&x| x == kind).count();
         assert_eq!((count("conv"), count("add"), count("pad_shortcut")), (convs, adds, pads), "{shortcut:?} {skip:?}");
@@ -137,4 +142,110 @@ fn bad_inputs_are_clear_errors() {
     w.save(&out.join(FROZEN_WEIGHTS)).unwrap();
     let e = Simulator::load(&out).err().unwrap().to_string();
     assert!(e.contains("fc.weight`[3] = 999 is outside ap_fixed<8,3>"), "{e}");
+}
+
+/// Random raw inputs in the input format's range.
+fn inputs(sim: &Simulator, n: usize, seed: u64) -> Vec<Vec<i64>> {
+    let f = sim.model.input.format;
+    let len = sim.new_state().ports[0].len();
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            (0..len)
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    f.min_raw() + ((s >> 33) as i64).rem_euclid(f.max_raw() - f.min_raw() + 1)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The folded network computes what the unfolded one does: logits and every block output
+/// (a folded convolution's output is its add's), on random inputs, for option A and option B.
+#[test]
+fn folded_equals_unfolded_option_a_and_b() {
+    let dir = tempfile::tempdir().unwrap();
+    for shortcut in [Shortcut::A, Shortcut::B] {
+        write_run(dir.path(), &spec(shortcut, Skip::Short), Some("ap_fixed<8,3,AP_RND,AP_SAT>"));
+        let req = |keep_adds| Request { act: Some(FixedFormat::parse("ap_fixed<8,3,AP_RND,AP_SAT>").unwrap()), keep_adds, ..Default::default() };
+        let (f, u) = (freeze(dir.path(), &req(false)).unwrap(), freeze(dir.path(), &req(true)).unwrap());
+        let (fs, us) = (f.simulator().unwrap(), u.simulator().unwrap());
+        let port = |m: &rfpga_core::frozen::FrozenModel, name: &str| 1 + m.layers.iter().position(|l| l.name() == name).unwrap();
+        let mut compared = 0;
+        for x in inputs(&fs, 4, shortcut as u64 + 1) {
+            let (mut a, mut b) = (fs.new_state(), us.new_state());
+            a.ports[0].copy_from_slice(&x);
+            b.ports[0].copy_from_slice(&x);
+            assert_eq!(fs.run(&mut a), us.run(&mut b), "{shortcut:?}: logits");
+            for l in &f.model.layers {
+                let twin = f.model.folded.iter().find(|k| k.conv == l.name()).map_or(l.name(), |k| k.add.as_str());
+                assert_eq!(a.ports[port(&f.model, l.name())], b.ports[port(&u.model, twin)], "{shortcut:?}: {} against {twin}", l.name());
+                compared += 1;
+            }
+        }
+        assert!(compared > 4 * 20);
+    }
+}
+
+/// By hand: option A puts +1.0 (raw 2^5 at <8,3>) on channel c + 8 of input channel c at the
+/// centre tap of layer2.0.conv1 (16 → 32 channels: 8 zero channels before); identity on
+/// channel c of channel c; option B adds the projection's weights at the centre tap and its
+/// bias on the common grid. Every other weight is unchanged.
+#[test]
+fn folds_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |f: &rfpga_freeze::Frozen, n: &str| f.weights.get(&format!("{n}.weight")).unwrap().to_vec();
+    let centre = |co: usize, ci: usize, cin: usize| ((co * cin + ci) * 3 + 1) * 3 + 1;
+    write_run(dir.path(), &spec(Shortcut::A, Skip::Short), Some("ap_fixed<8,3,AP_RND,AP_SAT>"));
+    let (f, u) = (freeze(dir.path(), &Request::default()).unwrap(), freeze(dir.path(), &Request { keep_adds: true, ..Default::default() }).unwrap());
+    let (wf, wu) = (w(&f, "layer2.0.conv1"), w(&u, "layer2.0.conv1"));
+    for i in 0..wf.len() {
+        let (co, ci) = (i / (16 * 9), i / 9 % 16);
+        let folded = i == centre(co, ci, 16) && co == ci + 8;
+        assert_eq!(wf[i] - wu[i], if folded { 32 } else { 0 }, "weight {i}");
+    }
+    let (wf, wu) = (w(&f, "layer1.1.conv2"), w(&u, "layer1.1.conv2"));
+    for i in 0..wf.len() {
+        let (co, ci) = (i / (16 * 9), i / 9 % 16);
+        assert_eq!(wf[i] - wu[i], if i == centre(co, ci, 16) && co == ci { 32 } else { 0 }, "weight {i}");
+    }
+    assert!(f.model.folded.iter().any(|k| k.add == "layer2.0.add1" && k.conv == "layer2.0.conv1" && k.skip == "option A"));
+
+    write_run(dir.path(), &spec(Shortcut::B, Skip::Short), Some("ap_fixed<8,3,AP_RND,AP_SAT>"));
+    let (f, u) = (freeze(dir.path(), &Request::default()).unwrap(), freeze(dir.path(), &Request { keep_adds: true, ..Default::default() }).unwrap());
+    let (wf, wu, wp) = (w(&f, "layer2.0.conv1"), w(&u, "layer2.0.conv1"), w(&u, "layer2.0.shortcut"));
+    for i in 0..wf.len() {
+        let (co, ci) = (i / (16 * 9), i / 9 % 16);
+        assert_eq!(wf[i] - wu[i], if i == centre(co, ci, 16) { wp[co * 16 + ci] } else { 0 }, "weight {i}");
+    }
+    let conv = |m: &rfpga_core::frozen::FrozenModel, n: &str| m.layers.iter().find_map(|l| if let Layer::Conv(c) = l { (c.name == n).then(|| c.clone()) } else { None }).unwrap();
+    let (cf, cu, cp) = (conv(&f.model, "layer2.0.conv1"), conv(&u.model, "layer2.0.conv1"), conv(&u.model, "layer2.0.shortcut"));
+    let frac = cu.bias.frac().max(cp.bias.frac());
+    assert_eq!(cf.bias.frac(), frac);
+    let (bf, bu, bp) = (f.weights.get("layer2.0.conv1.bias").unwrap(), u.weights.get("layer2.0.conv1.bias").unwrap(), u.weights.get("layer2.0.shortcut.bias").unwrap());
+    for c in 0..32 {
+        assert_eq!(bf[c], (bu[c] << (frac - cu.bias.frac())) + (bp[c] << (frac - cp.bias.frac())), "bias {c}");
+    }
+    assert!(f.weights.get("layer2.0.shortcut.weight").is_none(), "the projection is gone");
+    assert!(f.model.folded.iter().any(|k| k.skip == "option B `layer2.0.shortcut`"));
+}
+
+/// A fold that would take a weight out of its format, or a weight format without 1.0, is
+/// refused with one line naming the add, the convolution and the value.
+#[test]
+fn folds_that_would_not_compute_the_same_integers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), &spec(Shortcut::A, Skip::Short), Some("ap_fixed<8,1,AP_RND,AP_SAT>"));
+    let e = freeze(dir.path(), &Request::default()).unwrap_err().to_string();
+    assert!(e.contains("folding `layer1.0.add1` into `layer1.0.conv1`: 1.0 is not a value of its weight format ap_fixed<8,1,AP_RND,AP_SAT>") && e.contains("--keep-adds") && !e.contains('\n'), "{e}");
+    // A centre weight near the top of <6,2> ([-2, 1.9375]): + 1.0 leaves the range.
+    write_run(dir.path(), &spec(Shortcut::A, Skip::Short), Some("ap_fixed<6,2,AP_RND,AP_SAT>"));
+    let path = dir.path().join("weights.safetensors");
+    let mut t = TensorFile::load(&path).unwrap();
+    t.tensors.iter_mut().find(|x| x.name == "layer1.0.conv1.weight").unwrap().data[4] = 1.9;
+    t.save(&path).unwrap();
+    let e = freeze(dir.path(), &Request::default()).unwrap_err().to_string();
+    assert!(e.contains("folding `layer1.0.add1` into `layer1.0.conv1`: weight [0, 0, 1, 1] becomes") && e.contains("outside ap_fixed<6,2,AP_RND,AP_SAT>"), "{e}");
+    freeze(dir.path(), &Request { keep_adds: true, ..Default::default() }).unwrap();
 }

@@ -58,7 +58,13 @@ fn random_inputs(sim: &Simulator, n: usize, seed: u64) -> Vec<Vec<i64>> {
         .collect()
 }
 
+/// A frozen ResNet-20 with short skips kept as adds (these tests are about the adds; the folded
+/// form has its own test).
 fn frozen_model(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str) -> PathBuf {
+    frozen_model_with(dir, shortcut, skips, act, true)
+}
+
+fn frozen_model_with(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str, keep_adds: bool) -> PathBuf {
     let mut spec = ModelSpec::cifar_resnet(20, shortcut).unwrap();
     for (i, b) in spec.blocks.iter_mut().enumerate() {
         b.skip = skips[i % 3];
@@ -70,6 +76,7 @@ fn frozen_model(dir: &Path, shortcut: Shortcut, skips: [Skip; 3], act: &str) -> 
         weights: Some(p("ap_fixed<8,3,AP_RND,AP_SAT>")),
         act: Some(p(act)),
         input: Some(p("ap_fixed<8,3,AP_RND,AP_SAT>")),
+        keep_adds,
         ..Default::default()
     };
     let frozen = dir.join("frozen");
@@ -161,6 +168,27 @@ fn csim_equals_the_simulator_folded() {
 #[test]
 fn csim_equals_the_simulator_projection_shortcuts_unsigned_acts() {
     assert_eq!(check(Shortcut::B, [Skip::Long, Skip::Short, Skip::None], "ap_ufixed<10,4,AP_TRN,AP_SAT>", 3, &["conv1", "layer2.0.conv1"]).0, 3);
+}
+
+/// Short skips folded at freeze time: the generated design has no add, no split and no skip
+/// FIFO, and its C simulation (plain and threaded) equals the simulator bit for bit.
+#[test]
+fn csim_of_a_folded_short_skip_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = frozen_model_with(dir.path(), Shortcut::A, [Skip::Short; 3], "ap_fixed<8,3,AP_RND,AP_SAT>", false);
+    let sim = Simulator::load(&frozen).unwrap();
+    assert_eq!(sim.model.folded.len(), 18);
+    let inputs = random_inputs(&sim, 3, 5);
+    let vectors = dir.path().join("vectors");
+    rfpga_sim::vectors::write(&sim, &inputs, &[0; 3], &vectors).unwrap();
+    let project = dir.path().join("project");
+    let design = generate(&frozen, &project, &Options::default()).unwrap();
+    assert!(design.processes.iter().all(|p| p.kind != "add" && p.kind != "split" && p.kind != "pad_shortcut"));
+    assert!(design.streams.iter().all(|s| s.role != rfpga_hls::hw::Role::Skip));
+    let r = csim(&project, &vectors, &ap_types(), None).unwrap();
+    assert_eq!((r.passed, r.failed), (3, 0), "{}", r.output);
+    let r = rfpga_hls::csim_with(&project, &vectors, &ap_types(), None, true, &Default::default()).unwrap();
+    assert_eq!((r.passed, r.failed), (3, 0), "{}", r.output);
 }
 
 /// The threaded C simulation of a ResNet-20: bit-exact at the generated (sized) depths; for
@@ -442,6 +470,7 @@ fn a_narrow_sum_format_converts_the_exact_sum_once() {
         act: Some(act),
         input: Some(act),
         sum: rfpga_freeze::Choice::Fixed(sum),
+        keep_adds: true,
         ..Default::default()
     };
     let frozen = dir.path().join("frozen");

@@ -130,15 +130,16 @@ fn skip_block(skip_depth: usize) -> Design {
 #[test]
 fn a_shallow_skip_fifo_deadlocks_and_the_report_names_it() {
     // The add waits for the convolution's first output, which needs input pixel (1, 1), the
-    // 10th (W + 2); the split writes each pixel to the convolution first, then to the skip
-    // FIFO, so when the convolution has pixel 10 the skip FIFO holds pixels 1..9 and the add
-    // can take the first of them: W + 1 = 9 must fit (at each row's start the lag is the same).
+    // 10th (W + 2). The split writes each pixel to both streams in one cycle (one pipeline
+    // stage: in RTL neither write happens before both can), so the convolution gets pixel 10
+    // only once the skip FIFO takes it too: W + 2 = 10 must fit (at each row's start the lag
+    // is the same). Writing one stream after the other would need one slot less than the RTL.
     let d = skip_block(64);
     let min = min_depth(&d, &d.streams.iter().map(|s| s.depth).collect::<Vec<_>>(), 2, 3, 64);
-    assert_eq!(min, Some(9));
-    let o = simulate(&skip_block(8), 3);
+    assert_eq!(min, Some(10));
+    let o = simulate(&skip_block(9), 3);
     let report = o.deadlock_report().expect("a deadlock");
-    assert!(report.contains("split waits to write skip (full: 8 of 8)"), "{report}");
+    assert!(report.contains("split waits to write skip (full: 9 of 9)"), "{report}");
     assert!(report.contains("add waits to read conv_out (empty)"), "{report}");
-    assert!(simulate(&skip_block(9), 3).deadlock.is_none());
+    assert!(simulate(&skip_block(10), 3).deadlock.is_none());
 }

@@ -43,6 +43,7 @@ fn base(input: FixedFormat, layers: Vec<Layer>) -> FrozenModel {
     model.input.height = 8;
     model.input.width = 8;
     FrozenModel {
+        folded: vec![],
         format: FROZEN_FORMAT.into(),
         version: FROZEN_VERSION,
         model,
