@@ -113,6 +113,7 @@ pub fn formats_json(data: &[u8]) {
         version: FROZEN_VERSION,
         model: spec,
         source: "fuzz".into(),
+        folded: vec![],
         input: InputLayer { shape: [8, 8, 3], format: f("ap_fixed<8,3>"), mean: vec![0.0; 3], std: vec![1.0; 3] },
         layers: vec![
             Layer::Conv(Conv { name: "c1".into(), input: INPUT.into(), in_ch: 3, out_ch: 16, kernel: 3, stride: 1, weight: f("ap_fixed<8,3>"), bias: f("ap_fixed<16,6>"), accum: f("ap_fixed<20,8>"), relu: true, output: f("ap_fixed<8,3>") }),

@@ -147,6 +147,19 @@ pub fn design(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clo
     Design::build_sized(m, a, &par.options(part, clock_ns), part.dsp(), "the frozen model")
 }
 
+/// [`estimate`] with the FIFOs sized by peak occupancy (one dataflow simulation instead of a
+/// search: depths at least those codegen picks, so the resources err high): for searches.
+pub fn estimate_quick(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clock_ns: f64) -> Result<Estimate> {
+    let mut d = Design::build(m, a, &par.options(part, clock_ns), part.dsp(), "the frozen model")?;
+    if par.fifo_depths.is_empty() {
+        let sizing = rfpga_hls::dataflow::size_fifos_by_peak(&d, rfpga_hls::dataflow::SIZING_IMAGES)?;
+        for (s, depth) in d.streams.iter_mut().zip(sizing.depths) {
+            s.depth = depth;
+        }
+    }
+    estimate_design(&d, clock_ns)
+}
+
 pub fn estimate(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clock_ns: f64) -> Result<Estimate> {
     let d = design(m, a, par, part, clock_ns)?;
     estimate_design(&d, clock_ns)
@@ -330,7 +343,9 @@ pub fn bind_dsp_first(m: &FrozenModel, a: &Analysis, par: &mut Parallelism, part
 /// convolution and every one tied to it. After each step the multipliers are bound DSP-first
 /// ([`bind_dsp_first`]); a design over its BRAM_18K budget is relieved by moving the largest
 /// BRAM FIFO to URAM (parts that have it) or the largest BRAM weight ROM to LUTs (while LUTs
-/// have room). Returns every design visited, in order; the fastest that fits is the answer.
+/// have room). Candidates are estimated with FIFOs sized by peak occupancy (quick; erring
+/// high), the fastest that fits again as codegen sizes them. Returns every design visited, in
+/// order; the fastest that fits is the answer.
 pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64) -> Result<Vec<Candidate>> {
     let room = 0.9 * budget;
     let classes = rfpga_hls::hw::pe_classes(m, a);
@@ -343,8 +358,10 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
     let kernel: BTreeMap<String, usize> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.kernel)) } else { None }).collect();
     let weight_bits: BTreeMap<String, u64> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.weight.width as u64)) } else { None }).collect();
     let mut config = Parallelism { map: convs.keys().map(|n| (n.clone(), 1)).collect(), ..Default::default() };
+    // Candidates with FIFOs sized by peak occupancy (quick, erring high); the design chosen is
+    // estimated again below with the sizing codegen uses.
     let eval = |c: &Parallelism| -> Result<Candidate> {
-        let e = estimate(m, a, c, part, clock_ns)?;
+        let e = estimate_quick(m, a, c, part, clock_ns)?;
         let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
         Ok(Candidate { config: c.clone(), estimate: e, fits })
     };
@@ -431,6 +448,13 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         }
         config = next;
         current = cand;
+    }
+    // The fastest design that fits, as codegen will size it (its FIFOs no deeper than the
+    // quick sizing's, so it still fits).
+    if let Some(k) = out.iter().rposition(|c| c.fits) {
+        let e = estimate(m, a, &out[k].config, part, clock_ns)?;
+        let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
+        out[k] = Candidate { config: out[k].config.clone(), estimate: e, fits };
     }
     Ok(out)
 }
