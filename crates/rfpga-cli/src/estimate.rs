@@ -275,6 +275,18 @@ pub fn report(a: ReportArgs) -> Result<()> {
             .collect();
         println!("| {name} | {est} | {} | {} |", cells.join(" | "), avail.named()[k].1);
     }
+    // LUT as memory: only Vivado reports it (csynth does not).
+    let cells: Vec<String> = columns
+        .iter()
+        .map(|(l, r)| {
+            if l == "Vivado" && r.lut_mem > 0 {
+                format!("{} | {:+.0} %", r.lut_mem, 100.0 * (e.total.lut_mem as f64 - r.lut_mem as f64) / r.lut_mem as f64)
+            } else {
+                "- | -".to_string()
+            }
+        })
+        .collect();
+    println!("| LUT as memory | {} | {} | {} |", e.total.lut_mem, cells.join(" | "), part.lut_mem);
     if let Some(r) = &csynth {
         let hls = match r.interval_max {
             Some(i) => format!("HLS {i} ({:+.0} %)", 100.0 * (e.interval as f64 - i as f64) / i.max(1) as f64),
