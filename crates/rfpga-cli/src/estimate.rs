@@ -447,3 +447,13 @@ fn chosen(a: &FitArgs, part: &rfpga_estimate::Part, clock: f64, best: &rfpga_est
     }
     Ok(())
 }
+
+/// `rfpga parts`: the catalog `--part` takes, as a table.
+pub fn parts() {
+    println!("| device | boards | full part (default) | DSP slice | BRAM_18K | DSP | FF | LUT | LUT as memory | URAM |");
+    println!("|---|---|---|---|---:|---:|---:|---:|---:|---:|");
+    for p in rfpga_estimate::parts::catalog() {
+        println!("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |", p.device, p.boards.join(", "), p.part, p.dsp_kind, p.bram_18k, p.dsp, p.ff, p.lut, p.lut_mem, p.uram);
+    }
+    println!("\n--part takes a device, a board, or a full part name (a known device with a package and speed grade). Resources: the Available rows of published Vitis/Vivado reports (docs/estimate-constants.md).");
+}

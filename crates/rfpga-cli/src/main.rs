@@ -51,8 +51,10 @@ enum Command {
     Estimate(estimate::EstimateArgs),
     /// A Vitis HLS synthesis report (csynth.xml) next to the estimate, with the error per resource.
     Report(estimate::ReportArgs),
-    /// Search per-layer parallelism for the fastest design that fits a part.
+    /// Search per-layer folding (PE × SIMD), multipliers and storage for the fastest design that fits a part.
     Fit(estimate::FitArgs),
+    /// The FPGA part catalog: devices, boards, default full part names and resources.
+    Parts,
     /// Narrower per-layer accumulator, sum and activation formats, chosen by the exact simulator within an accuracy tolerance.
     Precision(precision::PrecisionArgs),
     /// Export a network for other tools: `export onnx RUN --out model.onnx` (the float network).
@@ -548,6 +550,10 @@ fn main() {
         Command::Estimate(a) => estimate::estimate(a),
         Command::Dataflow(a) => dataflow::run(a),
         Command::Fit(a) => estimate::fit(a),
+        Command::Parts => {
+            estimate::parts();
+            Ok(())
+        }
         Command::Precision(a) => precision::precision(a),
         Command::Report(a) => estimate::report(a),
         Command::PlotSkips(a) => plot::run(a),

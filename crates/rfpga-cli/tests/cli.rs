@@ -165,6 +165,12 @@ fn estimate_fit_and_report_reject_bad_input() {
     let (code, text) = rfpga(&["estimate", f, "--part", "xc7a35t"]);
     assert_eq!(code, 1);
     assert!(text.contains("unknown part or board `xc7a35t`") && text.contains("xc7z020 (pynq-z1, pynq-z2)"), "{text}");
+    let (code, text) = rfpga(&["estimate", f, "--part", "xc7z020-oops"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("`xc7z020-oops` starts with the device xc7z020 but `-oops` is not a package and speed grade"), "{text}");
+    let (code, text) = rfpga(&["parts"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("| xc7z020 | pynq-z1, pynq-z2 | xc7z020clg400-1 | DSP48E1 | 280 | 220 | 106400 | 53200 | 17400 | 0 |"), "{text}");
     let (code, text) = rfpga(&["estimate", f, "--part", "pynq-z2"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("| **total** |") && text.contains("Verdict:"), "{text}");

@@ -55,12 +55,39 @@ pub fn find(name: &str) -> Result<Part> {
     if let Some(p) = parts.iter().find(|p| p.device == n || p.part.to_ascii_lowercase() == n || p.boards.iter().any(|b| *b == n)) {
         return Ok(p.clone());
     }
-    // A full part name with another package or speed grade: the longest device prefix.
+    // A full part name with another package and speed grade (`xc7z020clg484-1`): the longest
+    // device prefix, followed by what a package and speed grade look like — not any suffix
+    // (`xc7z020-oops` would go into build.tcl's set_part).
     if let Some(p) = parts.iter().filter(|p| n.starts_with(&p.device)).max_by_key(|p| p.device.len()) {
-        return Ok(p.clone());
+        if is_package_and_speed(&n[p.device.len()..]) {
+            return Ok(p.clone());
+        }
+        bail!(
+            "--part: `{name}` starts with the device {} but `{}` is not a package and speed grade (like `{}`); give the device, a board ({}) or a full part name",
+            p.device,
+            &name[p.device.len()..],
+            &p.part[p.device.len()..],
+            p.boards.join(", ")
+        );
     }
     let known: Vec<String> = parts.iter().map(|p| format!("{} ({})", p.device, p.boards.join(", "))).collect();
     bail!("--part: unknown part or board `{name}`; known: {}", known.join("; "))
+}
+
+/// `clg400-1`, `-ffvc1156-2-e`, `-sfvc784-2lv-c`: an optional `-` (UltraScale+ names have it),
+/// 2-5 letters of package, 3-4 digits of pins, then `-` and a speed grade starting with a digit
+/// (letters, digits and `-` after it).
+fn is_package_and_speed(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let letters = s.chars().take_while(|c| c.is_ascii_lowercase()).count();
+    let rest = &s[letters..];
+    let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+    let rest = &rest[digits..];
+    let mut speed = rest.strip_prefix('-').unwrap_or("").chars();
+    (2..=5).contains(&letters)
+        && (3..=4).contains(&digits)
+        && speed.next().is_some_and(|c| c.is_ascii_digit())
+        && speed.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// The name Vitis's `set_part` takes: a device or board becomes the catalog's full part (with
@@ -89,6 +116,13 @@ mod tests {
         assert_eq!(synthesis_part("pynq-z2").unwrap(), "xc7z020clg400-1");
         assert_eq!(synthesis_part("xc7z020clg484-2").unwrap(), "xc7z020clg484-2");
         assert!(synthesis_part("xc7a35t").is_err());
+        // Another package or speed grade of a known device, but not any suffix.
+        assert_eq!(find("xczu7ev-ffvf1517-3-e").unwrap().device, "xczu7ev");
+        assert_eq!(find("xck26-sfvc784-2LV-c").unwrap().device, "xck26");
+        for bad in ["xc7z020-oops", "xc7z020clg", "xc7z020clg400", "xczu7evx"] {
+            let e = find(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{bad}` starts with the device")) && e.contains("not a package and speed grade"), "{e}");
+        }
         let e = find("xc7a35t").unwrap_err().to_string();
         assert!(e.contains("unknown part or board `xc7a35t`") && e.contains("xc7z020 (pynq-z1, pynq-z2)") && e.contains("xczu7ev (zcu104)"), "{e}");
     }
