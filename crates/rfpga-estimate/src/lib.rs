@@ -344,7 +344,7 @@ pub fn bind_dsp_first(m: &FrozenModel, a: &Analysis, par: &mut Parallelism, part
 /// ([`bind_dsp_first`]); a design over its BRAM_18K budget is relieved by moving the largest
 /// BRAM FIFO to URAM (parts that have it) or the largest BRAM weight ROM to LUTs (while LUTs
 /// have room). Candidates are estimated with FIFOs sized by peak occupancy (quick; erring
-/// high), the fastest that fits again as codegen sizes them. Returns every design visited, in
+/// high); one that does not fit so, and the fastest that fits, as codegen sizes them. Returns every design visited, in
 /// order; the fastest that fits is the answer.
 pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64) -> Result<Vec<Candidate>> {
     let room = 0.9 * budget;
@@ -358,10 +358,12 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
     let kernel: BTreeMap<String, usize> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.kernel)) } else { None }).collect();
     let weight_bits: BTreeMap<String, u64> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.weight.width as u64)) } else { None }).collect();
     let mut config = Parallelism { map: convs.keys().map(|n| (n.clone(), 1)).collect(), ..Default::default() };
-    // Candidates with FIFOs sized by peak occupancy (quick, erring high); the design chosen is
-    // estimated again below with the sizing codegen uses.
+    // Candidates with FIFOs sized by peak occupancy (quick, erring high); one that does not fit
+    // so, with the sizing codegen uses (so that no decision rests on the quick sizing's
+    // excess), and the design chosen again below.
     let eval = |c: &Parallelism| -> Result<Candidate> {
-        let e = estimate_quick(m, a, c, part, clock_ns)?;
+        let quick = estimate_quick(m, a, c, part, clock_ns)?;
+        let e = if quick.utilization(part).0.iter().all(|&u| u <= budget) { quick } else { estimate(m, a, c, part, clock_ns)? };
         let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
         Ok(Candidate { config: c.clone(), estimate: e, fits })
     };
