@@ -41,19 +41,22 @@ void conv_window(typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN / CFG::BANKS]
 #pragma HLS ARRAY_PARTITION variable = acc type = complete
     ap_uint<counter_bits<CFG::STEPS>::value> step = 0;
     ap_uint<counter_bits<CFG::GROUPS>::value> g = 0;
-    ap_uint<counter_bits<QS>::value> cq = 0;  // the input channel ci = cq·F + cr
-    ap_uint<counter_bits<F>::value> cr = 0;
+    ap_uint<counter_bits<QS>::value> cq = 0;  // the input channel ci = cq·F + csel·SIMD
+    ap_uint<counter_bits<F / CFG::SIMD>::value> csel = 0;
     ap_uint<counter_bits<CFG::K>::value> kx = 0, ly = lrow0;
     int iy = iy0, ix = ix0;
     for (ap_uint<counter_bits<CFG::ROWS>::value> i = 0; i < CFG::ROWS; i++) {
 #pragma HLS PIPELINE II = 1
         const bool inside = iy >= 0 && iy < CFG::H && ix >= 0 && ix < CFG::W;
+        // Every bank read at a constant index, then each operand picked from the F/SIMD banks
+        // it can come from (csel: which group of SIMD banks this step reads).
+        in_t row[F];
+#pragma HLS ARRAY_PARTITION variable = row type = complete
+        for (int f = 0; f < F; f++) row[f] = lines[ly][ix][cq][f];
         in_t x[CFG::SIMD];
 #pragma HLS ARRAY_PARTITION variable = x type = complete
         for (int s = 0; s < CFG::SIMD; s++) {
-            // With SIMD == F every step reads all banks (cr stays 0): a constant index.
-            const int r = (CFG::SIMD == F) ? s : int(cr) + s;
-            x[s] = inside ? lines[ly][ix][cq][r] : in_t(0);
+            x[s] = inside ? row[(CFG::SIMD == F) ? s : int(csel) * CFG::SIMD + s] : in_t(0);
         }
         pixel<typename CFG::out_t, CFG::PE> po;
         for (int u = 0; u < CFG::PE; u++) {
@@ -72,15 +75,15 @@ void conv_window(typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN / CFG::BANKS]
             step = 0;
             g++;
             cq = 0;
-            cr = 0;
+            csel = 0;
             kx = 0;
             ly = lrow0;
             iy = iy0;
             ix = ix0;
         } else {
             step++;
-            if (CFG::SIMD == F || cr == F - CFG::SIMD) {
-                cr = 0;
+            if (CFG::SIMD == F || csel == F / CFG::SIMD - 1) {
+                csel = 0;
                 if (cq == QS - 1) {
                     cq = 0;
                     if (kx == CFG::K - 1) {
@@ -96,7 +99,7 @@ void conv_window(typename CFG::in_t lines[CFG::K][CFG::W][CFG::CIN / CFG::BANKS]
                     cq++;
                 }
             } else {
-                cr += CFG::SIMD;
+                csel++;
             }
         }
     }
@@ -129,20 +132,21 @@ void conv2d(hls::stream<pixel<typename CFG::in_t, CFG::IN_G> > &in,
 #pragma HLS PIPELINE off
             const int iy = sy - CFG::PAD, ix = sx - CFG::PAD;
             if (iy >= 0 && iy < CFG::H && ix >= 0 && ix < CFG::W) {
+                // Each bank written at a constant index, enabled when the word's group (wsel)
+                // is the bank's: one store per bank per cycle.
                 ap_uint<counter_bits<QS>::value> wq = 0;
-                ap_uint<counter_bits<F>::value> wr = 0;
+                ap_uint<counter_bits<F / CFG::IN_G>::value> wsel = 0;
                 for (ap_uint<counter_bits<CFG::CIN / CFG::IN_G>::value> j = 0; j < CFG::CIN / CFG::IN_G; j++) {
 #pragma HLS PIPELINE II = 1
                     pixel<typename CFG::in_t, CFG::IN_G> px = in.read();
-                    for (int c = 0; c < CFG::IN_G; c++) {
-                        const int r = (CFG::IN_G == F) ? c : int(wr) + c;
-                        lines[wrow][ix][wq][r] = px.v[c];
+                    for (int f = 0; f < F; f++) {
+                        if (CFG::IN_G == F || f / CFG::IN_G == int(wsel)) lines[wrow][ix][wq][f] = px.v[f % CFG::IN_G];
                     }
-                    if (CFG::IN_G == F || wr == F - CFG::IN_G) {
-                        wr = 0;
+                    if (CFG::IN_G == F || wsel == F / CFG::IN_G - 1) {
+                        wsel = 0;
                         wq++;
                     } else {
-                        wr += CFG::IN_G;
+                        wsel++;
                     }
                 }
             }

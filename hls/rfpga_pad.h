@@ -31,7 +31,8 @@ void pad_shortcut(hls::stream<pixel<T, GI> > &in, hls::stream<pixel<T, GO> > &ou
                 pixel<T, GO> o;
                 for (int c = 0; c < GO; c++) {
                     const int ch = int(j) * GO + c - before;
-                    o.v[c] = (ch >= 0 && ch < CIN) ? px[ch / GI][ch % GI] : T(0);
+                    const unsigned u = (unsigned)(ch < 0 ? 0 : ch);  // unsigned: / and % are shifts
+                    o.v[c] = (ch >= 0 && ch < CIN) ? px[u / GI][u % GI] : T(0);
                 }
                 out.write(o);
             }

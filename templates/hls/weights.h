@@ -14,6 +14,7 @@
 {% for f in functions %}
 // {{ f.comment }}
 static void {{ f.name }}({{ f.args }}) {
+#pragma HLS INLINE off
 {% for a in f.arrays %}    static const {{ a.ctype }} {{ a.name }}{{ a.dims }} = {
         {{ a.values }}};
 {% for p in a.pragmas %}#pragma HLS {{ p }}

@@ -355,6 +355,13 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         .enumerate()
         .filter_map(|(i, l)| if let Layer::Conv(c) = l { Some((c.name.clone(), (a.ports[a.inputs[i][0]].shape[2], c.out_ch))) } else { None })
         .collect();
+    // Convolutions whose accumulator allows SIMD > 1 (rfpga_hls::hw::conv::simd_ok).
+    let simd_allowed: BTreeMap<String, bool> = m
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| if let Layer::Conv(c) = l { Some((c.name.clone(), rfpga_hls::hw::conv::simd_ok(&c.accum, &a.ports[a.inputs[i][0]].format, &c.weight))) } else { None })
+        .collect();
     let kernel: BTreeMap<String, usize> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.kernel)) } else { None }).collect();
     let weight_bits: BTreeMap<String, u64> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.weight.width as u64)) } else { None }).collect();
     let mut config = Parallelism { map: convs.keys().map(|n| (n.clone(), 1)).collect(), ..Default::default() };
@@ -424,7 +431,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
             let (cin, cout) = convs[bottleneck];
             let class = classes.iter().find(|k| k.contains(bottleneck)).cloned().unwrap_or_else(|| vec![bottleneck.clone()]);
             let (pe, simd) = (next.of(bottleneck), next.simd_of(bottleneck));
-            let simd_ok = cin % (2 * simd) == 0;
+            let simd_ok = cin % (2 * simd) == 0 && simd_allowed[bottleneck];
             let pe_ok = class.iter().all(|n| convs[n].1 % (2 * next.of(n)) == 0) && 2 * pe <= cout;
             if simd_ok && (simd < pe || class.len() > 1 || !pe_ok) {
                 next.simd.insert(bottleneck.clone(), 2 * simd);

@@ -63,6 +63,14 @@ pub fn schedule(h: usize, w: usize, k: usize, stride: usize, words: usize, group
     ops
 }
 
+/// Whether a convolution's SIMD additions can run as a tree in one cycle: its accumulator wraps
+/// and keeps every fraction bit of the products, so `acc += x·w` is a plain integer addition
+/// (the `auto` accumulator is so). One that rounds or saturates makes each addition a
+/// conversion on the loop-carried path: SIMD > 1 is refused for it.
+pub fn simd_ok(accum: &rfpga_core::fixed::FixedFormat, input: &rfpga_core::fixed::FixedFormat, weight: &rfpga_core::fixed::FixedFormat) -> bool {
+    accum.overflow == rfpga_core::fixed::Overflow::Wrap && accum.frac() >= input.frac() + weight.frac()
+}
+
 /// The line buffer's banks: SIMD reads and IN_G writes each touch distinct banks.
 pub fn banks(simd: usize, in_g: usize) -> usize {
     simd.max(in_g)

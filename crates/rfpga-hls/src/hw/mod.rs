@@ -278,6 +278,12 @@ impl Design {
                     let pe = width[p_out];
                     let simd = opts.simd_of(&c.name);
                     ensure!(simd >= 1 && cin % simd == 0, "--simd {simd} for `{}`: must divide its {cin} input channels", c.name);
+                    ensure!(
+                        simd == 1 || conv::simd_ok(&c.accum, &in_port.format, &c.weight),
+                        "--simd {simd} for `{}`: its accumulator {} rounds or saturates every addition, so SIMD products cannot be added as a tree in one cycle; SIMD > 1 needs an accumulator that wraps and keeps the products' fraction bits (--accum auto)",
+                        c.name,
+                        c.accum
+                    );
                     let in_g = width[ins[0]];
                     let banks = conv::banks(simd, in_g);
                     ensure!(
