@@ -36,6 +36,10 @@ def main():
     inputs = [list(map(int, l.split())) for l in open(f"{d}/inputs.txt")]
     logits = [list(map(int, l.split())) for l in open(f"{d}/logits.txt")]
     n = min(len(inputs), int(sys.argv[3]) if len(sys.argv) > 3 else len(inputs))
+    # rfpga exports a static batch of 1 (qonnx and hls4ml refuse a symbolic one).
+    exported = model.get_tensor_shape("input")
+    if exported != [1, c, h, w]:
+        sys.exit(f"{sys.argv[1]}: input shape {exported}, expected [1, {c}, {h}, {w}] (rfpga export qonnx's default --batch 1)")
     # qonnx's executor wants every shape known; it runs node by node (an onnxruntime session
     # per node), so all images go through as one batch.
     model.set_tensor_shape("input", [n, c, h, w])

@@ -276,6 +276,9 @@ enum ExportWhat {
         /// The .onnx file to write.
         #[arg(long)]
         out: PathBuf,
+        /// The graph's batch size (static: qonnx's executor and hls4ml refuse a symbolic one).
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
     },
 }
 
@@ -286,9 +289,9 @@ fn export(a: ExportArgs) -> Result<()> {
             rfpga_interop::onnx::export_float(&run, &out).with_context(|| format!("exporting {}", run.display()))?;
             println!("Wrote {} (ONNX opset {}, the float network of {})", out.display(), rfpga_interop::onnx::OPSET, run.display());
         }
-        ExportWhat::Qonnx { frozen, out } => {
+        ExportWhat::Qonnx { frozen, out, batch } => {
             output::check(&out, "export qonnx", output::Kind::Onnx)?;
-            rfpga_interop::onnx::qonnx::export_qonnx(&frozen, &out).with_context(|| format!("exporting {}", frozen.display()))?;
+            rfpga_interop::onnx::qonnx::export_qonnx(&frozen, &out, batch).with_context(|| format!("exporting {}", frozen.display()))?;
             println!("Wrote {} (QONNX: ONNX opset {} with Quant nodes, exact as proven per layer; the frozen model {})", out.display(), rfpga_interop::onnx::OPSET, frozen.display());
         }
     }

@@ -28,7 +28,6 @@ use rfpga_core::frozen::{FrozenModel, Layer, FROZEN_WEIGHTS};
 use std::path::Path;
 
 use super::{attr_int, attr_ints, attr_string, dim, float_value, Graph};
-use super::proto::Dimension;
 
 /// QONNX's operator domain (its `Quant`).
 pub const QONNX_DOMAIN: &str = "qonnx.custom_op.general";
@@ -308,8 +307,10 @@ struct ConvGeometry {
 
 /// Writes the frozen model in `frozen` as a QONNX graph to `out`. Input `input`: the image in
 /// the input format's values (raw·2^−F; any float is converted by the first `Quant` as
-/// `ap_fixed(double)` would), N×C×H×W float32; output `logits`: the logits' values.
-pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
+/// `ap_fixed(double)` would), N×C×H×W float32 with N = `batch` (static: qonnx's executor and
+/// hls4ml refuse a symbolic batch); output `logits`: the logits' values.
+pub fn export_qonnx(frozen: &Path, out: &Path, batch: usize) -> Result<()> {
+    anyhow::ensure!(batch >= 1, "--batch: expected ≥ 1, found {batch}");
     let model = FrozenModel::load(frozen)?;
     let source = frozen.display().to_string();
     let a = model.analyze(&source)?;
@@ -407,7 +408,7 @@ pub fn export_qonnx(frozen: &Path, out: &Path) -> Result<()> {
     }
     let last = ports.last().expect("layers").clone();
     e.g.node("Identity", "logits", &[&last.name], &["logits"], vec![]);
-    let batch = Dimension { dim_value: None, dim_param: Some("batch".into()) };
+    let batch = dim(batch as i64);
     let [h, w, c] = a.ports[0].shape;
     let classes = a.ports[a.ports.len() - 1].shape[2];
     let input = float_value("input", &[batch.clone(), dim(c as i64), dim(h as i64), dim(w as i64)]);
