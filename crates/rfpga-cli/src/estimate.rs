@@ -175,6 +175,7 @@ pub fn estimate(a: EstimateArgs) -> Result<()> {
             "clock_ns": clock,
             "parallelism": par.default,
             "lanes": par.map,
+            "simd": par.simd,
             "weight_storage": par.storage,
             "multipliers": par.multipliers,
             "used": named(&e.total),
