@@ -152,10 +152,7 @@ pub fn design(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clo
 pub fn estimate_quick(m: &FrozenModel, a: &Analysis, par: &Parallelism, part: &Part, clock_ns: f64) -> Result<Estimate> {
     let mut d = Design::build(m, a, &par.options(part, clock_ns), part.dsp(), "the frozen model")?;
     if par.fifo_depths.is_empty() {
-        let sizing = rfpga_hls::dataflow::size_fifos_by_peak(&d, rfpga_hls::dataflow::SIZING_IMAGES)?;
-        for (s, depth) in d.streams.iter_mut().zip(sizing.depths) {
-            s.depth = depth;
-        }
+        d.set_sized_depths(rfpga_hls::dataflow::size_fifos_by_peak(&d, rfpga_hls::dataflow::SIZING_IMAGES)?);
     }
     estimate_design(&d, clock_ns)
 }

@@ -275,17 +275,24 @@ pub fn margin(depth: usize) -> usize {
     }
 }
 
+/// `images` back to back with every FIFO unbounded: the outcome (its peak occupancies) and the
+/// interval, the target both sizings keep.
+fn unbounded_run(design: &Design, images: usize) -> anyhow::Result<(Outcome, u64)> {
+    let unbounded: Vec<usize> = design.streams.iter().map(|s| s.elements * images + 1).collect();
+    let free = simulate_with(design, &unbounded, images);
+    let Some(target) = free.interval() else {
+        anyhow::bail!("the design deadlocks even with unbounded FIFOs: {}", free.deadlock_report().unwrap_or_default());
+    };
+    Ok((free, target))
+}
+
 /// A quick sizing for design searches: every FIFO at its peak occupancy with unbounded FIFOs
 /// (which reproduces the unbounded schedule exactly) plus [`margin`]. One simulation instead
 /// of [`size_fifos`]'s hundreds; never smaller than what [`size_fifos`] finds, so resources
 /// counted with it err high.
 pub fn size_fifos_by_peak(design: &Design, images: usize) -> anyhow::Result<Sizing> {
     let images = images.max(3);
-    let unbounded: Vec<usize> = design.streams.iter().map(|s| s.elements * images + 1).collect();
-    let free = simulate_with(design, &unbounded, images);
-    let Some(target) = free.interval() else {
-        anyhow::bail!("the design deadlocks even with unbounded FIFOs: {}", free.deadlock_report().unwrap_or_default());
-    };
+    let (free, target) = unbounded_run(design, images)?;
     let depths: Vec<usize> = design.streams.iter().zip(&free.peak).map(|(s, &p)| if s.is_fifo() { margin(p.max(2)) } else { s.depth }).collect();
     Ok(Sizing { depths, unbounded_interval: target, interval: target })
 }
@@ -298,11 +305,7 @@ pub fn size_fifos_by_peak(design: &Design, images: usize) -> anyhow::Result<Sizi
 /// unbounded FIFOs (it cannot: every schedule is feed-forward, but the check costs nothing).
 pub fn size_fifos(design: &Design, images: usize) -> anyhow::Result<Sizing> {
     let images = images.max(3);
-    let unbounded: Vec<usize> = design.streams.iter().map(|s| s.elements * images + 1).collect();
-    let free = simulate_with(design, &unbounded, images);
-    let Some(target) = free.interval() else {
-        anyhow::bail!("the design deadlocks even with unbounded FIFOs: {}", free.deadlock_report().unwrap_or_default());
-    };
+    let (free, target) = unbounded_run(design, images)?;
     // Depth = peak occupancy reproduces the unbounded schedule exactly.
     let mut depths: Vec<usize> = design.streams.iter().zip(&free.peak).map(|(s, &p)| if s.is_fifo() { p.max(2) } else { s.depth }).collect();
     let mut order: Vec<usize> = (0..design.streams.len()).filter(|&s| design.streams[s].is_fifo() && depths[s] > 2).collect();

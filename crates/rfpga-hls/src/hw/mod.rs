@@ -424,10 +424,7 @@ impl Design {
     pub fn build_sized(model: &FrozenModel, a: &Analysis, opts: &Options, dsp: DspKind, source: &str) -> Result<Design> {
         let mut design = Design::build(model, a, opts, dsp, source)?;
         if opts.fifo_depths.is_empty() {
-            let sizing = crate::dataflow::size_fifos(&design, crate::dataflow::SIZING_IMAGES)?;
-            for (s, d) in design.streams.iter_mut().zip(sizing.depths) {
-                s.depth = d;
-            }
+            design.set_sized_depths(crate::dataflow::size_fifos(&design, crate::dataflow::SIZING_IMAGES)?);
         }
         Ok(design)
     }
@@ -503,6 +500,13 @@ impl Design {
     /// FIFO storage asked for, by stream name.
     pub fn fifo_storage(&self) -> BTreeMap<String, resources::FifoImpl> {
         self.streams.iter().filter_map(|s| Some((s.name.clone(), s.storage?))).collect()
+    }
+
+    /// Every stream at the depth a sizing found (`crate::dataflow::size_fifos` or `size_fifos_by_peak`).
+    pub fn set_sized_depths(&mut self, sizing: crate::dataflow::Sizing) {
+        for (s, d) in self.streams.iter_mut().zip(sizing.depths) {
+            s.depth = d;
+        }
     }
 
     /// Every FIFO's depth by stream name.
