@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit fit-tables csim csim-check dataflow dataflow-tables \
-        deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        docs cli-reference setup-mdbook freeze deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -47,11 +47,28 @@ setup-tools:
 setup-torch:
 	@bash scripts/setup-torch.sh $(TORCH_VENV)
 
+# CIFAR-10: CIFAR_ARCHIVE=path/to/cifar-10-binary.tar.gz (the official archive, md5-checked), else
+# the copy in CIFAR_SRC.
+CIFAR_ARCHIVE ?=
 setup-data:
-	@bash scripts/setup-cifar10.sh $(CIFAR_SRC) data
+	@bash scripts/setup-cifar10.sh $(if $(CIFAR_ARCHIVE),--archive '$(CIFAR_ARCHIVE)') $(CIFAR_SRC) data
 
 build: setup-torch
 	$(CARGO) build --release
+
+# The documentation site (mdBook, pinned; built from crates.io into .tools/) into target/book.
+docs: setup-mdbook
+	.tools/mdbook/bin/mdbook build docs
+	@echo "open target/book/index.html"
+
+setup-mdbook:
+	@bash scripts/setup-mdbook.sh
+
+# docs/reference/cli.md from the command-line definitions (a test fails when it is stale).
+cli-reference: build
+	$(RFPGA) cli-reference > docs/reference/cli.md.tmp && mv docs/reference/cli.md.tmp docs/reference/cli.md
+
+quantize: freeze
 
 # Every parser of user input fuzzed for FUZZ_SECONDS each, FUZZ_JOBS at a time (scripts/fuzz.sh;
 # crashes land in fuzz/regressions/, which the ordinary tests run).
@@ -65,6 +82,7 @@ fuzz: build setup-data
 test: setup
 	$(CARGO) test --release --workspace
 	@$(MAKE) --no-print-directory check-ap-vectors
+	@bash scripts/tutorial-check.sh
 	@$(MAKE) --no-print-directory test-slurm
 
 # The tiny sweep through a real single-node Slurm started on localhost (Debian's packages,
@@ -74,7 +92,7 @@ SKIP_SLURM ?=
 test-slurm: build setup-data
 	@if [ -n "$(SKIP_SLURM)" ]; then echo "test-slurm: SKIPPED (SKIP_SLURM=$(SKIP_SLURM))"; else bash scripts/test-slurm.sh; fi
 
-# A sweep file's grid of pipeline runs (docs/sweeps.md): make sweep SWEEP_FILE=sweeps/deck-cpu.toml
+# A sweep file's grid of pipeline runs (docs/howto/slurm-sweep.md): make sweep SWEEP_FILE=sweeps/deck-cpu.toml
 # [ENGINE=slurm] [JOBS=2] [ONLY='--only depth=20'], then make summarize SWEEP_OUT=sweeps/deck-cpu.
 SWEEP_FILE ?= sweeps/tiny.toml
 ENGINE     ?= local
@@ -102,7 +120,7 @@ deck-teacher: build setup-data
 recipe-ab: build setup-data
 	@bash scripts/recipe-ab.sh
 
-# The binary and data parts for the GPU machine (torch 2.11 / tch 0.24; docs/gpu.md).
+# The binary and data parts for the GPU machine (torch 2.11 / tch 0.24; docs/howto/gpu.md).
 gpu-build:
 	@bash scripts/gpu/build.sh
 
@@ -135,27 +153,28 @@ deck-figures: build setup-data
 # design that fits the Pynq-Z2's xc7z020 within FIT_BUDGET % of each resource (rfpga fit), its
 # Vitis HLS project, compiled with g++ and C-simulated on CSIM_IMAGES images against the
 # simulator, bit for bit, and the project's estimate: accuracy, images/s and resources.
-demo: train eval quantize sim fit codegen csim estimate
+demo: train eval freeze sim fit codegen csim estimate
 
 train: build setup-data
 	@if [ -f $(RUN)/summary.json ]; then echo "$(RUN) is complete (remove it to train again)"; \
 	elif [ -f $(RUN)/checkpoint.safetensors ]; then $(RFPGA) train --resume $(RUN) --device $(DEVICE); \
 	else $(RFPGA) train --depth $(DEPTH) --shortcut $(SHORTCUT) --epochs $(EPOCHS) --batch-size $(BATCH) \
 	  --lr $(LR) --schedule $(SCHEDULE) --weight-decay $(WD) --label-smoothing $(SMOOTHING) --seed $(SEED) \
-	  --skips $(SKIPS) --limit-train $(LIMIT_TRAIN) --data-dir $(DATA_DIR) --device $(DEVICE) --out $(RUN) $(QAT_FLAGS) $(TRAIN_FLAGS); fi
+	  --skips $(SKIPS) --train-images $(LIMIT_TRAIN) --data-dir $(DATA_DIR) --device $(DEVICE) --out $(RUN) $(QAT_FLAGS) $(TRAIN_FLAGS); fi
 
 eval: build setup-data
 	$(RFPGA) eval $(RUN) --data-dir $(DATA_DIR) --device $(DEVICE)
 
 # Freeze RUN into FROZEN and simulate it. WFORMAT=run takes the run's QAT weight format (the
 # default for QAT runs; float runs are frozen at <16,6>); the other formats default to the run's
-# QAT formats (QUANT_FLAGS: --act, --input, --bias, --accum…).
+# QAT formats (QUANT_FLAGS: --act-format, --input-format, --bias-format, --accum-format…).
+# `make quantize` is the old name of `make freeze`.
 FLOAT_WFORMAT := ap_fixed<16,6,AP_RND,AP_SAT>
 WFORMAT     ?= $(if $(filter float,$(QAT)),$(FLOAT_WFORMAT),run)
 FROZEN      ?= $(RUN)-frozen
 QUANT_FLAGS ?=
-quantize: build setup-data
-	$(RFPGA) quantize $(RUN) $(if $(filter run,$(WFORMAT)),,--weights '$(WFORMAT)') --data-dir $(DATA_DIR) \
+freeze: build setup-data
+	$(RFPGA) freeze $(RUN) $(if $(filter run,$(WFORMAT)),,--weight-format '$(WFORMAT)') --data-dir $(DATA_DIR) \
 	  --out $(FROZEN) $(QUANT_FLAGS)
 
 sim: build setup-data
@@ -185,9 +204,9 @@ DESIGN      ?= $(FROZEN)-design.json
 FIT_BUDGET  ?= 80
 codegen: build setup-data
 	@if [ -f '$(DESIGN)' ]; then set -x; $(RFPGA) codegen $(FROZEN) --out $(PROJECT) --design '$(DESIGN)' --clock-ns $(CLOCK_NS) \
-	  --vectors $(CSIM_IMAGES) --data-dir $(DATA_DIR); \
+	  --images $(CSIM_IMAGES) --data-dir $(DATA_DIR); \
 	else set -x; $(RFPGA) codegen $(FROZEN) --out $(PROJECT) --part $(PART) --clock-ns $(CLOCK_NS) \
-	  --parallelism $(PARALLELISM) --vectors $(CSIM_IMAGES) --data-dir $(DATA_DIR); fi
+	  --parallelism $(PARALLELISM) --images $(CSIM_IMAGES) --data-dir $(DATA_DIR); fi
 
 # The fastest design of FROZEN that fits PART within FIT_BUDGET % of each resource (estimates
 # are not placed designs: the rest is room for place and route), written to DESIGN.
@@ -211,13 +230,13 @@ qonnx-check: build setup-data setup-onnx
 	@mkdir -p $(QONNX_DIR)
 	$(RFPGA) export qonnx $(FROZEN) --out $(QONNX_DIR)/model.onnx
 	@rm -rf $(QONNX_DIR)/vectors
-	$(RFPGA) sim $(FROZEN) --limit $(CSIM_IMAGES) --data-dir $(DATA_DIR) --export-vectors $(QONNX_DIR)/vectors
+	$(RFPGA) sim $(FROZEN) --images $(CSIM_IMAGES) --data-dir $(DATA_DIR) --export-vectors $(QONNX_DIR)/vectors
 	.venv-onnx/bin/python scripts/qonnx_check.py $(QONNX_DIR)/model.onnx $(QONNX_DIR)/vectors
 	.venv-onnx/bin/python scripts/hls4ml_load.py $(QONNX_DIR)/model.onnx $(QONNX_DIR)/hls4ml | tail -1
 
 # Threaded: each dataflow process a thread, each stream blocking at its generated depth.
 csim: build setup-ap-types setup-tools
-	$(RFPGA) csim $(PROJECT) --ap-types third_party/ap_types --threads
+	$(RFPGA) csim $(PROJECT) --ap-types third_party/ap_types --threaded
 
 # The generated design's cycle-level dataflow simulation: interval, latency, FIFO occupancy.
 dataflow: build
@@ -235,7 +254,7 @@ fit-tables: build setup-data setup-ap-types setup-tools
 	@bash scripts/fit-tables.sh $(FIT_CSIM)
 
 # Dataflow intervals (old and new layer library) and estimate/fit tables of ResNet-20 <8,3>
-# (docs/estimate.md).
+# (docs/explanation/estimate.md).
 dataflow-tables: build setup-data
 	@bash scripts/dataflow-tables.sh
 
@@ -267,7 +286,7 @@ SKIP_LIMIT_TRAIN ?= 50000
 SKIP_TAG         ?= r20-w83-e$(EVERY)
 SKIP_FLAGS       = --teacher $(TEACHER) --kd mse --every $(EVERY) --finetune $(FINETUNE) \
                    --weight-format '$(QFORMAT)' $(if $(AFORMAT),--act-format '$(AFORMAT)') \
-                   --limit-train $(SKIP_LIMIT_TRAIN) --data-dir $(DATA_DIR) --quiet $(SKIP_STE)
+                   --train-images $(SKIP_LIMIT_TRAIN) --data-dir $(DATA_DIR) --quiet $(SKIP_STE)
 # The README's skip-experiment figures were made with the identity gradient (before the A/B).
 SKIP_STE         ?= --ste identity
 skip-experiment: build setup-data

@@ -1,7 +1,7 @@
 // rfpga's HLS layer library: header-only, hand-written, one function template per layer kind.
 //
 // Every kernel computes exactly what rfpga's simulator computes (crates/rfpga-sim/src/layers/,
-// same file names), in the order docs/formats.md defines:
+// same file names), in the order docs/reference/formats.md defines:
 //   conv/dense: acc = bias; for each tap in (ky, kx, ci) order: acc += x * w; ReLU; out = acc.
 //   add:        s = a; s += b; ReLU; out = s.
 // `acc += x * w` is ap_fixed's own arithmetic: the exact product, then one conversion into the

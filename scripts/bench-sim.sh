@@ -22,7 +22,7 @@ if [ ! -f "$RUN/summary.json" ]; then
   if [ -f "$RUN/checkpoint.safetensors" ]; then
     "$RFPGA" train --resume "$RUN" --threads "$THREADS" --quiet
   else
-    "$RFPGA" train --depth 20 --epochs 2 --limit-train 10000 --seed 0 --data-dir "$DATA_DIR" \
+    "$RFPGA" train --depth 20 --epochs 2 --train-images 10000 --seed 0 --data-dir "$DATA_DIR" \
       --threads "$THREADS" --quiet --out "$RUN"
   fi
 fi
@@ -31,15 +31,15 @@ q83='ap_fixed<8,3,AP_RND,AP_SAT>'
 q166='ap_fixed<16,6,AP_RND,AP_SAT>'
 freeze() { # name, extra quantize flags...
   local dir=$OUT/$1; shift
-  [ -f "$dir/frozen.json" ] || "$RFPGA" quantize "$RUN" --calib 0 --data-dir "$DATA_DIR" --out "$dir" "$@" > /dev/null
+  [ -f "$dir/frozen.json" ] || "$RFPGA" freeze "$RUN" --calib-images 0 --data-dir "$DATA_DIR" --out "$dir" "$@" > /dev/null
 }
-freeze q83 --weights "$q83" --act "$q83" --input "$q83"
-freeze q166 --weights "$q166" --act "$q166" --input "$q166"
-freeze q83-acc14sat --weights "$q83" --act "$q83" --input "$q83" --accum 'ap_fixed<14,4,AP_TRN,AP_SAT>'
+freeze q83 --weight-format "$q83" --act-format "$q83" --input-format "$q83"
+freeze q166 --weight-format "$q166" --act-format "$q166" --input-format "$q166"
+freeze q83-acc14sat --weight-format "$q83" --act-format "$q83" --input-format "$q83" --accum 'ap_fixed<14,4,AP_TRN,AP_SAT>'
 [ -f "$OUT/float.onnx" ] || "$RFPGA" export onnx "$RUN" --out "$OUT/float.onnx" > /dev/null
 if [ ! -f "$OUT/images-$IMAGES/logits.json" ]; then
   rm -rf "$OUT/images-$IMAGES"
-  "$RFPGA" eval "$RUN" --limit "$IMAGES" --data-dir "$DATA_DIR" --threads "$THREADS" --save-logits "$OUT/images-$IMAGES" > /dev/null
+  "$RFPGA" eval "$RUN" --images "$IMAGES" --data-dir "$DATA_DIR" --threads "$THREADS" --save-logits "$OUT/images-$IMAGES" > /dev/null
 fi
 
 echo "Timing on $IMAGES test images, $THREADS threads, best of $REPEATS passes each ($(date -u +%FT%TZ), $(nproc) cores)"

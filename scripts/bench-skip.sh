@@ -15,13 +15,13 @@ WORK=$(mktemp -d runs/.bench-skip.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 if [ ! -f "$TEACHER/weights.safetensors" ]; then
   echo "training a quick teacher in $TEACHER"
-  $RFPGA train --depth 20 --epochs 2 --limit-train "$LIMIT_TRAIN" --limit-test "$LIMIT_TEST" --out "$TEACHER" --quiet
+  $RFPGA train --depth 20 --epochs 2 --train-images "$LIMIT_TRAIN" --test-images "$LIMIT_TEST" --out "$TEACHER" --quiet
 fi
 # 9 removals, one every EVERY epochs, then 1 fine-tuning epoch; the same epochs for both runs.
 # Test and training subsets keep CIFAR-10's 1:5 ratio, so the extra test pass after each removal
 # weighs what it weighs on the full data set.
 EPOCHS=$((9 * EVERY + 1))
-common=(--teacher "$TEACHER" --kd mse --every "$EVERY" --finetune 1 --epochs "$EPOCHS" --limit-train "$LIMIT_TRAIN" --limit-test "$LIMIT_TEST" --quiet)
+common=(--teacher "$TEACHER" --kd mse --every "$EVERY" --finetune 1 --epochs "$EPOCHS" --train-images "$LIMIT_TRAIN" --test-images "$LIMIT_TEST" --quiet)
 run() { # policy round
   local t0=$EPOCHREALTIME
   $RFPGA distill "${common[@]}" --skip-policy "$1" --out "$WORK/$1-$2" > "$WORK/$1-$2.log"

@@ -18,19 +18,19 @@ mkdir -p "$Q"
 for s in long none short; do
   r=$Q/r20-q83-$s
   if [ ! -f "$r/summary.json" ]; then
-    $R train --depth 20 --shortcut A --skips $s --epochs 1 --limit-train 2000 --limit-test 500 --seed 0 \
+    $R train --depth 20 --shortcut A --skips $s --epochs 1 --train-images 2000 --test-images 500 --seed 0 \
       --data-dir "$DATA" --quiet --out "$r" > /dev/null
   fi
-  [ -d "$r-frozen" ] || $R quantize "$r" $q83 --calib 200 --data-dir "$DATA" --out "$r-frozen" > /dev/null
-  [ -d "$Q/r20-q164-$s-frozen" ] || $R quantize "$r" $q164 --calib 0 --data-dir "$DATA" --out "$Q/r20-q164-$s-frozen" > /dev/null
+  [ -d "$r-frozen" ] || $R freeze "$r" $q83 --calib-images 200 --data-dir "$DATA" --out "$r-frozen" > /dev/null
+  [ -d "$Q/r20-q164-$s-frozen" ] || $R freeze "$r" $q164 --calib-images 0 --data-dir "$DATA" --out "$Q/r20-q164-$s-frozen" > /dev/null
 done
-[ -d $Q/r20-q83wrap-long-frozen ] || $R quantize $Q/r20-q83-long --weights 'ap_fixed<8,3,AP_RND,AP_SAT>' --input 'ap_fixed<8,3,AP_RND,AP_SAT>' \
-  --bias 'ap_fixed<16,6,AP_RND,AP_SAT>' --act 'ap_fixed<8,3,AP_RND,AP_WRAP>' --calib 0 --data-dir "$DATA" --out $Q/r20-q83wrap-long-frozen > /dev/null
+[ -d $Q/r20-q83wrap-long-frozen ] || $R freeze $Q/r20-q83-long --weight-format 'ap_fixed<8,3,AP_RND,AP_SAT>' --input-format 'ap_fixed<8,3,AP_RND,AP_SAT>' \
+  --bias-format 'ap_fixed<16,6,AP_RND,AP_SAT>' --act-format 'ap_fixed<8,3,AP_RND,AP_WRAP>' --calib-images 0 --data-dir "$DATA" --out $Q/r20-q83wrap-long-frozen > /dev/null
 for f in q83-long q83-none q83-short q164-long q164-none q164-short q83wrap-long; do
   fz=$Q/r20-$f-frozen
   echo "== $fz"
-  $R sim $fz --limit $IMAGES --data-dir "$DATA" | grep -E "top-1|out of their format|No value"
+  $R sim $fz --images $IMAGES --data-dir "$DATA" | grep -E "top-1|out of their format|No value"
   rm -rf "$Q/hls-$f"
-  $R codegen $fz --out $Q/hls-$f --vectors $IMAGES --data-dir "$DATA" > /dev/null
-  $R csim $Q/hls-$f --threads | tail -1
+  $R codegen $fz --out $Q/hls-$f --images $IMAGES --data-dir "$DATA" > /dev/null
+  $R csim $Q/hls-$f --threaded | tail -1
 done

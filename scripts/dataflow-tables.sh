@@ -12,10 +12,10 @@ F='ap_fixed<8,3,AP_RND,AP_SAT>'
 mkdir -p docs/estimates "$OUT"
 for s in long none short; do
   r=$OUT/r20-$s
-  [ -f "$r/summary.json" ] || $R train --depth 20 --shortcut A --skips $s --epochs 1 --limit-train 2000 --limit-test 500 \
+  [ -f "$r/summary.json" ] || $R train --depth 20 --shortcut A --skips $s --epochs 1 --train-images 2000 --test-images 500 \
     --seed 0 --data-dir "$DATA" --quiet --out "$r" > /dev/null
-  [ -f "$r-frozen/frozen.json" ] || $R quantize "$r" --weights "$F" --act "$F" --input "$F" --bias 'ap_fixed<16,6,AP_RND,AP_SAT>' \
-    --calib 200 --data-dir "$DATA" --out "$r-frozen" > /dev/null
+  [ -f "$r-frozen/frozen.json" ] || $R freeze "$r" --weight-format "$F" --act-format "$F" --input-format "$F" --bias-format 'ap_fixed<16,6,AP_RND,AP_SAT>' \
+    --calib-images 200 --data-dir "$DATA" --out "$r-frozen" > /dev/null
   { echo "\$ rfpga dataflow $r-frozen --old-library"; $R dataflow "$r-frozen" --old-library;
     echo; echo "\$ rfpga dataflow $r-frozen"; $R dataflow "$r-frozen"; } > docs/estimates/r20-q83-$s-dataflow-xc7z020.md
   grep -h "interval" docs/estimates/r20-q83-$s-dataflow-xc7z020.md | sed "s|^|$s: |"

@@ -158,7 +158,7 @@ def main():
         print(f"{verb} the skips against keeping them (estimate, same <8,3> formats): {', '.join(change)}; frozen top-1 {top1:+.2f} points.")
     if saved:
         print()
-    print("Published figures, on lossless CIFAR-10 (../shared/notes/reference-results.md; the table's published column): the deck's ResNet-20 float 90.68 ± 0.12 % and QAT `<8,3>` 91.56 ± 0.15 %; its iterative removal from a 91.55 % `<8,3>` ResNet-20 teacher lost about 2 points (the prior work it followed: +1). Tailor (Weng et al., TRETS 2024): removal keeps accuracy for shallow ResNets and hurts deep ones, shortening keeps it; up to 34 % BRAM, 13 % FF and 16 % LUT saved on hls4ml-style dataflow designs.")
+    print("Published figures, on lossless CIFAR-10 (the table's published column): the deck's ResNet-20 float 90.68 ± 0.12 % and QAT `<8,3>` 91.56 ± 0.15 %; its iterative removal from a 91.55 % `<8,3>` ResNet-20 teacher lost about 2 points (the prior work it followed: +1). Tailor (Weng et al., TRETS 2024): removal keeps accuracy for shallow ResNets and hurts deep ones, shortening keeps it; up to 34 % BRAM, 13 % FF and 16 % LUT saved on hls4ml-style dataflow designs.")
     print()
     # The per-skip curves as summarize wrote them.
     md = os.path.join(skips_sweep, "summary.md")

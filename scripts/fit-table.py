@@ -23,15 +23,15 @@ print("""# The fastest designs that fit, before and after the PE × SIMD archite
 
 Written by `make fit-tables` (scripts/fit-tables.sh): `rfpga fit FROZEN --part PART --budget 80`
 (every resource, SLICEM LUTs included, within 80 % of the part), then the chosen design
-generated (`rfpga codegen FROZEN --design DESIGN --vectors 100`) and C-simulated with every
+generated (`rfpga codegen FROZEN --design DESIGN --images 100`) and C-simulated with every
 process a thread and every stream bounded at its depth, the 100 test images back to back
-through one run of the free-running top (`rfpga csim PROJECT --threads`), compared bit for bit
+through one run of the free-running top (`rfpga csim PROJECT --threaded`), compared bit for bit
 with the simulator. r20-keep and r20-remove are the deck's seed-0 students
 (`sweeps/deck20/runs/r20A-s0-fx8.3-rnd-sat-{keep,remove}-mse/frozen`, `<8,3>` weights and
 activations); r56 and r110 are ResNet-56/110 `<8,3>` trained one epoch on 256 images (their
 weights do not matter here, their shape does). "interval over slowest stage": the dataflow
 simulation's interval against the slowest process alone. Every figure is an estimate of the
-generated code (docs/estimate-constants.md), not synthesis; timing closure at 10 ns is not
+generated code (docs/explanation/estimate-constants.md), not synthesis; timing closure at 10 ns is not
 estimated. Per-design Pareto tables: the files beside this one.
 """)
 print("| model | part | | images/s | most used | BRAM_18K | DSP | FF | LUT | URAM | LUT as memory | interval over slowest stage | threaded C-sim, back to back |")

@@ -17,8 +17,8 @@ REMOVE=sweeps/deck20/runs/r20A-s0-fx8.3-rnd-sat-remove-mse/frozen
 for d in 56 110; do
   if [ ! -f "$WORK/r$d-frozen/frozen.json" ]; then
     rm -rf "$WORK/r$d-run" "$WORK/r$d-frozen"
-    $R train --depth $d --epochs 1 --limit-train 256 --limit-test 100 --weight-format "$Q" --act-format "$Q" --input-format "$Q" --quiet --out "$WORK/r$d-run"
-    $R quantize "$WORK/r$d-run" --out "$WORK/r$d-frozen" --calib 0
+    $R train --depth $d --epochs 1 --train-images 256 --test-images 100 --weight-format "$Q" --act-format "$Q" --input-format "$Q" --quiet --out "$WORK/r$d-run"
+    $R freeze "$WORK/r$d-run" --out "$WORK/r$d-frozen" --calib-images 0
   fi
 done
 rows=()
@@ -28,10 +28,10 @@ run() { # name model part
   { echo "\$ rfpga fit $model --part $part --budget 80"; $R fit "$model" --part "$part" --budget 80 --out "$design"; } > "$f" 2>&1
   local fit_s=$((SECONDS - t0))
   rm -rf "$project"
-  $R codegen "$model" --design "$design" --out "$project" --vectors "$CSIM" > /dev/null
+  $R codegen "$model" --design "$design" --out "$project" --images "$CSIM" > /dev/null
   local csim
-  csim=$($R csim "$project" --threads | tail -1)
-  { echo; echo "\$ rfpga codegen $model --design DESIGN --out PROJECT --vectors $CSIM && rfpga csim PROJECT --threads"; echo "$csim"; } >> "$f"
+  csim=$($R csim "$project" --threaded | tail -1)
+  { echo; echo "\$ rfpga codegen $model --design DESIGN --out PROJECT --images $CSIM && rfpga csim PROJECT --threaded"; echo "$csim"; } >> "$f"
   local est
   est=$($R estimate "$project" | grep '^Verdict')
   echo "$name $part: $(grep '^Chosen' "$f" | cut -c1-160) | csim: $csim | fit ${fit_s}s"

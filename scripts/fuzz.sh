@@ -23,9 +23,9 @@ rm -rf "$seed" && mkdir -p "$seed" fuzz/logs
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 $R import torch crates/rfpga-interop/tests/fixtures/resnet8/state-fc.safetensors --depth 8 --shortcut B --out "$work/run" > /dev/null
-$R quantize "$work/run" --weights 'ap_fixed<8,3,AP_RND,AP_SAT>' --act 'ap_fixed<8,3,AP_RND,AP_SAT>' --calib 0 --out "$work/frozen" > /dev/null
+$R freeze "$work/run" --weight-format 'ap_fixed<8,3,AP_RND,AP_SAT>' --act-format 'ap_fixed<8,3,AP_RND,AP_SAT>' --calib-images 0 --out "$work/frozen" > /dev/null
 $R fit "$work/frozen" --out "$work/design.json" > /dev/null
-$R train --depth 8 --epochs 1 --limit-train 256 --limit-test 64 --data-dir "$DATA" --quiet --threads 1 \
+$R train --depth 8 --epochs 1 --train-images 256 --test-images 64 --data-dir "$DATA" --quiet --threads 1 \
   --weight-format 'ap_fixed<8,3>' --out "$work/train" > /dev/null
 for t in "${TARGETS[@]}"; do mkdir -p "$seed/$t" "fuzz/corpus/$t"; done
 head -c $((3073 * 3)) "$DATA/test_batch.bin" > "$seed/cifar10/three-images"

@@ -35,7 +35,7 @@ for seed in $SEEDS; do
       $R train --resume "$run" --quiet
     else
       # shellcheck disable=SC2086
-      $R train --depth 20 --epochs "$EPOCHS" --limit-train "$LIMIT" --seed "$seed" --data-dir "$DATA" --quiet ${FLAGS[$arm]} --out "$run"
+      $R train --depth 20 --epochs "$EPOCHS" --train-images "$LIMIT" --seed "$seed" --data-dir "$DATA" --quiet ${FLAGS[$arm]} --out "$run"
     fi
   done
 done

@@ -6,7 +6,7 @@
 #      built with RFPGA_LINK_TORCH_CUDA=1 so libtorch_cuda is linked (crates/rfpga-cli/build.rs);
 #   3. the stripped binary to .gpu/p3/rfpga, and the CIFAR-10 tarball from ../shared split into
 #      three parts, .gpu/p1, .gpu/p2, .gpu/p3, each small enough to travel with one device call
-#      (at most 64 MiB a call; docs/gpu.md gives the three calls).
+#      (at most 64 MiB a call; docs/howto/gpu.md gives the three calls).
 # Idempotent; offline once the wheel and crates are fetched. The GPU run is scripts/gpu/train-he.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -61,4 +61,4 @@ sha256sum "$TARBALL" | awk '{print $1"  cifar-10-binary.tar.xz"}' > $G/p3/cifar.
 cp "$(dirname "$TARBALL")/SHA256SUMS" $G/p3/SHA256SUMS
 strip -o $G/p3/rfpga $G/target/release/rfpga
 du -sh $G/p1 $G/p2 $G/p3
-echo "ready: .gpu/p1 .gpu/p2 .gpu/p3 (docs/gpu.md: three device calls)"
+echo "ready: .gpu/p1 .gpu/p2 .gpu/p3 (docs/howto/gpu.md: three device calls)"

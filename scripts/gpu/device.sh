@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs ON the GPU machine (the device tool's `run`), in the repository root; built by
-# scripts/gpu/build.sh here. Three calls, each carrying one part (docs/gpu.md):
+# scripts/gpu/build.sh here. Three calls, each carrying one part (docs/howto/gpu.md):
 #   scripts/gpu/device.sh stash        (carry .gpu/p1)   keeps part 1 in /root/rfpga-gpu
 #   scripts/gpu/device.sh stash        (carry .gpu/p2)   keeps part 2
 #   scripts/gpu/device.sh run [ARGS]   (carry .gpu/p3)   part 3 + binary: unpack, check, train

@@ -13,10 +13,13 @@ use rfpga_train::tch::{self, Kind, Tensor};
 
 #[derive(Args)]
 pub struct BenchArgs {
+    /// Network depth, 6n+2.
     #[arg(long, default_value_t = 20)]
     depth: usize,
+    /// Shortcut where the shape changes: A or B.
     #[arg(long, default_value = "A")]
     shortcut: Shortcut,
+    /// Images per step.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// Untimed steps first.
@@ -25,6 +28,7 @@ pub struct BenchArgs {
     /// Timed steps.
     #[arg(long, default_value_t = 20)]
     steps: usize,
+    /// Intra-op threads of libtorch.
     #[arg(long, default_value_t = 2)]
     threads: i32,
     /// Contiguous NCHW instead of channels-last.
@@ -34,12 +38,12 @@ pub struct BenchArgs {
     #[arg(long)]
     native_batch_norm: bool,
     /// QAT: fake-quantize weights, activations and the input to this format.
-    #[arg(long)]
+    #[arg(long = "format", alias = "qat")]
     qat: Option<FixedFormat>,
     /// QAT gradient rule: identity or clipped.
     #[arg(long, default_value = "clipped")]
     ste: SteRule,
-    /// With --qat: libtorch's tensor ops for the fake quantization instead of rfpga's fused
+    /// With --format: libtorch's tensor ops for the fake quantization instead of rfpga's fused
     /// kernel (for comparison).
     #[arg(long, requires = "qat")]
     native_fake_quant: bool,

@@ -294,7 +294,7 @@ pub fn report(a: ReportArgs) -> Result<()> {
             None => "HLS undef (Vitis could not bound it; rfpga dataflow gives the model's)".to_string(),
         };
         println!("\nInterval: estimate {} cycles, {hls}. Clock: target {} ns, HLS estimate {} ns.", e.interval, r.target_clock_ns, r.estimated_clock_ns);
-        println!("HLS estimates are not place-and-route results, LUTs least of all (docs/estimate-sources.md: one public design's csynth LUTs were 2× its placed count).");
+        println!("HLS estimates are not place-and-route results, LUTs least of all (docs/explanation/estimate-sources.md: one public design's csynth LUTs were 2× its placed count).");
     }
     Ok(())
 }
@@ -303,6 +303,7 @@ pub fn report(a: ReportArgs) -> Result<()> {
 pub struct FitArgs {
     /// Frozen model folder.
     frozen: PathBuf,
+    /// Part or board to fit (`rfpga parts` lists them).
     #[arg(long, default_value = "xc7z020")]
     part: String,
     /// Clock period in ns, or several (`10,6.67,5`): each is searched and the fastest design that
@@ -456,5 +457,5 @@ pub fn parts() {
     for p in rfpga_estimate::parts::catalog() {
         println!("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |", p.device, p.boards.join(", "), p.part, p.dsp_kind, p.bram_18k, p.dsp, p.ff, p.lut, p.lut_mem, p.uram);
     }
-    println!("\n--part takes a device, a board, or a full part name (a known device with a package and speed grade). Resources: the Available rows of published Vitis/Vivado reports (docs/estimate-constants.md).");
+    println!("\n--part takes a device, a board, or a full part name (a known device with a package and speed grade). Resources: the Available rows of published Vitis/Vivado reports (docs/explanation/estimate-constants.md).");
 }

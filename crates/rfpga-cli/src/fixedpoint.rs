@@ -19,22 +19,22 @@ pub struct QuantizeArgs {
     /// Run folder (model.json + weights.safetensors).
     run: PathBuf,
     /// Weight format, e.g. 'ap_fixed<8,3,AP_RND,AP_SAT>' (default: the run's QAT format; required for float runs).
-    #[arg(long, value_parser = FixedFormat::parse)]
+    #[arg(long = "weight-format", alias = "weights", value_parser = FixedFormat::parse)]
     weights: Option<FixedFormat>,
     /// Folded-bias format, or auto: the product's LSB, integer bits from the biases (default: the run's QAT format, else auto).
-    #[arg(long)]
+    #[arg(long = "bias-format", alias = "bias")]
     bias: Option<Choice>,
     /// Activation format: every ReLU output (default: the run's QAT format, else ap_fixed<16,6,AP_RND,AP_SAT>).
-    #[arg(long, value_parser = FixedFormat::parse)]
+    #[arg(long = "act-format", alias = "act", value_parser = FixedFormat::parse)]
     act: Option<FixedFormat>,
     /// Input format: the normalized image (default: the run's QAT format, else ap_fixed<16,4,AP_RND,AP_SAT>).
-    #[arg(long, value_parser = FixedFormat::parse)]
+    #[arg(long = "input-format", alias = "input", value_parser = FixedFormat::parse)]
     input: Option<FixedFormat>,
     /// Accumulator format of every convolution and the dense layer, or auto: exact (no tap rounds or overflows).
-    #[arg(long, default_value = "auto")]
+    #[arg(long = "accum-format", alias = "accum", default_value = "auto")]
     accum: Choice,
     /// Skip-sum format, or auto: the exact sum of its two inputs.
-    #[arg(long, default_value = "auto")]
+    #[arg(long = "sum-format", alias = "sum", default_value = "auto")]
     sum: Choice,
     /// Largest accumulator `auto` may choose (48: a DSP48's accumulator).
     #[arg(long, default_value_t = 48)]
@@ -46,9 +46,11 @@ pub struct QuantizeArgs {
     #[arg(long)]
     keep_adds: bool,
     /// Training images to calibrate the range report on (0: none).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long = "calib-images", alias = "calib", default_value_t = 1000)]
     calib: usize,
-    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    /// Folder with the CIFAR-10 binary release (also read from RFPGA_DATA; a relative default
+    /// missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_DATA", hide_env_values = true, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// Per-layer accumulator, sum and output formats to apply after freezing (a formats.json
     /// of `rfpga precision`), so its searched model is reproduced from the run.
@@ -68,7 +70,7 @@ fn progress(n: usize, what: &str) -> ProgressBar {
 
 pub fn quantize(a: QuantizeArgs) -> Result<()> {
     let overrides = a.formats.as_deref().map(rfpga_core::formats::FormatOverrides::load).transpose()?;
-    rfpga_core::io::claim_output_dir(&a.out, "quantize", &[rfpga_core::frozen::FROZEN_JSON])?;
+    rfpga_core::io::claim_output_dir(&a.out, "freeze", &[rfpga_core::frozen::FROZEN_JSON])?;
     let req = Request { weights: a.weights, bias: a.bias, act: a.act, input: a.input, accum: a.accum, sum: a.sum, max_accum_width: a.max_accum_width, keep_adds: a.keep_adds };
     let mut frozen = rfpga_freeze::freeze(&a.run, &req).with_context(|| format!("freezing {}", a.run.display()))?;
     if let (Some(o), Some(path)) = (&overrides, &a.formats) {
@@ -100,8 +102,8 @@ pub fn quantize(a: QuantizeArgs) -> Result<()> {
 pub struct SimArgs {
     /// Frozen model folder (frozen.json + weights.safetensors).
     frozen: PathBuf,
-    /// Simulate the first N test images only.
-    #[arg(long)]
+    /// Simulate the first N test images only (default: all 10,000).
+    #[arg(long = "images", alias = "limit")]
     limit: Option<usize>,
     /// Print this layer's outputs (raw integers, HWC order) for each simulated image.
     #[arg(long)]
@@ -109,7 +111,9 @@ pub struct SimArgs {
     /// Write inputs, expected logits and labels for the C-sim testbench to this folder.
     #[arg(long)]
     export_vectors: Option<PathBuf>,
-    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    /// Folder with the CIFAR-10 binary release (also read from RFPGA_DATA; a relative default
+    /// missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_DATA", hide_env_values = true, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// Worker threads (default: all cores).
     #[arg(long)]
@@ -133,7 +137,7 @@ pub fn load_test(data_dir: &Path, limit: Option<usize>) -> Result<Dataset> {
     let mut ds = Dataset::load(data_dir, Split::Test)?;
     if let Some(n) = limit {
         if n == 0 {
-            bail!("--limit: expected ≥ 1, found 0");
+            bail!("--images: expected ≥ 1, found 0");
         }
         ds.truncate(n);
     }
@@ -254,7 +258,7 @@ fn trace(sim: &Simulator, ds: &Dataset, layer: &str) -> Result<()> {
     Ok(())
 }
 
-/// The testbench's inputs and expected outputs (docs/formats.md), checked against the
+/// The testbench's inputs and expected outputs (docs/reference/formats.md), checked against the
 /// evaluation they come from.
 pub fn export_vectors(sim: &Simulator, ds: &Dataset, ev: &Evaluation, dir: &Path) -> Result<()> {
     let inputs = sim.inputs(ds, ev.labels.len());
@@ -274,8 +278,11 @@ pub struct BenchSimArgs {
     /// Timed passes over the images after one untimed pass; the fastest counts.
     #[arg(long, default_value_t = 3)]
     repeats: usize,
-    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    /// Folder with the CIFAR-10 binary release (also read from RFPGA_DATA; a relative default
+    /// missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_DATA", hide_env_values = true, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
 }

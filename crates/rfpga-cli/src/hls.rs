@@ -49,9 +49,11 @@ pub struct CodegenArgs {
     #[arg(long)]
     design: Option<PathBuf>,
     /// Test images whose inputs and expected logits (from the simulator) go into PROJECT/vectors.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long = "images", alias = "vectors", default_value_t = 100)]
     vectors: usize,
-    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    /// Folder with the CIFAR-10 binary release (also read from RFPGA_DATA; a relative default
+    /// missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_DATA", hide_env_values = true, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
 }
 
@@ -104,25 +106,26 @@ pub fn codegen(a: CodegenArgs) -> Result<()> {
 pub struct CsimArgs {
     /// Project folder (rfpga codegen --out).
     project: PathBuf,
-    /// Test vectors (default: PROJECT/vectors).
-    #[arg(long)]
+    /// Folder of test vectors (default: PROJECT/vectors, written by codegen).
+    #[arg(long = "vectors-dir", alias = "vectors")]
     vectors: Option<PathBuf>,
-    /// Simulate the first N images only.
-    #[arg(long)]
+    /// Simulate the first N images only (default: every vector).
+    #[arg(long = "images", alias = "limit")]
     limit: Option<usize>,
-    /// The ap_types headers (make setup-ap-types).
-    #[arg(long, default_value = "third_party/ap_types")]
+    /// The ap_types headers (`make setup-ap-types`; also read from RFPGA_AP_TYPES; a relative
+    /// default missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_AP_TYPES", hide_env_values = true, default_value = "third_party/ap_types")]
     ap_types: PathBuf,
     /// Run each dataflow process in its own thread, each stream blocking at its generated depth
     /// (Vitis's C simulation runs them one after another and cannot see a deadlock); a deadlock
     /// is reported with the processes and the streams they wait on.
-    #[arg(long)]
+    #[arg(long = "threaded", alias = "threads")]
     threads: bool,
 }
 
 pub fn csim(a: CsimArgs) -> Result<()> {
     let vectors = a.vectors.unwrap_or_else(|| a.project.join("vectors"));
-    let r = rfpga_hls::csim_with(&a.project, &vectors, &a.ap_types, a.limit, a.threads, &BTreeMap::new())?;
+    let r = rfpga_hls::csim_with(&a.project, &vectors, &rfpga_core::io::in_checkout(&a.ap_types), a.limit, a.threads, &BTreeMap::new())?;
     print!("{}", r.output);
     if r.failed > 0 {
         bail!("C simulation of {} differs from the simulator on {} of {} images", a.project.display(), r.failed, r.passed + r.failed);

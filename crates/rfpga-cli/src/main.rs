@@ -1,5 +1,5 @@
 //! `rfpga`: CIFAR-10 ResNets from training to an FPGA. One subcommand per pipeline stage; every
-//! stage reads and writes documented files (docs/formats.md), so each can be rerun alone.
+//! stage reads and writes documented files (docs/reference/formats.md), so each can be rerun alone.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -35,12 +35,15 @@ enum Command {
     Distill(DistillArgs),
     /// Test top-1 and top-5 accuracy of a run's weights (with the QAT formats they were trained with).
     Eval(EvalArgs),
-    /// Freeze a run into an integer ap_fixed model (BN folded, formats chosen, range report).
-    Quantize(fixedpoint::QuantizeArgs),
+    /// Freeze a run into an integer ap_fixed model (BN folded, short skips folded, formats chosen, range report).
+    #[command(visible_alias = "quantize")]
+    Freeze(fixedpoint::QuantizeArgs),
+    /// Narrower per-layer accumulator, sum and activation formats, chosen by the exact simulator within an accuracy tolerance.
+    Precision(precision::PrecisionArgs),
     /// Simulate a frozen model bit-exactly on CIFAR-10 test images.
     Sim(fixedpoint::SimArgs),
-    /// The exact simulator's images/s on frozen models (`make bench-sim` puts onnxruntime beside it).
-    BenchSim(fixedpoint::BenchSimArgs),
+    /// Search per-layer folding (PE × SIMD), multipliers and storage for the fastest design that fits a part.
+    Fit(estimate::FitArgs),
     /// Generate a Vitis HLS project (C++ from templates, build.tcl, test vectors) from a frozen model.
     Codegen(hls::CodegenArgs),
     /// C-simulate a generated project with g++ against the ap_types headers; compare with the simulator bit for bit.
@@ -51,24 +54,25 @@ enum Command {
     Estimate(estimate::EstimateArgs),
     /// A Vitis HLS synthesis report (csynth.xml) next to the estimate, with the error per resource.
     Report(estimate::ReportArgs),
-    /// Search per-layer folding (PE × SIMD), multipliers and storage for the fastest design that fits a part.
-    Fit(estimate::FitArgs),
     /// The FPGA part catalog: devices, boards, default full part names and resources.
     Parts,
-    /// Narrower per-layer accumulator, sum and activation formats, chosen by the exact simulator within an accuracy tolerance.
-    Precision(precision::PrecisionArgs),
     /// Export a network for other tools: `export onnx RUN --out model.onnx` (the float network).
     Export(ExportArgs),
     /// Import a network trained elsewhere: `import torch STATE.safetensors --depth D --shortcut A|B --out RUN`.
     Import(ImportArgs),
-    /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
-    PlotSkips(plot::PlotArgs),
-    /// Training throughput (images/s) of this build, for `make bench-train`.
-    BenchTrain(bench::BenchArgs),
     /// Run a sweep file's grid of pipelines here (--engine local) or on Slurm (--engine slurm); `sweep status FILE` shows each run's state.
     Sweep(sweep::SweepArgs),
     /// Tables (Markdown, CSV) and figures of a sweep's runs: mean ± std over seeds per configuration.
     Summarize(sweep::SummarizeArgs),
+    /// Plot accuracy against skips changed, from runs' skips.csv (SVG).
+    PlotSkips(plot::PlotArgs),
+    /// Benchmark: the exact simulator's images/s on frozen models (`make bench-sim` puts onnxruntime beside it).
+    BenchSim(fixedpoint::BenchSimArgs),
+    /// Benchmark: training throughput (images/s) of this build, for `make bench-train`.
+    BenchTrain(bench::BenchArgs),
+    /// Print the command-line reference (Markdown) that docs/reference/cli.md holds (`make cli-reference`).
+    #[command(hide = true)]
+    CliReference,
 }
 
 #[derive(Args)]
@@ -87,6 +91,7 @@ struct Opts {
     /// Epochs (distill with a skip policy: by default every·blocks + finetune).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Images per SGD step.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// Peak learning rate (default: 0.2 for train, 0.05 for distill).
@@ -96,11 +101,13 @@ struct Opts {
     /// (default: onecycle:0.15 for train, cosine for distill).
     #[arg(long, value_parser = Schedule::parse)]
     schedule: Option<Schedule>,
+    /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
     /// Plain momentum instead of Nesterov.
     #[arg(long)]
     no_nesterov: bool,
+    /// L2 weight decay.
     #[arg(long, default_value_t = 5e-4)]
     weight_decay: f64,
     /// Apply weight decay to BatchNorm scales/shifts and biases too (default: weights only).
@@ -109,6 +116,7 @@ struct Opts {
     /// Label smoothing of the cross-entropy term (default: 0.1 for train, 0 for distill).
     #[arg(long)]
     label_smoothing: Option<f64>,
+    /// Seed of the initialization, the data order and the augmentation (runs on CPU are bit-identical for a seed).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train without crop/flip augmentation.
@@ -126,13 +134,14 @@ struct Opts {
     #[arg(long)]
     zero_init_residual: bool,
     /// Use only the first N training images.
-    #[arg(long)]
+    #[arg(long = "train-images", alias = "limit-train")]
     limit_train: Option<usize>,
     /// Evaluate on the first N test images only.
-    #[arg(long)]
+    #[arg(long = "test-images", alias = "limit-test")]
     limit_test: Option<usize>,
-    /// Folder with the CIFAR-10 binary release.
-    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    /// Folder with the CIFAR-10 binary release (also read from RFPGA_DATA; a relative default
+    /// missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_DATA", hide_env_values = true, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// Keep tensors contiguous NCHW instead of channels-last (slower on CPU).
     #[arg(long)]
@@ -151,7 +160,7 @@ struct Opts {
     input_format: Option<FixedFormat>,
     /// First epoch (0-based) of QAT (default: 0 when starting from trained weights, half the
     /// epochs otherwise). BatchNorm keeps normalizing with batch statistics and updating its
-    /// running ones (docs/qat.md).
+    /// running ones (docs/explanation/qat.md).
     #[arg(long)]
     qat_start: Option<usize>,
     /// QAT gradient: clipped (zero where a saturating format clips the value) or identity
@@ -206,10 +215,13 @@ struct DistillArgs {
     /// Distillation loss: hinton (α·T²·KL + (1−α)·CE) or mse (β·MSE(logits) + (1−β)·CE).
     #[arg(long, default_value = "hinton", value_parser = ["hinton", "mse"])]
     kd: String,
+    /// Softening temperature of the hinton loss.
     #[arg(long, default_value_t = 4.0)]
     temperature: f64,
+    /// Weight of the soft (teacher) term of the hinton loss; 1 − alpha goes to the labels.
     #[arg(long, default_value_t = 0.9)]
     alpha: f64,
+    /// Weight of the logit-MSE term of the mse loss (added to the label cross-entropy).
     #[arg(long, default_value_t = 0.35)]
     beta: f64,
     /// keep the skips, remove them one at a time, or shorten them one at a time, while training.
@@ -232,10 +244,12 @@ struct DistillArgs {
 struct EvalArgs {
     /// Run folder (model.json + weights.safetensors).
     run: PathBuf,
-    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    /// Folder with the CIFAR-10 binary release (also read from RFPGA_DATA; a relative default
+    /// missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_DATA", hide_env_values = true, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
-    /// Evaluate on the first N test images only.
-    #[arg(long)]
+    /// Evaluate on the first N test images only (default: all 10,000).
+    #[arg(long = "images", alias = "limit")]
     limit: Option<usize>,
     /// Also simulate this frozen model (`rfpga quantize` of the run) on the same images, and
     /// print both accuracies side by side.
@@ -543,7 +557,7 @@ fn main() {
         Command::Train(a) => train(a),
         Command::Distill(a) => distill(a),
         Command::Eval(a) => eval(a),
-        Command::Quantize(a) => fixedpoint::quantize(a),
+        Command::Freeze(a) => fixedpoint::quantize(a),
         Command::Sim(a) => fixedpoint::sim(a),
         Command::BenchSim(a) => fixedpoint::bench_sim(a),
         Command::Codegen(a) => hls::codegen(a),
@@ -555,6 +569,10 @@ fn main() {
         Command::Fit(a) => estimate::fit(a),
         Command::Parts => {
             estimate::parts();
+            Ok(())
+        }
+        Command::CliReference => {
+            print!("{}", cli_reference());
             Ok(())
         }
         Command::Precision(a) => precision::precision(a),
@@ -569,6 +587,29 @@ fn main() {
         eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The command-line reference: every command's full help, in command order, generated from
+/// the clap definitions (so it cannot drift from the binary; a test checks the committed copy).
+fn cli_reference() -> String {
+    use clap::CommandFactory;
+    fn walk(path: &str, c: &mut clap::Command, out: &mut String) {
+        let help = c.render_long_help().to_string();
+        out.push_str(&format!("\n## `{path}`\n\n```text\n{}\n```\n", help.trim_end()));
+        let subs: Vec<String> = c.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help").map(|s| s.get_name().to_string()).collect();
+        for name in subs {
+            let sub = c.find_subcommand_mut(&name).expect("listed");
+            walk(&format!("{path} {name}"), sub, out);
+        }
+    }
+    let mut root = Cli::command();
+    root.build();
+    let mut out = String::from(
+        "# Command line\n\nEvery command's `--help`, generated from the command-line definitions by `make cli-reference`\n\
+         (`rfpga cli-reference > docs/reference/cli.md`); `make test` fails when this page is stale.\n",
+    );
+    walk("rfpga", &mut root, &mut out);
+    out
 }
 
 /// The error and its causes on one line, each said once: a cause whose text the line already
@@ -599,5 +640,113 @@ mod tests {
         let twice = anyhow::anyhow!("frozen.json: field `kind`: bad").context("frozen.json: field `kind`: bad");
         assert_eq!(super::one_line(&twice), "frozen.json: field `kind`: bad");
         assert_eq!(super::one_line(&anyhow::anyhow!("a\nb")), "a; b");
+    }
+}
+
+/// The command-line conventions: every argument has help; one name per concept across commands.
+#[cfg(test)]
+mod conventions {
+    use clap::{CommandFactory, Parser};
+
+    fn commands() -> Vec<(String, clap::Command)> {
+        fn walk(prefix: &str, c: &clap::Command, out: &mut Vec<(String, clap::Command)>) {
+            for s in c.get_subcommands() {
+                let name = format!("{prefix} {}", s.get_name());
+                out.push((name.clone(), s.clone()));
+                walk(&name, s, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk("rfpga", &super::Cli::command(), &mut out);
+        out
+    }
+
+    #[test]
+    fn every_argument_and_command_has_help() {
+        let mut missing = Vec::new();
+        for (name, c) in commands() {
+            if c.get_about().is_none() {
+                missing.push(name.clone());
+            }
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("{name} {}", a.get_long().map(|l| format!("--{l}")).unwrap_or_else(|| id.to_uppercase())));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {}", missing.join(", "));
+    }
+
+    /// Spellings retired in favour of one name per concept; each still works as a hidden alias.
+    const RETIRED: [(&str, &str); 12] = [
+        ("limit", "images"),
+        ("limit-train", "train-images"),
+        ("limit-test", "test-images"),
+        ("vectors", "images (a count) or vectors-dir (a folder)"),
+        ("calib", "calib-images"),
+        ("weights", "weight-format"),
+        ("bias", "bias-format"),
+        ("act", "act-format"),
+        ("input", "input-format"),
+        ("accum", "accum-format"),
+        ("sum", "sum-format"),
+        ("qat", "format"),
+    ];
+
+    #[test]
+    fn one_name_per_concept_across_commands() {
+        let mut wrong = Vec::new();
+        for (name, c) in commands() {
+            for a in c.get_arguments() {
+                let Some(long) = a.get_long() else { continue };
+                if let Some((_, new)) = RETIRED.iter().find(|(old, _)| *old == long) {
+                    wrong.push(format!("{name} --{long} (the name is --{new})"));
+                }
+                let takes_value = a.get_num_args().is_none_or(|n| n.takes_values());
+                // Thread counts are counts everywhere; a switch has another name.
+                if long == "threads" && !takes_value {
+                    wrong.push(format!("{name} --threads is a switch (a count elsewhere)"));
+                }
+                if ["data", "dataset", "cifar"].contains(&long) {
+                    wrong.push(format!("{name} --{long} (the name is --data-dir)"));
+                }
+                if ["count", "n", "num-images", "n-images"].contains(&long) {
+                    wrong.push(format!("{name} --{long} (image counts are --images)"));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("; "));
+        // The old spellings still parse (documented commands keep working).
+        let parse = |args: &[&str]| super::Cli::try_parse_from(args.iter().copied()).map(|_| ()).map_err(|e| e.to_string());
+        parse(&["rfpga", "quantize", "RUN", "--out", "F", "--weights", "ap_fixed<8,3>", "--act", "ap_fixed<8,3>", "--calib", "0"]).unwrap();
+        parse(&["rfpga", "freeze", "RUN", "--out", "F", "--weight-format", "ap_fixed<8,3>", "--calib-images", "0"]).unwrap();
+        parse(&["rfpga", "csim", "P", "--threads", "--limit", "3", "--vectors", "V"]).unwrap();
+        parse(&["rfpga", "csim", "P", "--threaded", "--images", "3", "--vectors-dir", "V"]).unwrap();
+        parse(&["rfpga", "codegen", "F", "--out", "P", "--vectors", "3"]).unwrap();
+        parse(&["rfpga", "train", "--out", "R", "--limit-train", "3", "--train-images", "3"]).unwrap_err();
+        parse(&["rfpga", "train", "--out", "R", "--limit-train", "3", "--limit-test", "3"]).unwrap();
+    }
+
+    #[test]
+    fn the_cli_reference_page_is_current() {
+        let page = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/reference/cli.md");
+        let committed = std::fs::read_to_string(page).unwrap_or_default();
+        assert!(committed == super::cli_reference(), "docs/reference/cli.md is stale: run `make cli-reference`");
+    }
+
+    #[test]
+    fn commands_in_pipeline_order_with_benchmarks_last() {
+        let names: Vec<String> = super::Cli::command().get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name().to_string()).collect();
+        let at = |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no command {n}"));
+        let pipeline = ["train", "distill", "eval", "freeze", "sim", "fit", "codegen", "csim", "estimate"];
+        for w in pipeline.windows(2) {
+            assert!(at(w[0]) < at(w[1]), "{} listed after {}", w[0], w[1]);
+        }
+        let first_bench = names.iter().position(|n| n.starts_with("bench")).expect("benchmarks");
+        assert!(names[first_bench..].iter().all(|n| n.starts_with("bench")), "benchmarks not grouped last: {names:?}");
     }
 }

@@ -25,7 +25,7 @@ pub struct PrecisionArgs {
     tolerance: f64,
     /// Training images the search simulates each candidate on (the test set is only reported);
     /// each keeps its activations at the layer being searched in memory (≤ 260 KB for ResNet-20).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long = "calib-images", alias = "calib", default_value_t = 2000)]
     calib: usize,
     /// Part the estimate is for (default: the design's, else xc7z020).
     #[arg(long)]
@@ -33,10 +33,14 @@ pub struct PrecisionArgs {
     /// A design file of `rfpga fit --out` (parallelism, weight storage, multipliers); default: one lane per convolution.
     #[arg(long)]
     design: Option<PathBuf>,
+    /// Clock period of the estimate, in ns.
     #[arg(long, default_value_t = 10.0)]
     clock_ns: f64,
-    #[arg(long, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    /// Folder with the CIFAR-10 binary release (also read from RFPGA_DATA; a relative default
+    /// missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_DATA", hide_env_values = true, default_value = rfpga_data::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
     /// Folder to write: the searched frozen model, formats.json and report.md.
@@ -49,7 +53,7 @@ pub fn precision(a: PrecisionArgs) -> Result<()> {
         bail!("--tolerance: expected percentage points in [0, 100], found {}", a.tolerance);
     }
     if a.calib == 0 {
-        bail!("--calib: expected ≥ 1 image, found 0");
+        bail!("--calib-images: expected ≥ 1 image, found 0");
     }
     if !(a.clock_ns > 0.0) {
         bail!("--clock-ns: expected a positive period, found {}", a.clock_ns);

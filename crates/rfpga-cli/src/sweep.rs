@@ -37,9 +37,10 @@ enum SweepCommand {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The sweep file (TOML; see docs/sweeps.md).
+    /// The sweep file (TOML; see docs/howto/slurm-sweep.md).
     #[arg(required = true)]
     file: Option<PathBuf>,
+    /// Where the runs execute: local (here, --jobs at a time) or slurm (one job per run).
     #[arg(long, value_enum, default_value = "local")]
     engine: Engine,
     /// Runs at a time (local engine).
@@ -78,16 +79,21 @@ struct RunArgs {
 
 #[derive(Args)]
 struct StatusArgs {
+    /// The sweep file.
     file: PathBuf,
+    /// Output folder (default: the file's `out`, else sweeps/NAME).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct ExecArgs {
+    /// The sweep file.
     file: PathBuf,
+    /// The sweep's output folder.
     #[arg(long)]
     out: PathBuf,
+    /// The run's name.
     #[arg(long)]
     run: String,
     /// Run it again even if finished.

@@ -25,7 +25,30 @@ fn write_records(path: &std::path::Path, n: usize, label: u8) {
 fn eval_of_a_missing_run_names_the_file() {
     let (code, text) = rfpga(&["eval", "/nonexistent/run"]);
     assert_eq!(code, 1);
-    assert!(text.contains("/nonexistent/run/model.json"), "{text}");
+    assert!(text.contains("/nonexistent/run: no such folder"), "{text}");
+}
+
+#[test]
+fn a_folder_of_the_wrong_kind_is_named_as_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    common::write_run(&run, 20);
+    let r = run.to_str().unwrap();
+    for args in [vec!["sim", r], vec!["estimate", r], vec!["codegen", r, "--out", dir.path().join("p").to_str().unwrap()], vec!["fit", r]] {
+        let (code, text) = rfpga(&args);
+        assert_eq!(code, 1, "{args:?}: {text}");
+        assert!(text.contains("a training run (model.json), not a frozen model") && text.contains("rfpga freeze RUN --out FROZEN"), "{args:?}: {text}");
+        assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
+    }
+    let frozen = dir.path().join("frozen");
+    let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", frozen.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = rfpga(&["csim", frozen.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("a frozen model (frozen.json), not a generated HLS project") && text.contains("rfpga codegen FROZEN --out PROJECT"), "{text}");
+    let (code, text) = rfpga(&["eval", frozen.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("a frozen model (frozen.json), not a training run"), "{text}");
 }
 
 #[test]
@@ -103,17 +126,17 @@ fn quantize_and_sim_reject_bad_input() {
     let frozen = dir.path().join("frozen");
     let (r, f) = (run.to_str().unwrap(), frozen.to_str().unwrap());
 
-    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixd<8,3>", "--out", f]);
+    let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixd<8,3>", "--out", f]);
     assert_eq!(code, 2);
-    assert!(text.contains("--weights") && text.contains("ap_fixd<8,3>"), "{text}");
-    let (code, text) = rfpga(&["quantize", r, "--accum", "ap_fixed<8,9,AP_RND,AP_SATT>", "--weights", "ap_fixed<8,3>", "--out", f]);
+    assert!(text.contains("--weight-format") && text.contains("ap_fixd<8,3>"), "{text}");
+    let (code, text) = rfpga(&["freeze", r, "--accum-format", "ap_fixed<8,9,AP_RND,AP_SATT>", "--weight-format", "ap_fixed<8,3>", "--out", f]);
     assert_eq!(code, 2);
-    assert!(text.contains("--accum") && text.contains("AP_SATT"), "{text}");
-    let (code, text) = rfpga(&["quantize", r, "--calib", "0", "--out", f]);
+    assert!(text.contains("--accum-format") && text.contains("AP_SATT"), "{text}");
+    let (code, text) = rfpga(&["freeze", r, "--calib-images", "0", "--out", f]);
     assert_eq!(code, 1);
-    assert!(text.contains("--weights is required") && text.contains("weights.safetensors"), "{text}");
+    assert!(text.contains("--weight-format is required") && text.contains("weights.safetensors"), "{text}");
 
-    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+    let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", f]);
     assert_eq!(code, 0, "{text}");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -159,7 +182,7 @@ fn estimate_fit_and_report_reject_bad_input() {
     let frozen = dir.path().join("frozen");
     let project = dir.path().join("project");
     let (r, f, p) = (run.to_str().unwrap(), frozen.to_str().unwrap(), project.to_str().unwrap());
-    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+    let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", f]);
     assert_eq!(code, 0, "{text}");
 
     let (code, text) = rfpga(&["estimate", f, "--part", "xc7a35t"]);
@@ -211,7 +234,7 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert!(text.contains("within 80 % of each resource") && text.contains("Chosen") && text.contains("binding"), "{text}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&design).unwrap()).unwrap();
     assert!(doc["simd"].is_object() && doc["parallelism"]["layer3.2.conv2"].is_u64(), "{doc}");
-    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--vectors", "0"]);
+    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--images", "0"]);
     assert_eq!(code, 0, "{text}");
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(project.join("rfpga.json")).unwrap()).unwrap();
     // rfpga.json lists every convolution's SIMD; the design file the ones above 1.
@@ -230,7 +253,7 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert!(doc["fifo_depths"].is_object(), "{doc}");
 
     // A project for xczu7ev against a report synthesized for xc7z020.
-    let (code, text) = rfpga(&["codegen", f, "--out", p, "--part", "xczu7ev-ffvc1156-2-e", "--vectors", "0"]);
+    let (code, text) = rfpga(&["codegen", f, "--out", p, "--part", "xczu7ev-ffvc1156-2-e", "--images", "0"]);
     assert_eq!(code, 0, "{text}");
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../rfpga-estimate/tests/fixtures/csynth_xc7z020.xml");
     let (code, text) = rfpga(&["report", p, "--csynth", fixture]);
@@ -253,7 +276,7 @@ fn estimate_fit_and_report_reject_bad_input() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("| Vivado | estimate error vs Vivado |") && text.contains("| LUT |") && text.contains("| 31234 |"), "{text}");
     // The frozen model changed after codegen: the project no longer matches it.
-    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<6,2>", "--calib", "0", "--out", f]);
+    let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixed<6,2>", "--calib-images", "0", "--out", f]);
     assert_eq!(code, 0, "{text}");
     let (code, text) = rfpga(&["estimate", p]);
     assert_eq!(code, 1);
@@ -270,7 +293,7 @@ fn dataflow_sizes_fifos_and_a_shallow_skip_fifo_deadlocks_in_both_simulations() 
     common::write_run(&run, 20);
     let frozen = dir.path().join("frozen");
     let (r, f) = (run.to_str().unwrap(), frozen.to_str().unwrap());
-    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+    let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", f]);
     assert_eq!(code, 0, "{text}");
 
     let (code, text) = rfpga(&["dataflow", f]);
@@ -297,18 +320,18 @@ fn dataflow_sizes_fifos_and_a_shallow_skip_fifo_deadlocks_in_both_simulations() 
     write_records(&data.join("test_batch.bin"), 1, 3);
     let project = dir.path().join("project");
     let p = project.to_str().unwrap();
-    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--vectors", "1", "--data-dir", data.to_str().unwrap()]);
+    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--images", "1", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let ap_types = concat!(env!("CARGO_MANIFEST_DIR"), "/../../third_party/ap_types");
-    let (code, text) = rfpga(&["csim", p, "--threads", "--ap-types", ap_types]);
+    let (code, text) = rfpga(&["csim", p, "--threaded", "--ap-types", ap_types]);
     assert_eq!(code, 1);
     assert!(text.contains("deadlock") && text.contains("waits to write stream s_conv1_b (full: 5 of 5)"), "{text}");
     // At the sized depths the threaded C-sim completes, bit-exact.
     doc["fifo_depths"]["s_conv1_b"] = sized.into();
     std::fs::write(&design, doc.to_string()).unwrap();
-    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--vectors", "1", "--data-dir", data.to_str().unwrap()]);
+    let (code, text) = rfpga(&["codegen", f, "--design", d, "--out", p, "--images", "1", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
-    let (code, text) = rfpga(&["csim", p, "--threads", "--ap-types", ap_types]);
+    let (code, text) = rfpga(&["csim", p, "--threaded", "--ap-types", ap_types]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("1 passed, 0 failed"), "{text}");
 

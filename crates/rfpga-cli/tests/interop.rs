@@ -50,7 +50,7 @@ fn check(dir: &Path, name: &str, shortcut: &str, skips: &str) {
     let run = dir.join(name);
     let r = run.to_str().unwrap();
     let (code, text) = rfpga(&[
-        "train", "--depth", "20", "--shortcut", shortcut, "--skips", skips, "--epochs", "1", "--limit-train", "512", "--limit-test", "100",
+        "train", "--depth", "20", "--shortcut", shortcut, "--skips", skips, "--epochs", "1", "--train-images", "512", "--test-images", "100",
         "--data-dir", &data(), "--threads", "2", "--quiet", "--out", r,
     ]);
     assert_eq!(code, 0, "{text}");
@@ -58,7 +58,7 @@ fn check(dir: &Path, name: &str, shortcut: &str, skips: &str) {
     let (code, text) = rfpga(&["export", "onnx", r, "--out", model.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let logits = dir.join(format!("{name}-logits"));
-    let (code, text) = rfpga(&["eval", r, "--limit", "100", "--data-dir", &data(), "--save-logits", logits.to_str().unwrap()]);
+    let (code, text) = rfpga(&["eval", r, "--images", "100", "--data-dir", &data(), "--save-logits", logits.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let (v, report) = python_check("onnx_check.py", &model, &logits, name);
     assert_eq!((v["images"].as_u64(), v["images_over_rtol"].as_u64()), (Some(100), Some(0)), "{name}: {report}");
@@ -85,7 +85,7 @@ fn onnxruntime_reproduces_rfpga_eval_for_every_skip_kind() {
     // Wrapping activations that can overflow have no QONNX form: refused, the layer named.
     let run = dir.path().join("long-a");
     let frozen = dir.path().join("wrap-frozen");
-    let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", &f("AP_RND", "AP_SAT"), "--act", &f("AP_RND", "AP_WRAP"), "--input", &f("AP_RND", "AP_SAT"), "--calib", "0", "--out", frozen.to_str().unwrap()]);
+    let (code, text) = rfpga(&["freeze", run.to_str().unwrap(), "--weight-format", &f("AP_RND", "AP_SAT"), "--act-format", &f("AP_RND", "AP_WRAP"), "--input-format", &f("AP_RND", "AP_SAT"), "--calib-images", "0", "--out", frozen.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", dir.path().join("wrap.onnx").to_str().unwrap()]);
     assert_eq!(code, 1);
@@ -93,7 +93,7 @@ fn onnxruntime_reproduces_rfpga_eval_for_every_skip_kind() {
     // An accumulator that rounds every product has no QONNX form (Conv sums exactly): refused.
     let frozen = dir.path().join("narrow-frozen");
     let q = f("AP_RND", "AP_SAT");
-    let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", &q, "--act", &q, "--input", &q, "--accum", "ap_fixed<12,6,AP_RND,AP_SAT>", "--calib", "0", "--out", frozen.to_str().unwrap()]);
+    let (code, text) = rfpga(&["freeze", run.to_str().unwrap(), "--weight-format", &q, "--act-format", &q, "--input-format", &q, "--accum-format", "ap_fixed<12,6,AP_RND,AP_SAT>", "--calib-images", "0", "--out", frozen.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", dir.path().join("narrow.onnx").to_str().unwrap()]);
     assert_eq!(code, 1);
@@ -106,13 +106,13 @@ fn qonnx_check(dir: &Path, name: &str, q: &str, act: &str) {
     let run = dir.join(name);
     let tag = format!("{q}-{act}").replace(['<', '>', ','], "_");
     let frozen = dir.join(format!("{name}-{tag}-frozen"));
-    let (code, text) = rfpga(&["quantize", run.to_str().unwrap(), "--weights", q, "--act", act, "--input", q, "--calib", "0", "--out", frozen.to_str().unwrap()]);
+    let (code, text) = rfpga(&["freeze", run.to_str().unwrap(), "--weight-format", q, "--act-format", act, "--input-format", q, "--calib-images", "0", "--out", frozen.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let model = dir.join(format!("{name}-{tag}.onnx"));
     let (code, text) = rfpga(&["export", "qonnx", frozen.to_str().unwrap(), "--out", model.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let vectors = dir.join(format!("{name}-{tag}-vectors"));
-    let (code, text) = rfpga(&["sim", frozen.to_str().unwrap(), "--limit", "20", "--data-dir", &data(), "--export-vectors", vectors.to_str().unwrap()]);
+    let (code, text) = rfpga(&["sim", frozen.to_str().unwrap(), "--images", "20", "--data-dir", &data(), "--export-vectors", vectors.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let (v, report) = python_check("qonnx_check.py", &model, &vectors, &format!("{name} {act}"));
     assert_eq!((v["images"].as_u64(), v["mismatches"].as_u64()), (Some(20), Some(0)), "{name} {act}: {report}");
@@ -125,7 +125,7 @@ fn a_qat_run_is_refused_with_the_reason() {
     let run = dir.path().join("qat");
     let r = run.to_str().unwrap();
     let (code, text) = rfpga(&[
-        "train", "--depth", "8", "--epochs", "1", "--limit-train", "128", "--limit-test", "10", "--weight-format", "ap_fixed<8,3,AP_RND,AP_SAT>",
+        "train", "--depth", "8", "--epochs", "1", "--train-images", "128", "--test-images", "10", "--weight-format", "ap_fixed<8,3,AP_RND,AP_SAT>",
         "--data-dir", &data(), "--quiet", "--out", r,
     ]);
     assert_eq!(code, 0, "{text}");
@@ -154,7 +154,7 @@ fn a_pytorch_state_dict_in_either_naming_imports_with_pytorchs_logits() {
         assert_eq!(code, 0, "{text}");
         assert!(text.contains("ignored 9 num_batches_tracked"), "{text}");
         let out = dir.path().join(format!("logits-{naming}"));
-        let (code, text) = rfpga(&["eval", r, "--limit", "4", "--data-dir", &data(), "--save-logits", out.to_str().unwrap()]);
+        let (code, text) = rfpga(&["eval", r, "--images", "4", "--data-dir", &data(), "--save-logits", out.to_str().unwrap()]);
         assert_eq!(code, 0, "{text}");
         // The same images, normalized alike ...
         let inputs = read_f32(&out.join("inputs.f32"));
@@ -173,10 +173,10 @@ fn a_pytorch_state_dict_in_either_naming_imports_with_pytorchs_logits() {
     }
     // The imported run is a run: it quantizes, and it teaches.
     let r = dir.path().join("run-fc");
-    let (code, text) = rfpga(&["quantize", r.to_str().unwrap(), "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", dir.path().join("frozen").to_str().unwrap()]);
+    let (code, text) = rfpga(&["freeze", r.to_str().unwrap(), "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", dir.path().join("frozen").to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let (code, text) = rfpga(&[
-        "distill", "--teacher", r.to_str().unwrap(), "--epochs", "1", "--limit-train", "64", "--limit-test", "10", "--data-dir", &data(), "--quiet",
+        "distill", "--teacher", r.to_str().unwrap(), "--epochs", "1", "--train-images", "64", "--test-images", "10", "--data-dir", &data(), "--quiet",
         "--out", dir.path().join("student").to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{text}");

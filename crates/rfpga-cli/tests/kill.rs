@@ -94,7 +94,7 @@ fn train_and_distill_killed_mid_epoch_resume_bit_identically() {
     let data = dir.path().join("data");
     common::write_fake_cifar(&data, 400);
     let d = data.to_str().unwrap();
-    let common = ["--limit-train", "1600", "--limit-test", "100", "--threads", "1", "--quiet", "--data-dir", d];
+    let common = ["--train-images", "1600", "--test-images", "100", "--threads", "1", "--quiet", "--data-dir", d];
 
     let train = |out: &Path| -> Vec<String> {
         let mut v: Vec<String> = ["train", "--depth", "8", "--epochs", "3", "--seed", "5"].map(String::from).to_vec();

@@ -51,7 +51,7 @@ fn every_writing_command_refuses_a_foreign_folder_or_file_and_changes_nothing() 
     common::write_run(&run, 8);
     let frozen = dir.path().join("frozen");
     let (d, r, f) = (data.to_str().unwrap(), run.to_str().unwrap(), frozen.to_str().unwrap());
-    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+    let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", f]);
     assert_eq!(code, 0, "{text}");
 
     // A user's folder with notes in it, and a user's file.
@@ -68,8 +68,8 @@ fn every_writing_command_refuses_a_foreign_folder_or_file_and_changes_nothing() 
     let folder_commands: Vec<(&str, Vec<&str>)> = vec![
         ("train", vec!["train", "--depth", "8", "--epochs", "1", "--data-dir", d, "--quiet", "--out", m]),
         ("distill", vec!["distill", "--teacher", r, "--epochs", "1", "--data-dir", d, "--quiet", "--out", m]),
-        ("quantize", vec!["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", m]),
-        ("codegen", vec!["codegen", f, "--vectors", "0", "--out", m]),
+        ("freeze", vec!["freeze", r, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", m]),
+        ("codegen", vec!["codegen", f, "--images", "0", "--out", m]),
         ("sweep", vec!["sweep", "sweeps/tiny.toml", "--engine", "local", "--out", m]),
         ("eval --save-logits", vec!["eval", r, "--data-dir", d, "--save-logits", m]),
         ("sim --export-vectors", vec!["sim", f, "--data-dir", d, "--export-vectors", m]),
@@ -107,10 +107,10 @@ fn a_commands_own_output_is_rewritten_and_said() {
     let design = dir.path().join("design.json");
     let (r, f, p, ds) = (run.to_str().unwrap(), frozen.to_str().unwrap(), project.to_str().unwrap(), design.to_str().unwrap());
     for pass in 0..2 {
-        let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+        let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", f]);
         assert_eq!(code, 0, "{text}");
-        assert_eq!(text.contains("rewriting the earlier `rfpga quantize` output"), pass == 1, "{text}");
-        let (code, text) = rfpga(&["codegen", f, "--vectors", "0", "--out", p]);
+        assert_eq!(text.contains("rewriting the earlier `rfpga freeze` output"), pass == 1, "{text}");
+        let (code, text) = rfpga(&["codegen", f, "--images", "0", "--out", p]);
         assert_eq!(code, 0, "{text}");
         assert_eq!(text.contains("rewriting the earlier `rfpga codegen` output"), pass == 1, "{text}");
         let (code, text) = rfpga(&["fit", f, "--out", ds]);
@@ -118,7 +118,7 @@ fn a_commands_own_output_is_rewritten_and_said() {
         assert_eq!(text.contains("rewriting the earlier `rfpga fit` output"), pass == 1, "{text}");
     }
     // Another command's output is foreign: codegen into a frozen model's folder.
-    let (code, text) = rfpga(&["codegen", f, "--vectors", "0", "--out", f]);
+    let (code, text) = rfpga(&["codegen", f, "--images", "0", "--out", f]);
     assert_one_line_error("codegen into a frozen folder", code, &text, f);
 }
 
@@ -148,7 +148,7 @@ fn bad_inputs_are_one_line_each_cause_once() {
     common::write_fake_cifar(&data, 2);
     let frozen = dir.path().join("frozen");
     let (r, f, d) = (run.to_str().unwrap(), frozen.to_str().unwrap(), data.to_str().unwrap());
-    let (code, text) = rfpga(&["quantize", r, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", f]);
+    let (code, text) = rfpga(&["freeze", r, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", f]);
     assert_eq!(code, 0, "{text}");
     let edit = |path: &Path, from: &str, to: &str| {
         let s = std::fs::read_to_string(path).unwrap();
@@ -188,19 +188,19 @@ fn bad_inputs_are_one_line_each_cause_once() {
     let project = dir.path().join("project");
     let p = project.to_str().unwrap();
     let (q1, q2) = (dir.path().join("q1"), dir.path().join("q2"));
-    let (code, text) = rfpga(&["codegen", f, "--vectors", "0", "--out", p]);
+    let (code, text) = rfpga(&["codegen", f, "--images", "0", "--out", p]);
     assert_eq!(code, 0, "{text}");
 
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         ("missing data", vec!["sim", f, "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar"),
         ("frozen.json kind", vec!["sim", bf, "--data-dir", d], "frozen.json"),
-        ("model.json field", vec!["quantize", br, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", q1.to_str().unwrap()], "model.json"),
-        ("truncated safetensors", vec!["quantize", tr, "--weights", "ap_fixed<8,3>", "--calib", "0", "--out", q2.to_str().unwrap()], "weights.safetensors"),
+        ("model.json field", vec!["freeze", br, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", q1.to_str().unwrap()], "model.json"),
+        ("truncated safetensors", vec!["freeze", tr, "--weight-format", "ap_fixed<8,3>", "--calib-images", "0", "--out", q2.to_str().unwrap()], "weights.safetensors"),
         ("sweep file", vec!["sweep", sw, "--dry-run"], "bad.toml"),
         ("design file", vec!["estimate", f, "--design", de], "design.json"),
         ("csynth report", vec!["report", p, "--csynth", xm], "csynth.xml"),
         ("parallelism option", vec!["estimate", f, "--parallelism", "conv1=x"], "--parallelism"),
-        ("missing run", vec!["eval", "/nonexistent/run"], "/nonexistent/run/model.json"),
+        ("missing run", vec!["eval", "/nonexistent/run"], "/nonexistent/run: no such folder"),
     ];
     for (what, args, names) in &cases {
         let (code, text) = rfpga(args);

@@ -28,12 +28,12 @@ fn search_narrows_and_quantize_reproduces_it() {
     common::write_run(&run, 8);
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let (d, r) = (s(&data), s(&run));
-    let base = ["--weights", "ap_fixed<8,3,AP_RND,AP_SAT>", "--act", "ap_fixed<8,3,AP_RND,AP_SAT>", "--input", "ap_fixed<8,3,AP_RND,AP_SAT>", "--calib", "0", "--data-dir", &d];
-    let (code, text) = rfpga(&[&["quantize", &r, "--out", &s(&q)][..], &base[..]].concat());
+    let base = ["--weight-format", "ap_fixed<8,3,AP_RND,AP_SAT>", "--act-format", "ap_fixed<8,3,AP_RND,AP_SAT>", "--input-format", "ap_fixed<8,3,AP_RND,AP_SAT>", "--calib-images", "0", "--data-dir", &d];
+    let (code, text) = rfpga(&[&["freeze", &r, "--out", &s(&q)][..], &base[..]].concat());
     assert_eq!(code, 0, "{text}");
 
     // Any accuracy allowed: every slot narrows as far as the estimate and simulator allow.
-    let (code, text) = rfpga(&["precision", &s(&q), "--calib", "20", "--tolerance", "100", "--data-dir", &d, "--out", &s(&p)]);
+    let (code, text) = rfpga(&["precision", &s(&q), "--calib-images", "20", "--tolerance", "100", "--data-dir", &d, "--out", &s(&p)]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("| after |"), "{text}");
     let formats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.join("formats.json")).unwrap()).unwrap();
@@ -49,7 +49,7 @@ fn search_narrows_and_quantize_reproduces_it() {
     assert!(lut("| after") < lut("| before"), "{text}");
 
     // quantize --formats gives the same frozen model, and the same weights.
-    let (code, text) = rfpga(&[&["quantize", &r, "--out", &s(&q2), "--formats", &s(&p.join("formats.json"))][..], &base[..]].concat());
+    let (code, text) = rfpga(&[&["freeze", &r, "--out", &s(&q2), "--formats", &s(&p.join("formats.json"))][..], &base[..]].concat());
     assert_eq!(code, 0, "{text}");
     assert_eq!(layers(&q2), layers(&p));
     assert_eq!(std::fs::read(q2.join("weights.safetensors")).unwrap(), std::fs::read(p.join("weights.safetensors")).unwrap());
@@ -64,7 +64,7 @@ fn search_narrows_and_quantize_reproduces_it() {
     ] {
         std::fs::write(&bad, body).unwrap();
         let out = tmp.path().join(format!("q3-{}", want.len()));
-        let (code, text) = rfpga(&[&["quantize", &r, "--out", &s(&out), "--formats", &s(&bad)][..], &base[..]].concat());
+        let (code, text) = rfpga(&[&["freeze", &r, "--out", &s(&out), "--formats", &s(&bad)][..], &base[..]].concat());
         assert_eq!(code, 1, "{text}");
         assert!(text.contains(want) && text.contains("bad.json") && text.trim().lines().count() == 1, "{want}: {text}");
         assert!(!out.join("frozen.json").exists());

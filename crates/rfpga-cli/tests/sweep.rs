@@ -165,7 +165,7 @@ fn bad_sweep_files_name_the_field() {
 fn a_sweep_from_a_finished_teacher_teaches_and_trains_skipless_students_and_csims_them() {
     let dir = tempfile::tempdir().unwrap();
     let teacher = dir.path().join("teacher");
-    let (ok, text) = rfpga(&["train", "--depth", "8", "--epochs", "1", "--limit-train", "512", "--limit-test", "100", "--threads", "1", "--quiet", "--out", teacher.to_str().unwrap()]);
+    let (ok, text) = rfpga(&["train", "--depth", "8", "--epochs", "1", "--train-images", "512", "--test-images", "100", "--threads", "1", "--quiet", "--out", teacher.to_str().unwrap()]);
     assert!(ok, "{text}");
     let file = dir.path().join("skipless.toml");
     let body = |extra: &str| {

@@ -1,6 +1,6 @@
 //! The frozen model: a network of integer layers in `ap_fixed` formats, as the FPGA computes it.
 //!
-//! A frozen model is a folder: `frozen.json` (format `rfpga-frozen`, version 1; docs/formats.md)
+//! A frozen model is a folder: `frozen.json` (format `rfpga-frozen`, version 1; docs/reference/formats.md)
 //! lists the layers in execution order, each with its kind, its input(s) and its formats;
 //! `weights.safetensors` holds every weight and bias as raw integers (I64, the value times
 //! 2^F of its format). The simulator, the code generator and the resource estimate all read
@@ -247,6 +247,7 @@ pub struct Analysis {
 
 impl FrozenModel {
     pub fn load(dir: &Path) -> Result<Self> {
+        crate::io::expect_folder(dir, crate::io::FolderKind::Frozen)?;
         let path = dir.join(FROZEN_JSON);
         let m: FrozenModel = read_json(&path)?;
         m.analyze(&path.display().to_string())?;

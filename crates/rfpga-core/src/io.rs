@@ -199,3 +199,111 @@ mod tests {
         });
     }
 }
+
+/// A default input folder given relative (`data/cifar-10-batches-bin`, `third_party/ap_types`):
+/// `path` itself when it exists from the current directory, else the same path inside the rfpga
+/// checkout this binary was built from (so the commands work from any directory after `cargo
+/// install --path crates/rfpga-cli`), else `path` unchanged (the caller's error names it).
+pub fn in_checkout(path: &Path) -> std::path::PathBuf {
+    if path.exists() || path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path);
+    if checkout.exists() {
+        checkout
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// The kinds of folder rfpga writes, each known by its marker file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderKind {
+    /// `rfpga train` / `distill` / `import`: model.json + weights.
+    Run,
+    /// `rfpga freeze`: frozen.json + weights.
+    Frozen,
+    /// `rfpga codegen`: rfpga.json + firmware/.
+    Project,
+    /// `rfpga sweep`: sweep.json + runs/.
+    Sweep,
+}
+
+impl FolderKind {
+    const ALL: [FolderKind; 4] = [FolderKind::Frozen, FolderKind::Project, FolderKind::Sweep, FolderKind::Run];
+    fn marker(self) -> &'static str {
+        match self {
+            FolderKind::Run => "model.json",
+            FolderKind::Frozen => "frozen.json",
+            FolderKind::Project => "rfpga.json",
+            FolderKind::Sweep => "sweep.json",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            FolderKind::Run => "a training run",
+            FolderKind::Frozen => "a frozen model",
+            FolderKind::Project => "a generated HLS project",
+            FolderKind::Sweep => "a sweep's output folder",
+        }
+    }
+    /// How to make one from what the user has.
+    fn made_by(self) -> &'static str {
+        match self {
+            FolderKind::Run => "`rfpga train`, `rfpga distill` or `rfpga import` make one",
+            FolderKind::Frozen => "`rfpga freeze RUN --out FROZEN` makes one from a training run",
+            FolderKind::Project => "`rfpga codegen FROZEN --out PROJECT` makes one from a frozen model",
+            FolderKind::Sweep => "`rfpga sweep FILE` makes one",
+        }
+    }
+    /// What `dir` is, by its marker file (None: none of them).
+    pub fn of(dir: &Path) -> Option<FolderKind> {
+        Self::ALL.into_iter().find(|k| dir.join(k.marker()).is_file())
+    }
+}
+
+/// Ok when `dir` holds `want`'s marker file; else one line naming what `dir` is instead (or that
+/// it is missing or unknown) and the command that makes the right kind.
+pub fn expect_folder(dir: &Path, want: FolderKind) -> Result<()> {
+    if dir.join(want.marker()).is_file() {
+        return Ok(());
+    }
+    let what = if !dir.exists() {
+        "no such folder".to_string()
+    } else if !dir.is_dir() {
+        "a file, not a folder".to_string()
+    } else {
+        match FolderKind::of(dir) {
+            Some(k) => format!("{} ({}), not {}", k.name(), k.marker(), want.name()),
+            None => format!("not {} (no {})", want.name(), want.marker()),
+        }
+    };
+    Err(Error::file(dir, format!("{what}; {}", want.made_by())))
+}
+
+#[cfg(test)]
+mod folder_kinds {
+    use super::*;
+
+    #[test]
+    fn a_folder_of_the_wrong_kind_is_named_with_the_command_that_makes_the_right_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join("model.json"), "{}").unwrap();
+        expect_folder(&run, FolderKind::Run).unwrap();
+        let e = expect_folder(&run, FolderKind::Frozen).unwrap_err().to_string();
+        assert!(e.contains("a training run (model.json), not a frozen model") && e.contains("rfpga freeze RUN --out FROZEN"), "{e}");
+        let frozen = dir.path().join("frozen");
+        std::fs::create_dir(&frozen).unwrap();
+        std::fs::write(frozen.join("frozen.json"), "{}").unwrap();
+        let e = expect_folder(&frozen, FolderKind::Project).unwrap_err().to_string();
+        assert!(e.contains("a frozen model (frozen.json), not a generated HLS project") && e.contains("rfpga codegen FROZEN --out PROJECT"), "{e}");
+        let e = expect_folder(&frozen, FolderKind::Run).unwrap_err().to_string();
+        assert!(e.contains("a frozen model (frozen.json), not a training run"), "{e}");
+        let e = expect_folder(&dir.path().join("nope"), FolderKind::Frozen).unwrap_err().to_string();
+        assert!(e.contains("no such folder"), "{e}");
+        let e = expect_folder(dir.path(), FolderKind::Frozen).unwrap_err().to_string();
+        assert!(e.contains("not a frozen model (no frozen.json)"), "{e}");
+    }
+}

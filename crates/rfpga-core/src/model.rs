@@ -1,6 +1,6 @@
 //! The model description: a CIFAR ResNet of depth 6n+2 with a skip setting per block.
 //!
-//! Serialized as `model.json` (format `rfpga-model`, version 1; see docs/formats.md). Every later
+//! Serialized as `model.json` (format `rfpga-model`, version 1; see docs/reference/formats.md). Every later
 //! stage (training, freezing, simulation, code generation, estimation) reads this one file, and
 //! [`ModelSpec::tensors`] names every tensor a checkpoint of the model must hold.
 

@@ -1,5 +1,5 @@
 //! Reading a distill run's `skips.csv` (written by rfpga-train: one row per skip change,
-//! docs/formats.md), for the plots and the sweep summaries alike.
+//! docs/reference/formats.md), for the plots and the sweep summaries alike.
 
 use anyhow::{Context, Result};
 use std::path::Path;

@@ -32,7 +32,7 @@ pub const DEFAULT_DATA_DIR: &str = "data/cifar-10-batches-bin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: cannot read CIFAR-10 file: {source} (run `make setup`, or pass --data-dir)")]
+    #[error("{path}: cannot read CIFAR-10 file: {source} (run `make setup-data` in the rfpga checkout, or `scripts/setup-cifar10.sh --archive cifar-10-binary.tar.gz` with the official archive; or point --data-dir or RFPGA_DATA at the folder)")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: size {size} bytes is not a whole number of {RECORD_BYTES}-byte records (truncated or not CIFAR-10 binary)")]
     BadSize { path: PathBuf, size: u64 },
@@ -64,7 +64,10 @@ pub struct Dataset {
 
 impl Dataset {
     /// Reads a split from the official binary layout in `dir`, strictly.
+    /// A relative `dir` missing here is looked up in the rfpga checkout too
+    /// ([`rfpga_core::io::in_checkout`]).
     pub fn load(dir: &Path, split: Split) -> Result<Self, DataError> {
+        let dir = &rfpga_core::io::in_checkout(dir);
         let mut ds = Dataset::default();
         for name in split.files() {
             ds.append_file(&dir.join(name))?;

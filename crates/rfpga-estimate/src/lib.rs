@@ -5,7 +5,7 @@
 //! (`rfpga_hls::hw::Design`: one process per layer with its resources and schedule, the
 //! streams with their depths); the interval and latency come from the cycle-level dataflow
 //! simulation of that design (`rfpga_hls::dataflow`), not from "the slowest stage". Its
-//! constants are assumptions, listed with their error ranges in docs/estimate.md.
+//! constants are assumptions, listed with their error ranges in docs/explanation/estimate.md.
 
 pub mod design;
 pub mod parts;
@@ -51,8 +51,9 @@ pub struct Estimate {
     pub clock_ns: f64,
     /// Skip FIFOs alone (what removing or shortening skips changes).
     pub skip_fifos: Resources,
-    /// Every FIFO: stream name and resources (what the fit moves between storages).
-    pub fifos: Vec<(String, Resources)>,
+    /// Every FIFO: stream name, resources, and resources were it in URAM (what the fit moves
+    /// between storages).
+    pub fifos: Vec<(String, Resources, Resources)>,
 }
 
 impl Estimate {
@@ -179,7 +180,12 @@ pub fn estimate_design(d: &Design, clock_ns: f64) -> Result<Estimate> {
         }
     }
     rows.push(ports);
-    let fifos = d.streams.iter().filter(|s| s.is_fifo()).map(|s| (s.name.clone(), s.resources())).collect();
+    let fifos = d
+        .streams
+        .iter()
+        .filter(|s| s.is_fifo())
+        .map(|s| (s.name.clone(), s.resources(), rfpga_hls::hw::fifo::resources(s.depth as u64, s.bits, FifoImpl::Uram)))
+        .collect();
     let (mut streams, mut skip_fifos) = (Resources::default(), Resources::default());
     let (mut n_streams, mut n_skip) = (0, 0);
     for s in &d.streams {
@@ -339,12 +345,12 @@ pub fn bind_dsp_first(m: &FrozenModel, a: &Analysis, par: &mut Parallelism, part
 /// that meet at a skip add share one PE: [`rfpga_hls::hw::pe_classes`]), else PE for the
 /// convolution and every one tied to it. After each step the multipliers are bound DSP-first
 /// ([`bind_dsp_first`]); a design over its BRAM_18K budget is relieved by moving the largest
-/// BRAM FIFO to URAM (parts that have it) or the largest BRAM weight ROM to LUTs (while LUTs
-/// have room). Candidates are estimated with FIFOs sized by peak occupancy (quick; erring
-/// high); one that does not fit so, and the fastest that fits, as codegen sizes them. Returns every design visited, in
-/// order; the fastest that fits is the answer.
+/// BRAM FIFOs to URAM (parts that have it) and then the weight ROMs that free the most BRAM per
+/// LUT to LUTs, as many as the excess needs, while URAM and LUTs stay within the budget.
+/// Candidates are estimated with FIFOs sized by peak occupancy (quick; erring high); one still
+/// over budget after relief, and the fastest that fits, as codegen sizes them. Returns every
+/// design visited, in order; the fastest that fits is the answer.
 pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f64) -> Result<Vec<Candidate>> {
-    let room = 0.9 * budget;
     let classes = rfpga_hls::hw::pe_classes(m, a);
     let convs: BTreeMap<String, (usize, usize)> = m
         .layers
@@ -362,53 +368,90 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
     let kernel: BTreeMap<String, usize> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.kernel)) } else { None }).collect();
     let weight_bits: BTreeMap<String, u64> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.weight.width as u64)) } else { None }).collect();
     let mut config = Parallelism { map: convs.keys().map(|n| (n.clone(), 1)).collect(), ..Default::default() };
-    // Candidates with FIFOs sized by peak occupancy (quick, erring high); one that does not fit
-    // so, with the sizing codegen uses (so that no decision rests on the quick sizing's
-    // excess), and the design chosen again below.
-    let eval = |c: &Parallelism| -> Result<Candidate> {
-        let quick = estimate_quick(m, a, c, part, clock_ns)?;
-        let e = if quick.utilization(part).0.iter().all(|&u| u <= budget) { quick } else { estimate(m, a, c, part, clock_ns)? };
+    // Candidates with FIFOs sized by peak occupancy (quick, erring high); one still over budget
+    // after relief is estimated again with the sizing codegen uses (so that no decision rests on
+    // the quick sizing's excess), and the design chosen again below.
+    let quick = |c: &Parallelism| -> Result<Candidate> {
+        let e = estimate_quick(m, a, c, part, clock_ns)?;
         let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
         Ok(Candidate { config: c.clone(), estimate: e, fits })
     };
+    let confirm = |cand: Candidate| -> Result<Candidate> {
+        if cand.fits {
+            return Ok(cand);
+        }
+        let e = estimate(m, a, &cand.config, part, clock_ns)?;
+        let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
+        Ok(Candidate { config: cand.config, estimate: e, fits })
+    };
+    // BRAM relief, in batches: the moves that free the BRAM_18K over budget, counted from the
+    // estimate's own per-FIFO and per-ROM figures (storage does not change FIFO depths), then
+    // one estimate; again while that is still over and something can move.
     let relieve = |next: &mut Parallelism, mut cand: Candidate| -> Result<Candidate> {
         while !cand.fits {
             let (u, _) = cand.estimate.utilization(part);
             if u[0] <= budget {
                 break;
             }
-            let to_uram = (part.uram > 0 && u[4] < room)
-                .then(|| cand.estimate.fifos.iter().filter(|(n, r)| r.bram_18k > 0 && !next.fifo_storage.contains_key(n)).max_by_key(|(_, r)| r.bram_18k).map(|(n, _)| n.clone()))
-                .flatten();
-            if let Some(stream) = to_uram {
-                next.fifo_storage.insert(stream, FifoImpl::Uram);
-            } else {
-                // The weight ROM that frees the most BRAM per LUT it then costs (a wide, shallow
-                // ROM of a fast layer takes many blocks for little capacity).
-                let moved = convs
-                    .iter()
-                    .filter(|(n, _)| next.storage_of(n) == Storage::Auto)
-                    .filter_map(|(n, &(cin, cout))| {
-                        let (pe, simd, k, wbits) = (next.of(n), next.simd_of(n), kernel[n], weight_bits[n]);
-                        let (rows, width) = (((cout / pe) * (k * k * cin / simd)) as u64, (pe * simd) as u64 * wbits);
-                        let bram = resources::rom(Storage::Bram, rows, width).bram_18k;
-                        let lut = resources::rom(Storage::Lutram, rows, width).lut;
-                        (bram > 1 && resources::rom(Storage::Auto, rows, width).bram_18k > 0).then(|| (n.clone(), bram as f64 / lut as f64))
-                    })
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
-                    .map(|(n, _)| n);
-                let Some(layer) = moved else { break };
-                if u[3] >= room {
+            let (avail, t) = (part.available(), cand.estimate.total);
+            let cap = |have: u64, share: f64| share / 100.0 * have as f64;
+            let mut excess = t.bram_18k as f64 - cap(avail.bram_18k, budget);
+            let mut moved = false;
+            // FIFOs to URAM (largest BRAM first) while URAM stays within the budget.
+            if part.uram > 0 {
+                let mut uram = t.uram as f64;
+                let mut fifos: Vec<&(String, Resources, Resources)> = cand.estimate.fifos.iter().filter(|(n, r, _)| r.bram_18k > 0 && !next.fifo_storage.contains_key(n)).collect();
+                fifos.sort_by_key(|(n, r, _)| (std::cmp::Reverse(r.bram_18k), n.clone()));
+                for (n, r, in_uram) in fifos {
+                    if excess <= 0.0 {
+                        break;
+                    }
+                    if uram + in_uram.uram as f64 > cap(avail.uram, budget) {
+                        continue;
+                    }
+                    uram += in_uram.uram as f64;
+                    excess -= r.bram_18k as f64;
+                    next.fifo_storage.insert(n.clone(), FifoImpl::Uram);
+                    moved = true;
+                }
+            }
+            // Then weight ROMs to LUTs, those that free the most BRAM per LUT they then cost
+            // first (a wide, shallow ROM of a fast layer takes many blocks for little
+            // capacity), while LUTs stay within the budget.
+            let mut lut = t.lut as f64;
+            let mut roms: Vec<(String, u64, u64)> = convs
+                .iter()
+                .filter(|(n, _)| next.storage_of(n) == Storage::Auto)
+                .filter_map(|(n, &(cin, cout))| {
+                    let (pe, simd, k, wbits) = (next.of(n), next.simd_of(n), kernel[n], weight_bits[n]);
+                    let (rows, width) = (((cout / pe) * (k * k * cin / simd)) as u64, (pe * simd) as u64 * wbits);
+                    let bram = resources::rom(Storage::Bram, rows, width).bram_18k;
+                    let lut = resources::rom(Storage::Lutram, rows, width).lut;
+                    (bram > 1 && resources::rom(Storage::Auto, rows, width).bram_18k > 0).then(|| (n.clone(), bram, lut))
+                })
+                .collect();
+            roms.sort_by(|a, b| (b.1 as f64 / b.2 as f64).total_cmp(&(a.1 as f64 / a.2 as f64)).then(a.0.cmp(&b.0)));
+            for (n, bram, cost) in roms {
+                if excess <= 0.0 {
                     break;
                 }
-                next.storage.insert(layer, Storage::Lutram);
+                if lut + cost as f64 > cap(avail.lut, budget) {
+                    continue;
+                }
+                lut += cost as f64;
+                excess -= bram as f64;
+                next.storage.insert(n, Storage::Lutram);
+                moved = true;
             }
-            cand = eval(next)?;
+            if !moved {
+                break;
+            }
+            cand = quick(next)?;
         }
-        Ok(cand)
+        confirm(cand)
     };
     bind_dsp_first(m, a, &mut config, part, budget);
-    let first = eval(&config)?;
+    let first = quick(&config)?;
     let mut current = relieve(&mut config, first)?;
     let mut out = vec![current.clone()];
     if !current.fits {
@@ -446,7 +489,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         }
         next.multipliers.clear();
         bind_dsp_first(m, a, &mut next, part, budget);
-        let cand = eval(&next)?;
+        let cand = quick(&next)?;
         let cand = relieve(&mut next, cand)?;
         out.push(cand.clone());
         if !cand.fits {

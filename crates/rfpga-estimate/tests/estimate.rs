@@ -48,7 +48,7 @@ fn a_16_channel_convolution_by_hand() {
     assert_eq!(row.cycles, 132 + 1024 * (16 + 2) + 1024 * (144 * 16 + 10));
     // 8×8 products go to LUTs: no DSP in any convolution.
     assert_eq!(row.resources.dsp, 0);
-    // LUT and FF summed by hand from the documented constants (docs/estimate-constants.md):
+    // LUT and FF summed by hand from the documented constants (docs/explanation/estimate-constants.md):
     // the 16 biases, one per group, a 16 × b-bit ROM in LUTs (b per 64 words); one 8×8 LUT
     // multiplier (64 LUT, 16 FF); one addition of the accumulator's width and its register;
     // ReLU (4) and the rounding, saturating conversion into <8,3> (8 × 7.5 = 60) with an 8-bit

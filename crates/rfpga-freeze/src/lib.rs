@@ -422,6 +422,7 @@ pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
     if !(2..=64).contains(&req.max_accum_width) {
         bail!("--max-accum-width: expected 2..=64 (raw values are 64-bit integers), found {}", req.max_accum_width);
     }
+    rfpga_core::io::expect_folder(run, rfpga_core::io::FolderKind::Run)?;
     let spec = ModelSpec::load(&run.join("model.json"))?;
     let path = run.join("weights.safetensors");
     let file = TensorFile::load_strict(&path, &spec.tensors())?;
@@ -442,9 +443,9 @@ pub fn freeze(run: &Path, req: &Request) -> Result<Frozen> {
         origins.push(format!("{what} {f} ({from})"));
         Ok(f)
     };
-    let weight = pick("weights", req.weights, WEIGHT_FORMAT_KEY, None)?;
-    let act = pick("act", req.act, ACT_FORMAT_KEY, Some(DEFAULT_ACT))?;
-    let input = pick("input", req.input, INPUT_FORMAT_KEY, Some(DEFAULT_INPUT))?;
+    let weight = pick("weight-format", req.weights, WEIGHT_FORMAT_KEY, None)?;
+    let act = pick("act-format", req.act, ACT_FORMAT_KEY, Some(DEFAULT_ACT))?;
+    let input = pick("input-format", req.input, INPUT_FORMAT_KEY, Some(DEFAULT_INPUT))?;
     let bias = match (req.bias, meta(BIAS_FORMAT_KEY)?) {
         (Some(b), _) => b,
         (None, Some(f)) => Choice::Fixed(f),

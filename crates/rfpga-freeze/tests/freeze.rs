@@ -113,7 +113,7 @@ fn bad_inputs_are_clear_errors() {
     // A float run needs --weights.
     write_run(dir.path(), &spec(Shortcut::A, Skip::Long), None);
     let e = freeze(dir.path(), &Request::default()).err().unwrap().to_string();
-    assert!(e.contains("--weights is required") && e.contains("weights.safetensors"), "{e}");
+    assert!(e.contains("--weight-format is required") && e.contains("weights.safetensors"), "{e}");
 
     // auto accumulators wider than the limit.
     let p = |s: &str| FixedFormat::parse(s).unwrap();

@@ -543,6 +543,7 @@ pub const PROJECT_FORMAT: &str = "rfpga-hls-project";
 pub const PROJECT_VERSION: u64 = 3;
 
 pub fn project_info(project: &Path) -> Result<ProjectInfo> {
+    rfpga_core::io::expect_folder(project, rfpga_core::io::FolderKind::Project)?;
     let path = project.join("rfpga.json");
     let v: serde_json::Value = rfpga_core::io::read_json(&path)?;
     if v.get("format").and_then(|f| f.as_str()) == Some(PROJECT_FORMAT) {
@@ -621,7 +622,8 @@ pub fn csim_with(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<
 
 /// The project and the headers a C simulation compiles against are there.
 fn check_csim_inputs(project: &Path, ap_types: &Path) -> Result<()> {
-    ensure!(ap_types.join("ap_fixed.h").exists(), "{}: no ap_fixed.h (run `make setup-ap-types`)", ap_types.display());
+    rfpga_core::io::expect_folder(project, rfpga_core::io::FolderKind::Project)?;
+    ensure!(ap_types.join("ap_fixed.h").exists(), "{}: no ap_fixed.h (run `make setup-ap-types` in the rfpga checkout, or point --ap-types or RFPGA_AP_TYPES at the headers)", ap_types.display());
     ensure!(project.join("firmware/rfpga_top.cpp").exists(), "{}: not a generated project (no firmware/rfpga_top.cpp)", project.display());
     Ok(())
 }

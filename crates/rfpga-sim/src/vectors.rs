@@ -1,4 +1,4 @@
-//! Test vectors for the C-simulation testbench (docs/formats.md): `vectors.json`, `inputs.txt`
+//! Test vectors for the C-simulation testbench (docs/reference/formats.md): `vectors.json`, `inputs.txt`
 //! (one image per line, raw input integers in HWC order), `logits.txt` (the simulator's raw
 //! logits per line), `labels.txt`.
 

@@ -1,4 +1,4 @@
-//! The sweep file (TOML, `rfpga-sweep` version 1): a grid of pipeline runs. See docs/sweeps.md.
+//! The sweep file (TOML, `rfpga-sweep` version 1): a grid of pipeline runs. See docs/howto/slurm-sweep.md.
 
 use anyhow::{bail, Context, Result};
 use rfpga_core::fixed::FixedFormat;

@@ -156,6 +156,7 @@ impl Net {
 
     /// Loads a run folder's `model.json` and `weights.safetensors`.
     pub fn load_run(run: &Path, device: Device, channels_last: bool) -> Result<Self> {
+        rfpga_core::io::expect_folder(run, rfpga_core::io::FolderKind::Run)?;
         let spec = ModelSpec::load(&run.join("model.json"))?;
         let mut net = Net::new(&spec, device, 0, channels_last);
         net.load_weights(&run.join("weights.safetensors"))

@@ -8,7 +8,7 @@
 //! is fake-quantized after folding its BatchNorm in (`w·γ/√(σ²+ε)`, running statistics). In eval
 //! mode the layer is exactly the folded, quantized convolution plus the folded bias
 //! `β − μ·γ/√(σ²+ε)` — the arithmetic the frozen model has; in training mode BN still
-//! normalizes with batch statistics (see [`ConvBn::forward`] and docs/qat.md).
+//! normalizes with batch statistics (see [`ConvBn::forward`] and docs/explanation/qat.md).
 
 use rfpga_core::{BlockPos, ModelSpec, Skip};
 use tch::nn;

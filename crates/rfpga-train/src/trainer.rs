@@ -1,6 +1,6 @@
 //! `rfpga train`: the training loop, its run folder, exact resume, and evaluation.
 //!
-//! A run folder holds (docs/formats.md):
+//! A run folder holds (docs/reference/formats.md):
 //! - `model.json` — the model description;
 //! - `train.json` — every training setting, so `--resume` needs nothing else;
 //! - `checkpoint.safetensors` — weights + momentum buffers after the last complete epoch

@@ -16,7 +16,7 @@ use crate::{ConvCfg, Storage};
 /// buffer and weight reads, operand select, multiply, the SIMD additions, accumulate, output
 /// conversion) and the loop's entry and exit. At 10 ns: 8 register stages plus ~20 ns of logic
 /// re-timed into stages, plus 2 ns per adder level of the SIMD chain; faster clocks need more
-/// stages for the same logic. An assumption (docs/estimate-constants.md: the review put the
+/// stages for the same logic. An assumption (docs/explanation/estimate-constants.md: the review put the
 /// per-output overhead at 9-13 cycles at 10 ns), not a synthesis result.
 pub fn mac_pipeline_depth(clock_ns: f64, simd: usize) -> u32 {
     let levels = (simd.max(1) as f64).log2().ceil();
@@ -125,7 +125,7 @@ pub fn weight_bram(cout: usize, taps: usize, pe: usize, simd: usize, weight_bits
 }
 
 /// The schedule of the convolution as the layer library had it before the stall-free one, kept
-/// only to compare the two in `rfpga dataflow --old-library` (docs/estimate.md): each input
+/// only to compare the two in `rfpga dataflow --old-library` (docs/explanation/estimate.md): each input
 /// row read in a burst (a pixel per cycle), then every output row it completes, each output
 /// pixel taking a bias loop and an output loop of (COUT/UNROLL)² cycles (II = COUT/UNROLL
 /// with UNROLL lanes), the taps at II = COUT/UNROLL, and 8 cycles of fill — during which the

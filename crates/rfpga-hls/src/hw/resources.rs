@@ -2,7 +2,7 @@
 //! LUTRAM by size and shape), multipliers (DSP or LUTs by operand width), conversions, process
 //! control, FIFOs (flip-flops, SRL, LUTRAM, BRAM or URAM).
 //! Every constant is an assumption with a source and an expected error, listed in
-//! docs/estimate-constants.md; where sources disagree, the higher figure is used until a
+//! docs/explanation/estimate-constants.md; where sources disagree, the higher figure is used until a
 //! synthesis report says otherwise. Each layer kind's formula (`hw/<kind>.rs`) is built from these.
 
 use serde::Serialize;
@@ -118,7 +118,7 @@ pub enum DspKind {
 }
 
 /// One pipelined `a × b` multiplier, in LUTs (≈ a·b; public figures for 8×8 range from 41 LUT,
-/// a Vitis estimate, to 88, FINN-R's formula: docs/estimate-sources.md) or in DSP slices tiling
+/// a Vitis estimate, to 88, FINN-R's formula: docs/explanation/estimate-sources.md) or in DSP slices tiling
 /// the product by the DSP's port widths. Where it goes is the generated code's binding
 /// ([`crate::Multipliers`]), not a guess.
 pub fn multiplier(a_bits: u32, b_bits: u32, in_dsp: bool, dsp: DspKind) -> Resources {
@@ -193,7 +193,7 @@ impl std::str::FromStr for FifoImpl {
     }
 }
 
-/// Read/write pointers, full/empty flags and handshake of a FIFO (docs/estimate-constants.md).
+/// Read/write pointers, full/empty flags and handshake of a FIFO (docs/explanation/estimate-constants.md).
 const FIFO_CONTROL: (u64, u64) = (12, 12);
 /// The same for a FIFO in a memory, with its output register.
 const MEMORY_FIFO_CONTROL: (u64, u64) = (30, 30);
@@ -229,7 +229,7 @@ pub fn select(bits: u64, ways: u64) -> u64 {
 /// LUTs per output bit of a conversion that rounds (AP_RND*: an incrementer over the kept bits
 /// and its carry-out) and that saturates (AP_SAT*: overflow detection over the dropped
 /// integer bits and the clamp mux): together 7.5 per bit, i.e. 60 LUT for an 8-bit output, the
-/// upper end of the review's 45-60 (docs/estimate-constants.md).
+/// upper end of the review's 45-60 (docs/explanation/estimate-constants.md).
 pub const ROUND_LUT_PER_BIT: f64 = 3.5;
 pub const SATURATE_LUT_PER_BIT: f64 = 4.0;
 
