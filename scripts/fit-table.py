@@ -29,7 +29,11 @@ through one run of the free-running top (`rfpga csim PROJECT --threaded`), compa
 with the simulator. r20-keep and r20-remove are the deck's seed-0 students
 (`sweeps/deck20/runs/r20A-s0-fx8.3-rnd-sat-{keep,remove}-mse/frozen`, `<8,3>` weights and
 activations); r56 and r110 are ResNet-56/110 `<8,3>` trained one epoch on 256 images (their
-weights do not matter here, their shape does). "interval over slowest stage": the dataflow
+weights do not matter here, their shape does), r110w4 the same ResNet-110 with `<4,2>` weights
+(activations `<8,3>`). ResNet-110's 1.72 M weights at 8 bits (13.8 Mbit) must live in BRAM or
+LUTs (a ROM cannot be an UltraRAM, which has no initial contents): within 80 % of the ZCU104
+that is at most 499 BRAM_18K (9.0 Mbit) plus the LUTs its processes leave (the fit table of
+r110-keep shows how far it gets). "interval over slowest stage": the dataflow
 simulation's interval against the slowest process alone. Every figure is an estimate of the
 generated code (docs/explanation/estimate-constants.md), not synthesis; timing closure at 10 ns is not
 estimated. Per-design Pareto tables: the files beside this one.
@@ -45,6 +49,7 @@ for arg in sys.argv[1:]:
     c = chosen(path)
     over = re.search(r"interval ([+-][0-9.]+) % over it", verdict)
     if c is None:
-        print(f"| {name} | {part} | after | no design fits | | | | | | | | | {csim} |")
+        error = next((l for l in open(path).read().splitlines() if l.startswith("error:")), "error: ?")
+        print(f"| {name} | {part} | after | no design fits ({error[len('error: '):]}) | | | | | | | | | {csim} |")
         continue
     print(f"| {name} | {part} | after | {c['rate']} | {c['binding']} | {c['bram']} % | {c['dsp']} % | {c['ff']} % | {c['lut']} % | {c['uram']} % | {c['lutmem']} % | {over.group(1) if over else '?'} % | {csim} |")

@@ -380,6 +380,19 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         if cand.fits {
             return Ok(cand);
         }
+        // Codegen's sizing changes FIFO depths only (never deeper than the quick sizing's): a
+        // design over budget without any FIFO cannot fit with it.
+        let mut rest = cand.estimate.clone();
+        for (_, r, _) in &cand.estimate.fifos {
+            rest.total.bram_18k -= r.bram_18k;
+            rest.total.ff -= r.ff;
+            rest.total.lut -= r.lut;
+            rest.total.lut_mem -= r.lut_mem;
+            rest.total.uram -= r.uram;
+        }
+        if rest.utilization(part).0.iter().any(|&u| u > budget) {
+            return Ok(cand);
+        }
         let e = estimate(m, a, &cand.config, part, clock_ns)?;
         let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
         Ok(Candidate { config: cand.config, estimate: e, fits })
