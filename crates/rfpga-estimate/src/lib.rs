@@ -346,7 +346,8 @@ pub fn bind_dsp_first(m: &FrozenModel, a: &Analysis, par: &mut Parallelism, part
 /// convolution and every one tied to it. After each step the multipliers are bound DSP-first
 /// ([`bind_dsp_first`]); a design over its BRAM_18K budget is relieved by moving the largest
 /// BRAM FIFOs to URAM (parts that have it) and then the weight ROMs that free the most BRAM per
-/// LUT to LUTs, as many as the excess needs, while URAM and LUTs stay within the budget.
+/// LUT to LUTs, as many as the excess needs, while URAM and LUTs stay a tenth below the budget
+/// (within it for the first design).
 /// Candidates are estimated with FIFOs sized by peak occupancy (quick; erring high); one still
 /// over budget after relief, and the fastest that fits, as codegen sizes them. Returns every
 /// design visited, in order; the fastest that fits is the answer.
@@ -368,9 +369,9 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
     let kernel: BTreeMap<String, usize> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.kernel)) } else { None }).collect();
     let weight_bits: BTreeMap<String, u64> = m.layers.iter().filter_map(|l| if let Layer::Conv(c) = l { Some((c.name.clone(), c.weight.width as u64)) } else { None }).collect();
     let mut config = Parallelism { map: convs.keys().map(|n| (n.clone(), 1)).collect(), ..Default::default() };
-    // Candidates with FIFOs sized by peak occupancy (quick, erring high); one still over budget
-    // after relief is estimated again with the sizing codegen uses (so that no decision rests on
-    // the quick sizing's excess), and the design chosen again below.
+    // Candidates with FIFOs sized by peak occupancy (quick, erring high); one over budget so is
+    // estimated again with the sizing codegen uses (so that no decision, and no storage move,
+    // rests on the quick sizing's excess), and the design chosen again below.
     let quick = |c: &Parallelism| -> Result<Candidate> {
         let e = estimate_quick(m, a, c, part, clock_ns)?;
         let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
@@ -397,10 +398,13 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         let fits = e.utilization(part).0.iter().all(|&u| u <= budget);
         Ok(Candidate { config: cand.config, estimate: e, fits })
     };
+    let eval = |c: &Parallelism| -> Result<Candidate> { confirm(quick(c)?) };
     // BRAM relief, in batches: the moves that free the BRAM_18K over budget, counted from the
     // estimate's own per-FIFO and per-ROM figures (storage does not change FIFO depths), then
-    // one estimate; again while that is still over and something can move.
-    let relieve = |next: &mut Parallelism, mut cand: Candidate| -> Result<Candidate> {
+    // one estimate; again while that is still over and something can move. URAM and LUTs are
+    // filled up to `cap` percent: `room` (a tenth below the budget, left for the steps after)
+    // once a design has fitted, the whole budget for the first design.
+    let relieve = |next: &mut Parallelism, mut cand: Candidate, cap_share: f64| -> Result<Candidate> {
         while !cand.fits {
             let (u, _) = cand.estimate.utilization(part);
             if u[0] <= budget {
@@ -419,7 +423,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
                     if excess <= 0.0 {
                         break;
                     }
-                    if uram + in_uram.uram as f64 > cap(avail.uram, budget) {
+                    if uram + in_uram.uram as f64 > cap(avail.uram, cap_share) {
                         continue;
                     }
                     uram += in_uram.uram as f64;
@@ -448,7 +452,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
                 if excess <= 0.0 {
                     break;
                 }
-                if lut + cost as f64 > cap(avail.lut, budget) {
+                if lut + cost as f64 > cap(avail.lut, cap_share) {
                     continue;
                 }
                 lut += cost as f64;
@@ -459,13 +463,14 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
             if !moved {
                 break;
             }
-            cand = quick(next)?;
+            cand = eval(next)?;
         }
-        confirm(cand)
+        Ok(cand)
     };
     bind_dsp_first(m, a, &mut config, part, budget);
-    let first = quick(&config)?;
-    let mut current = relieve(&mut config, first)?;
+    let room = 0.9 * budget;
+    let first = eval(&config)?;
+    let mut current = relieve(&mut config, first, budget)?;
     let mut out = vec![current.clone()];
     if !current.fits {
         return Ok(out);
@@ -502,8 +507,8 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
         }
         next.multipliers.clear();
         bind_dsp_first(m, a, &mut next, part, budget);
-        let cand = quick(&next)?;
-        let cand = relieve(&mut next, cand)?;
+        let cand = eval(&next)?;
+        let cand = relieve(&mut next, cand, room)?;
         out.push(cand.clone());
         if !cand.fits {
             break;
