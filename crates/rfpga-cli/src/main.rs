@@ -230,6 +230,19 @@ struct DistillArgs {
     /// Epochs between two skip changes; the first happens at the end of epoch `every`.
     #[arg(long, default_value_t = 3)]
     every: usize,
+    /// Make each change gradually over this many epochs before it (≤ --every): the long
+    /// skip's weight goes from 1 to 0 (remove), or the block moves from the long to the short
+    /// form (shorten), step by step. 0: each change in one step.
+    #[arg(long, default_value_t = 0)]
+    ramp: usize,
+    /// Restart the learning-rate schedule (--schedule) after each change: each interval runs
+    /// it whole, from the peak rate.
+    #[arg(long)]
+    lr_restart: bool,
+    /// Re-estimate BatchNorm statistics after each change from this many training batches run
+    /// forward (no gradient, no step). 0: none.
+    #[arg(long, default_value_t = 0)]
+    bn_reestimate: usize,
     /// Order of the changes: input (from the network's input end), output, or block indices `0,4,2`.
     #[arg(long, default_value = "input")]
     skip_order: String,
@@ -468,19 +481,31 @@ fn distill(a: DistillArgs) -> Result<()> {
     let d = Defaults { lr: 0.05, schedule: Schedule::Cosine { warmup_epochs: 0.0 }, label_smoothing: 0.0 };
     run_training(&a.opts, device, || {
         let teacher = a.teacher.clone().expect("clap requires --teacher without --resume");
+        rfpga_core::io::expect_folder(&teacher, rfpga_core::io::FolderKind::Run).context("--teacher")?;
         let tspec = ModelSpec::load(&teacher.join("model.json")).context("reading the teacher")?;
         let spec = ModelSpec::cifar_resnet(a.depth.unwrap_or(tspec.depth), a.shortcut.unwrap_or(tspec.shortcut))?;
         let spec = uniform_skips(spec, a.skips);
         let blocks = spec.blocks.len();
         let schedule = match a.skip_policy.as_str() {
-            "keep" => None,
+            "keep" => {
+                anyhow::ensure!(a.ramp == 0 && !a.lr_restart && a.bn_reestimate == 0, "--ramp, --lr-restart and --bn-reestimate shape skip changes: give --skip-policy remove or shorten");
+                None
+            }
             policy => {
                 let to = if policy == "remove" { Skip::None } else { Skip::Short };
                 if a.skips != Skip::Long {
                     bail!("--skip-policy {policy} changes long skips: start the student with --skips long");
                 }
                 anyhow::ensure!(a.every >= 1, "--every: expected ≥ 1, found 0");
-                Some(SkipSchedule { to, order: SkipSchedule::parse_order(&a.skip_order, blocks)?, every: a.every })
+                anyhow::ensure!(a.ramp <= a.every, "--ramp: expected ≤ --every ({}), found {}", a.every, a.ramp);
+                Some(SkipSchedule {
+                    to,
+                    order: SkipSchedule::parse_order(&a.skip_order, blocks)?,
+                    every: a.every,
+                    ramp: a.ramp,
+                    lr_restart: a.lr_restart,
+                    bn_reestimate: a.bn_reestimate,
+                })
             }
         };
         let epochs = a.opts.epochs.unwrap_or(match &schedule {

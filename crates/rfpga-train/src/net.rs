@@ -103,6 +103,18 @@ impl Net {
         Ok(())
     }
 
+    /// Re-estimates every BatchNorm's running statistics of the network as it is: each batch
+    /// run forward in training mode (batch statistics, running ones updated with momentum 0.1),
+    /// no gradient, no step.
+    pub fn reestimate_batch_norm(&mut self, batches: impl Iterator<Item = rfpga_data::Batch>) {
+        tch::no_grad(|| {
+            for b in batches {
+                let x = self.input(&b.images, b.len());
+                let _ = self.forward(&x, true);
+            }
+        });
+    }
+
     /// All variables as a tensor file (for `weights.safetensors`).
     pub fn to_tensor_file(&self) -> TensorFile {
         let mut f = TensorFile::default();

@@ -136,6 +136,8 @@ pub struct Block {
     second: ConvBn,
     /// Option-B projection (1×1 conv + BN) where the shape changes.
     projection: Option<ConvBn>,
+    /// A long skip on its way to `to` (a gradual change): α = 1 is the long skip, α = 0 is `to`.
+    pub ramp: Option<(Skip, f64)>,
 }
 
 impl Block {
@@ -149,6 +151,7 @@ impl Block {
             first: ConvBn::new(p, "conv1", "bn1", pos.in_ch, pos.out_ch, 3, pos.stride),
             second: ConvBn::new(p, "conv2", "bn2", pos.out_ch, pos.out_ch, 3, 1),
             projection,
+            ramp: None,
         }
     }
 
@@ -184,13 +187,27 @@ impl Block {
 
     pub fn forward(&self, x: &Tensor, train: bool, q: &Quant) -> Tensor {
         let act = |t: Tensor| maybe_ste(t, q.act.as_ref(), q);
-        match self.skip {
-            Skip::Long => {
+        match (self.skip, self.ramp) {
+            (Skip::Long, Some((to, alpha))) => {
+                let sc = self.shortcut(x, train, q);
+                match to {
+                    // The long skip weighs α.
+                    Skip::None => act(self.second.forward_act(&self.hidden(x, train, q), train, q, Some(&(&sc * alpha)), true)),
+                    // α·long + (1−α)·short: the short form's two skips weigh 1−α.
+                    Skip::Short => {
+                        let h = act(self.first.forward_act(x, train, q, Some(&(&sc * (1.0 - alpha))), true));
+                        let skip = &sc * alpha + &h * (1.0 - alpha);
+                        act(self.second.forward_act(&h, train, q, Some(&skip), true))
+                    }
+                    Skip::Long => act(self.second.forward_act(&self.hidden(x, train, q), train, q, Some(&sc), true)),
+                }
+            }
+            (Skip::Long, None) => {
                 let h = self.hidden(x, train, q);
                 act(self.second.forward_act(&h, train, q, Some(&self.shortcut(x, train, q)), true))
             }
-            Skip::None => act(self.second.forward_act(&self.hidden(x, train, q), train, q, None, true)),
-            Skip::Short => {
+            (Skip::None, _) => act(self.second.forward_act(&self.hidden(x, train, q), train, q, None, true)),
+            (Skip::Short, _) => {
                 let h = act(self.first.forward_act(x, train, q, Some(&self.shortcut(x, train, q)), true));
                 act(self.second.forward_act(&h, train, q, Some(&h), true))
             }

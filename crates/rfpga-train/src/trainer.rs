@@ -165,9 +165,56 @@ pub struct SkipSchedule {
     pub to: Skip,
     pub order: Vec<usize>,
     pub every: usize,
+    /// Epochs (≤ every) before each change over which the change is made gradually: the long
+    /// skip's weight goes linearly from 1 to 0 step by step (removal), or the block moves from
+    /// the long form to the short one (shortening: α·long + (1−α)·short skip weights); at the
+    /// change itself the block is exactly `to`. 0: in one step.
+    #[serde(default)]
+    pub ramp: usize,
+    /// Restart the learning-rate schedule after each change: the interval up to the next
+    /// change (or the end of training) runs the whole schedule, from its peak.
+    #[serde(default)]
+    pub lr_restart: bool,
+    /// Training batches run forward (no gradient, no step; BatchNorm momentum 0.1, so the old
+    /// statistics keep a weight of 0.9^N) right after each change to re-estimate the BatchNorm
+    /// running statistics of the changed network. 0: none.
+    #[serde(default)]
+    pub bn_reestimate: usize,
 }
 
 impl SkipSchedule {
+    /// The (1-based) epochs at whose end a change happens.
+    pub fn change_epochs(&self) -> Vec<usize> {
+        (1..=self.order.len()).map(|k| k * self.every).collect()
+    }
+
+    /// During a ramp: the block being changed and its blend α (1: the long skip as it was, 0:
+    /// `to`) for step `i` of (0-based) epoch `epoch`, `per_epoch` steps an epoch.
+    pub fn blend_at(&self, epoch: usize, i: usize, per_epoch: usize) -> Option<(usize, f64)> {
+        if self.ramp == 0 {
+            return None;
+        }
+        let (k, change) = self.change_epochs().into_iter().enumerate().find(|&(_, c)| epoch < c)?;
+        let start = change - self.ramp;
+        if epoch < start {
+            return None;
+        }
+        let (t, total) = ((epoch - start) * per_epoch + i + 1, self.ramp * per_epoch);
+        Some((self.order[k], 1.0 - t as f64 / total as f64))
+    }
+
+    /// The learning-rate schedule's step and length at step `i` of (0-based) epoch `epoch`:
+    /// the whole run's, or with `lr_restart` the interval's since the last change.
+    pub fn lr_position(&self, epoch: usize, i: usize, per_epoch: usize, epochs: usize) -> (usize, usize) {
+        if !self.lr_restart {
+            return (epoch * per_epoch + i, epochs * per_epoch);
+        }
+        let changes = self.change_epochs();
+        let last = changes.iter().copied().filter(|&c| c <= epoch).max().unwrap_or(0);
+        let next = changes.iter().copied().find(|&c| c > epoch).unwrap_or(epochs).min(epochs);
+        ((epoch - last) * per_epoch + i, (next - last) * per_epoch)
+    }
+
     /// The block changed at the end of (1-based) epoch `epoch`, if any.
     pub fn change_after(&self, epoch: usize) -> Option<usize> {
         if epoch % self.every != 0 {
@@ -241,6 +288,7 @@ impl TrainConfig {
             let need = s.every * s.order.len();
             check(self.epochs >= need, "epochs", &format!("≥ {need} ({} changes every {} epochs)", s.order.len(), s.every), self.epochs.to_string())?;
             check(s.to != Skip::Long, "skip_schedule.to", "none or short", "long".into())?;
+            check(s.ramp <= s.every, "skip_schedule.ramp", &format!("≤ every ({})", s.every), s.ramp.to_string())?;
         }
         if let Some(d) = &self.distill {
             match d.loss {
@@ -645,7 +693,14 @@ impl Trainer {
             let (mut loss_dev, mut correct_dev) = (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
             let mut lr = 0.0;
             for (i, b) in batches.enumerate() {
-                lr = self.cfg.schedule.lr(self.cfg.lr, epoch * per_epoch + i, total, per_epoch);
+                let (step, steps) = match &self.cfg.skip_schedule {
+                    Some(s) => s.lr_position(epoch, i, per_epoch, self.cfg.epochs),
+                    None => (epoch * per_epoch + i, total),
+                };
+                lr = self.cfg.schedule.lr(self.cfg.lr, step, steps, per_epoch);
+                if let Some((block, alpha)) = self.cfg.skip_schedule.as_ref().and_then(|s| s.blend_at(epoch, i, per_epoch).map(|(b, a)| ((b, s.to), a))) {
+                    self.net.model.blocks[block.0].ramp = Some((block.1, alpha));
+                }
                 let x = self.net.input(&b.images, b.len());
                 let y = Tensor::from_slice(&b.labels).to_device(self.net.device);
                 let logits = self.net.forward(&x, true);
@@ -699,7 +754,7 @@ impl Trainer {
                 m.epoch, self.cfg.epochs, m.train_loss, 100.0 * m.train_acc, 100.0 * m.test_acc, 100.0 * m.test_top5, m.lr, m.images_per_s, m.seconds
             );
             self.metrics.push(m);
-            self.change_skip_after(epoch + 1, acc.top1, &test)?;
+            self.change_skip_after(epoch + 1, acc.top1, &test, &train, aug)?;
             self.done = epoch + 1;
             self.save_checkpoint(self.done)?;
         }
@@ -739,11 +794,18 @@ impl Trainer {
 
     /// At the end of (1-based) epoch `epoch`: apply the scheduled skip change, in place, and
     /// measure the accuracy right after it.
-    fn change_skip_after(&mut self, epoch: usize, acc_before: f64, test: &Arc<Dataset>) -> Result<()> {
+    fn change_skip_after(&mut self, epoch: usize, acc_before: f64, test: &Arc<Dataset>, train: &Arc<Dataset>, aug: Augment) -> Result<()> {
         let Some(s) = &self.cfg.skip_schedule else { return Ok(()) };
         let Some(block) = s.change_after(epoch) else { return Ok(()) };
-        let to = s.to;
+        let (to, reestimate) = (s.to, s.bn_reestimate);
         self.net.set_skip(block, to)?;
+        self.net.model.blocks[block].ramp = None;
+        if reestimate > 0 {
+            // The training images in another order than the next epoch's, forward only.
+            self.net.quant = self.quant_at(epoch);
+            let batches = BatchStream::train(train.clone(), self.cfg.batch_size, aug, self.cfg.seed ^ 0x00b0_5eed, epoch);
+            self.net.reestimate_batch_norm(batches.take(reestimate));
+        }
         // The average restarts from the changed network (its tensors may have changed too).
         if let Some(d) = self.cfg.ema {
             self.ema = Some(Ema::new(&self.net, d));
@@ -835,8 +897,33 @@ mod tests {
             let e = SkipSchedule::parse_order(bad, 3).unwrap_err().to_string();
             assert!(e.contains(&format!("--skip-order `{bad}`")), "{e}");
         }
-        let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3 };
+        let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3, ramp: 0, lr_restart: false, bn_reestimate: 0 };
         assert_eq!((1..=9).map(|e| s.change_after(e)).collect::<Vec<_>>(), vec![None, None, Some(4), None, None, Some(1), None, None, None]);
+    }
+
+    #[test]
+    fn ramps_and_learning_rate_restarts_by_hand() {
+        // Changes at the end of epochs 3 and 6 (blocks 4, then 1), two-epoch ramps, 10 steps an
+        // epoch, 9 epochs in all.
+        let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3, ramp: 2, lr_restart: true, bn_reestimate: 0 };
+        assert_eq!(s.change_epochs(), vec![3, 6]);
+        assert_eq!(s.blend_at(0, 9, 10), None, "epoch 1 is before the first ramp");
+        assert_eq!(s.blend_at(1, 0, 10), Some((4, 1.0 - 1.0 / 20.0)), "the ramp's first step");
+        assert_eq!(s.blend_at(2, 4, 10), Some((4, 1.0 - 15.0 / 20.0)));
+        assert_eq!(s.blend_at(2, 9, 10), Some((4, 0.0)), "the last step is the change itself");
+        assert_eq!(s.blend_at(3, 0, 10), None);
+        assert_eq!(s.blend_at(4, 0, 10), Some((1, 0.95)));
+        assert_eq!(s.blend_at(6, 0, 10), None, "after the last change");
+        // With restarts: epochs 1-3, 4-6 and 7-9 are each a whole schedule of 30 steps.
+        assert_eq!(s.lr_position(0, 0, 10, 9), (0, 30));
+        assert_eq!(s.lr_position(2, 9, 10, 9), (29, 30));
+        assert_eq!(s.lr_position(3, 0, 10, 9), (0, 30), "restarted after the first change");
+        assert_eq!(s.lr_position(8, 5, 10, 9), (25, 30));
+        // A fine-tune longer than `every`: the last interval runs to the end.
+        assert_eq!(s.lr_position(6, 0, 10, 12), (0, 60));
+        let plain = SkipSchedule { lr_restart: false, ramp: 0, ..s };
+        assert_eq!(plain.lr_position(3, 0, 10, 9), (30, 90));
+        assert_eq!(plain.blend_at(2, 9, 10), None);
     }
 
     #[test]
