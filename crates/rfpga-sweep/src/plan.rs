@@ -1,6 +1,6 @@
 //! A sweep file expanded into runs: one teacher per (depth, shortcut, seed), trained with
 //! `rfpga train`, and one student per further (format, skips, kd) combination, distilled from
-//! its teacher with `rfpga distill`. Every run then goes through `rfpga quantize`, `rfpga sim`
+//! its teacher with `rfpga distill`. Every run then goes through `rfpga freeze`, `rfpga sim`
 //! and `rfpga estimate` (one per part). A run is exactly the ordinary commands; [`Run::steps`]
 //! lists them.
 
@@ -144,8 +144,8 @@ fn stage_args(s: &Stage) -> Vec<String> {
     opt("--lr", s.lr.map(|v| v.to_string()));
     opt("--schedule", s.schedule.clone());
     opt("--weight-decay", s.weight_decay.map(|v| v.to_string()));
-    opt("--limit-train", s.limit_train.map(|v| v.to_string()));
-    opt("--limit-test", s.limit_test.map(|v| v.to_string()));
+    opt("--train-images", s.limit_train.map(|v| v.to_string()));
+    opt("--test-images", s.limit_test.map(|v| v.to_string()));
     a.extend(s.args.iter().cloned());
     a
 }
@@ -221,14 +221,14 @@ impl Run {
         train.extend(stage_args(stage));
         train.extend(["--seed".into(), c.seed.to_string(), "--data-dir".into(), data.clone(), "--threads".into(), threads.clone(), "--quiet".into(), "--out".into(), p("train")]);
         let mut steps = vec![train];
-        let mut quantize = vec!["quantize".into(), p("train"), "--out".into(), p("frozen"), "--data-dir".into(), data.clone()];
+        let mut quantize = vec!["freeze".into(), p("train"), "--out".into(), p("frozen"), "--data-dir".into(), data.clone()];
         if c.format == "float" {
-            quantize.extend(["--weights".into(), sweep.float_freeze_weights.clone()]);
+            quantize.extend(["--weight-format".into(), sweep.float_freeze_weights.clone()]);
         }
         steps.push(quantize);
         let mut sim = vec!["sim".into(), p("frozen"), "--data-dir".into(), data, "--threads".into(), threads, "--json".into(), p("sim.json")];
         if let Some(n) = sweep.sim_limit {
-            sim.extend(["--limit".into(), n.to_string()]);
+            sim.extend(["--images".into(), n.to_string()]);
         }
         steps.push(sim);
         for part in &sweep.parts {
@@ -236,8 +236,8 @@ impl Run {
         }
         if let (Some(n), Some(part)) = (sweep.csim_images, sweep.parts.first()) {
             let data = sweep.data_dir.display().to_string();
-            steps.push(vec!["codegen".into(), p("frozen"), "--out".into(), p("hls"), "--part".into(), part.clone(), "--vectors".into(), n.to_string(), "--data-dir".into(), data]);
-            steps.push(vec!["csim".into(), p("hls"), "--ap-types".into(), sweep.ap_types.display().to_string(), "--threads".into()]);
+            steps.push(vec!["codegen".into(), p("frozen"), "--out".into(), p("hls"), "--part".into(), part.clone(), "--images".into(), n.to_string(), "--data-dir".into(), data]);
+            steps.push(vec!["csim".into(), p("hls"), "--ap-types".into(), sweep.ap_types.display().to_string(), "--threaded".into()]);
         }
         steps
     }
