@@ -379,8 +379,11 @@ fn analytic_skip_fifo_depths_by_hand() {
 fn bad_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let e = csim(dir.path(), dir.path(), &ap_types(), None).unwrap_err().to_string();
-    assert!(e.contains("not a generated project"), "{e}");
-    let e = csim(dir.path(), dir.path(), dir.path(), None).unwrap_err().to_string();
+    assert!(e.contains("not a generated HLS project (no rfpga.json)") && e.contains("rfpga codegen FROZEN --out PROJECT"), "{e}");
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("rfpga.json"), "{}").unwrap();
+    let e = csim(&project, dir.path(), dir.path(), None).unwrap_err().to_string();
     assert!(e.contains("no ap_fixed.h"), "{e}");
     let frozen = frozen_model(dir.path(), Shortcut::A, [Skip::Long; 3], "ap_fixed<8,3,AP_RND,AP_SAT>");
     let opts = Options { parallelism: [("layer9.conv1".to_string(), 2)].into(), ..Default::default() };
