@@ -402,7 +402,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
     // BRAM relief, in batches: the moves that free the BRAM_18K over budget, counted from the
     // estimate's own per-FIFO and per-ROM figures (storage does not change FIFO depths), then
     // one estimate; again while that is still over and something can move. URAM and LUTs are
-    // filled up to `cap` percent: `room` (a tenth below the budget, left for the steps after)
+    // filled up to `cap_share` percent: `room` (a tenth below the budget, left for the steps after)
     // once a design has fitted, the whole budget for the first design.
     let relieve = |next: &mut Parallelism, mut cand: Candidate, cap_share: f64| -> Result<Candidate> {
         while !cand.fits {
@@ -414,7 +414,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
             let cap = |have: u64, share: f64| share / 100.0 * have as f64;
             let mut excess = t.bram_18k as f64 - cap(avail.bram_18k, budget);
             let mut moved = false;
-            // FIFOs to URAM (largest BRAM first) while URAM stays within the budget.
+            // FIFOs to URAM (largest BRAM first) while URAM stays within `cap_share`.
             if part.uram > 0 {
                 let mut uram = t.uram as f64;
                 let mut fifos: Vec<&(String, Resources, Resources)> = cand.estimate.fifos.iter().filter(|(n, r, _)| r.bram_18k > 0 && !next.fifo_storage.contains_key(n)).collect();
@@ -434,7 +434,7 @@ pub fn fit(m: &FrozenModel, a: &Analysis, part: &Part, clock_ns: f64, budget: f6
             }
             // Then weight ROMs to LUTs, those that free the most BRAM per LUT they then cost
             // first (a wide, shallow ROM of a fast layer takes many blocks for little
-            // capacity), while LUTs stay within the budget.
+            // capacity), while LUTs stay within `cap_share`.
             let mut lut = t.lut as f64;
             let mut roms: Vec<(String, u64, u64)> = convs
                 .iter()
