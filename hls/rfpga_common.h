@@ -93,29 +93,56 @@ void split(hls::stream<T> &in, hls::stream<T> &a, hls::stream<T> &b) {
     }
 }
 
+// What the input port learned of an image's framing, passed to the output port beside the
+// pixels (a small FIFO the dataflow model sizes like any other stream).
+struct frame {
+    bool last;     // the image ended its input transfer (TLAST): TLAST on its last logit
+    bool partial;  // TLAST came before its last word: the rest of it was zeros, its logits are marked
+};
+
 // The AXI-stream input: one word per pixel, channel c in bits [c·W, c·W + W) of TDATA (raw
-// two's-complement bits of T), the rest zero; TLAST is not needed on input (PIXELS words make
-// an image). One word per cycle.
+// two's-complement bits of T), the rest ignored; one word per cycle. TLAST ends a transfer:
+// on an image's last word it passes to that image's last logit (a batch is one transfer each
+// way); earlier, the image is cut short — the core stops reading, completes it with zero
+// pixels and marks it partial, so the next transfer starts on a fresh image.
 template <int PIXELS, int C, typename T, int WORD>
-void axis_to_pixels(hls::stream<ap_axiu<WORD, 0, 0, 0> > &in, hls::stream<pixel<T, C> > &out) {
-    for (int p = 0; p < PIXELS; p++) {
+void axis_to_pixels(hls::stream<ap_axiu<WORD, 0, 0, 0> > &in, hls::stream<pixel<T, C> > &out, hls::stream<frame> &frames) {
+    bool ended = false, partial = false;
+    for (ap_uint<counter_bits<PIXELS>::value> p = 0; p < PIXELS; p++) {
 #pragma HLS PIPELINE II = 1
-        ap_axiu<WORD, 0, 0, 0> word = in.read();
         pixel<T, C> px;
-        for (int c = 0; c < C; c++) px.v[c].range(T::width - 1, 0) = word.data.range(c * T::width + T::width - 1, c * T::width);
+        for (int c = 0; c < C; c++) px.v[c] = 0;
+        if (!ended) {
+            ap_axiu<WORD, 0, 0, 0> word = in.read();
+            for (int c = 0; c < C; c++) px.v[c].range(T::width - 1, 0) = word.data.range(c * T::width + T::width - 1, c * T::width);
+            ended = word.last;
+            partial = word.last && p != PIXELS - 1;
+        }
         out.write(px);
     }
+    frame f;
+    f.last = ended;
+    f.partial = partial;
+    frames.write(f);
 }
 
 // The AXI-stream output: one word per logit, its raw bits sign-extended (SIGNED) or
-// zero-extended to WORD bits, TKEEP/TSTRB all ones, TLAST on the image's last logit.
+// zero-extended to WORD bits, TKEEP/TSTRB all ones, TLAST on the last logit of an image whose
+// input ended a transfer. A partial image's words are all the marker: only the top bit set,
+// which no logit's extension has (the word is wider than the logit).
 template <int C, typename T, bool SIGNED, int WORD>
-void pixels_to_axis(hls::stream<pixel<T, C> > &in, hls::stream<ap_axiu<WORD, 0, 0, 0> > &out) {
-    pixel<T, C> px = in.read();
+void pixels_to_axis(hls::stream<pixel<T, C> > &in, hls::stream<frame> &frames, hls::stream<ap_axiu<WORD, 0, 0, 0> > &out) {
+    static_assert(T::width < WORD, "the output word must be wider than a logit, for the partial-image marker");
+    pixel<T, C> px;
+    frame f;
+    rfpga::read_both(in, px, frames, f);
     for (int c = 0; c < C; c++) {
 #pragma HLS PIPELINE II = 1
         ap_axiu<WORD, 0, 0, 0> word;
-        if (SIGNED) {
+        if (f.partial) {
+            word.data = 0;
+            word.data[WORD - 1] = 1;
+        } else if (SIGNED) {
             ap_int<T::width> raw = px.v[c].range(T::width - 1, 0);
             word.data = ap_int<WORD>(raw);
         } else {
@@ -124,7 +151,7 @@ void pixels_to_axis(hls::stream<pixel<T, C> > &in, hls::stream<ap_axiu<WORD, 0, 
         }
         word.keep = -1;
         word.strb = -1;
-        word.last = (c == C - 1);
+        word.last = f.last && c == C - 1;
         out.write(word);
     }
 }

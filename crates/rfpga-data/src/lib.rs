@@ -153,13 +153,19 @@ impl Augment {
     pub const NONE: Augment = Augment { pad: 0, flip: Flip::Off };
 }
 
+/// The normalization as computed, in f32: a pixel byte v becomes `v as f32 * scale[c] +
+/// offset[c]` (two roundings, no fused multiply-add) — what a board driver must repeat bit for
+/// bit to feed the core the simulator's inputs.
+pub fn normalization() -> ([f32; 3], [f32; 3]) {
+    (std::array::from_fn(|c| 1.0 / (255.0 * STD[c])), std::array::from_fn(|c| -MEAN[c] / STD[c]))
+}
+
 /// Builds one batch from the images at `indices`. Padding is zero in the normalized domain's
 /// source, i.e. black pixels, as in torchvision's `RandomCrop(32, padding=4)`.
 pub fn make_batch(ds: &Dataset, indices: &[u32], aug: Augment, rng: &mut impl Rng) -> Batch {
     let mut images = vec![0f32; indices.len() * IMAGE_BYTES];
     let mut labels = Vec::with_capacity(indices.len());
-    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * STD[c]));
-    let offset: [f32; 3] = std::array::from_fn(|c| -MEAN[c] / STD[c]);
+    let (scale, offset) = normalization();
     let p = aug.pad as isize;
     for (b, &i) in indices.iter().enumerate() {
         let img = ds.image(i as usize);

@@ -9,6 +9,7 @@
 //! computes in the order `rfpga_core::frozen` defines — the order the simulator follows — so C
 //! simulation and `rfpga sim` agree bit for bit.
 
+pub mod board;
 pub mod dataflow;
 pub mod hw;
 
@@ -611,13 +612,45 @@ pub fn csim(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize
 
 /// [`csim`], threaded or not, with stream depth overrides for the threaded simulation.
 pub fn csim_with(project: &Path, vectors: &Path, ap_types: &Path, limit: Option<usize>, threaded: bool, depths: &BTreeMap<String, usize>) -> Result<CsimResult> {
+    csim_framed(project, vectors, ap_types, limit, threaded, Framing::default(), depths)
+}
+
+/// How the testbench groups images into AXI-stream transfers (TLAST on the last word of each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Framing {
+    /// Images per transfer; None: all of them in one.
+    pub batch: Option<usize>,
+    /// The first transfer's last image sent cut short, this many words and TLAST (an aborted
+    /// transfer): its logits must be the partial-image marker, every later image exact.
+    pub truncate: Option<usize>,
+}
+
+/// [`csim_with`] with the images sent in transfers as `framing` says.
+pub fn csim_framed(
+    project: &Path,
+    vectors: &Path,
+    ap_types: &Path,
+    limit: Option<usize>,
+    threaded: bool,
+    framing: Framing,
+    depths: &BTreeMap<String, usize>,
+) -> Result<CsimResult> {
     // Every input first: a wrong folder is said before a minute of g++.
     check_csim_inputs(project, ap_types)?;
     let meta = vectors.join("vectors.json");
     ensure!(meta.exists(), "{}: no vectors.json (write it with `rfpga sim FROZEN --export-vectors DIR`)", vectors.display());
     rfpga_core::io::read_json_with_header(&meta, rfpga_core::frozen::VECTORS_FORMAT, rfpga_core::frozen::VECTORS_VERSION)?;
+    if let Some(b) = framing.batch {
+        ensure!(b >= 1, "--batch: expected at least 1 image per transfer");
+    }
+    if let Some(t) = framing.truncate {
+        let info = project_info(project)?;
+        let model = FrozenModel::load(&info.frozen)?;
+        let pixels = model.input.shape[0] * model.input.shape[1];
+        ensure!(t >= 1 && t < pixels, "--truncate {t}: expected 1 to {} words (fewer than an image's {pixels})", pixels - 1);
+    }
     let exe = build_csim(project, ap_types, threaded)?;
-    run_csim(&exe, vectors, limit, depths)
+    run_csim_framed(&exe, vectors, limit, framing, depths)
 }
 
 /// The project and the headers a C simulation compiles against are there.
@@ -669,10 +702,21 @@ pub fn build_csim(project: &Path, ap_types: &Path, threaded: bool) -> Result<Pat
 
 /// Runs a compiled C simulation on `vectors`; `depths` overrides stream depths by name (threaded only).
 pub fn run_csim(exe: &Path, vectors: &Path, limit: Option<usize>, depths: &BTreeMap<String, usize>) -> Result<CsimResult> {
+    run_csim_framed(exe, vectors, limit, Framing::default(), depths)
+}
+
+/// [`run_csim`] with the images sent in transfers as `framing` says.
+pub fn run_csim_framed(exe: &Path, vectors: &Path, limit: Option<usize>, framing: Framing, depths: &BTreeMap<String, usize>) -> Result<CsimResult> {
     let mut cmd = Command::new(exe);
     cmd.arg(vectors);
     if let Some(n) = limit {
         cmd.arg(n.to_string());
+    }
+    if let Some(b) = framing.batch {
+        cmd.args(["--batch".to_string(), b.to_string()]);
+    }
+    if let Some(t) = framing.truncate {
+        cmd.args(["--truncate".to_string(), t.to_string()]);
     }
     if !depths.is_empty() {
         cmd.env("RFPGA_CSIM_DEPTHS", depths.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));

@@ -191,6 +191,66 @@ fn csim_of_a_folded_short_skip_network() {
     assert_eq!((r.passed, r.failed), (3, 0), "{}", r.output);
 }
 
+/// Stream semantics a DMA can drive, in the plain and the threaded C simulation: 5 images in
+/// transfers of 2 (TLAST only on the last logit of each transfer, which the testbench checks
+/// word by word), and again with the first transfer's last image cut to 100 words: its logits
+/// are all the marker, with TLAST, and the images after it are exact (the core realigned on the
+/// early TLAST). Two mutants of the layer library show the checks bite: TLAST after every image
+/// (the old framing) fails the batch check, and a core that ignores input TLAST misaligns every
+/// later image.
+#[test]
+fn batches_and_a_truncated_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = frozen_model_with(dir.path(), Shortcut::A, [Skip::Long, Skip::Short, Skip::None], "ap_fixed<8,3,AP_RND,AP_SAT>", true);
+    let sim = Simulator::load(&frozen).unwrap();
+    let inputs = random_inputs(&sim, 5, 3);
+    let vectors = dir.path().join("vectors");
+    rfpga_sim::vectors::write(&sim, &inputs, &[0; 5], &vectors).unwrap();
+    let project = dir.path().join("project");
+    let design = generate(&frozen, &project, &Options::default()).unwrap();
+    // The frames stream from the input port to the output port is a sized FIFO of the design.
+    let frames = &design.streams[design.stream("frames").unwrap()];
+    assert!(frames.is_fifo() && frames.depth >= 2 && frames.bits == 2, "{frames:?}");
+    let none = Default::default();
+    let batches = rfpga_hls::Framing { batch: Some(2), truncate: None };
+    let cut = rfpga_hls::Framing { batch: Some(2), truncate: Some(100) };
+    for threaded in [false, true] {
+        let r = rfpga_hls::csim_framed(&project, &vectors, &ap_types(), None, threaded, batches, &none).unwrap();
+        assert_eq!((r.passed, r.failed), (5, 0), "threaded {threaded}: {}", r.output);
+        assert!(r.output.contains("3 transfers of up to 2 images"), "{}", r.output);
+        let r = rfpga_hls::csim_framed(&project, &vectors, &ap_types(), None, threaded, cut, &none).unwrap();
+        assert_eq!((r.passed, r.failed), (5, 0), "threaded {threaded}: {}", r.output);
+        assert!(r.output.contains("1 partial image marked (cut to 100 words)"), "{}", r.output);
+    }
+    let e = rfpga_hls::csim_framed(&project, &vectors, &ap_types(), None, false, rfpga_hls::Framing { batch: None, truncate: Some(1024) }, &none).unwrap_err();
+    assert!(e.to_string().contains("--truncate 1024: expected 1 to 1023 words"), "{e}");
+
+    let mutant = |from: &str, to: &str| {
+        let m = dir.path().join(format!("mutant-{}", from.len()));
+        let _ = std::fs::remove_dir_all(&m);
+        let status = Command::new("cp").arg("-r").arg(&project).arg(&m).status().unwrap();
+        assert!(status.success());
+        let lib = m.join("firmware/rfpga_common.h");
+        let text = std::fs::read_to_string(&lib).unwrap();
+        assert_eq!(text.matches(from).count(), 1, "{from}");
+        std::fs::write(&lib, text.replace(from, to)).unwrap();
+        m
+    };
+    let per_image = mutant("word.last = f.last && c == C - 1;", "word.last = c == C - 1;");
+    let r = rfpga_hls::csim_framed(&per_image, &vectors, &ap_types(), None, false, batches, &none).unwrap();
+    assert!(r.failed > 0 && r.output.contains("framing errors"), "{}", r.output);
+    let deaf = mutant("ended = word.last;", "ended = false;");
+    for threaded in [false, true] {
+        let r = rfpga_hls::csim_framed(&deaf, &vectors, &ap_types(), Some(4), threaded, cut, &none);
+        // Sequentially the core reads past the cut into the next image's words and runs out of
+        // input; threaded, the misaligned images fail (or the last starves: a deadlock).
+        match r {
+            Ok(r) => assert!(r.failed >= 2, "threaded {threaded}: {}", r.output),
+            Err(e) => assert!(threaded && e.downcast_ref::<rfpga_hls::Deadlock>().is_some() || !threaded, "{e}"),
+        }
+    }
+}
+
 /// The threaded C simulation of a ResNet-20: bit-exact at the generated (sized) depths; for
 /// every skip FIFO, the dataflow model's smallest deadlock-free depth (others as generated) is
 /// at most the generated depth, the threaded C-sim completes with every skip FIFO at that
@@ -514,4 +574,186 @@ fn a_narrow_sum_format_converts_the_exact_sum_once() {
     generate(&frozen, &project, &Options::default()).unwrap();
     let r = csim(&project, &vectors, &ap_types(), None).unwrap();
     assert_eq!((r.passed, r.failed), (2, 0), "{}", r.output);
+}
+
+/// The checkout's Python with numpy (`make setup-onnx`), for the board package's driver.
+fn python() -> PathBuf {
+    let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv-onnx/bin/python");
+    assert!(py.exists(), "{}: run `make setup-onnx` first (the driver needs numpy)", py.display());
+    py
+}
+
+/// A board package of a made-up ResNet-20 (long, short and no skips) and `n` random CIFAR-format
+/// test images: (temp dir, project, package, test_batch.bin, expected logits).
+fn board_package(n: usize, batch: usize) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, Vec<Vec<i64>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = frozen_model_with(dir.path(), Shortcut::A, [Skip::Long, Skip::Short, Skip::None], "ap_fixed<8,3,AP_RND,AP_SAT>", true);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut s = 12345u64;
+    let records: Vec<u8> = (0..n * 3073)
+        .map(|i| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            if i % 3073 == 0 { ((s >> 33) % 10) as u8 } else { (s >> 56) as u8 }
+        })
+        .collect();
+    let cifar = data.join("test_batch.bin");
+    std::fs::write(&cifar, &records).unwrap();
+    let ds = rfpga_data::Dataset::load(&data, rfpga_data::Split::Test).unwrap();
+    let sim = Simulator::load(&frozen).unwrap();
+    let inputs = sim.inputs(&ds, n);
+    let logits = rfpga_sim::vectors::write(&sim, &inputs, &ds.labels, &dir.path().join("vectors")).unwrap();
+    let project = dir.path().join("project");
+    generate(&frozen, &project, &Options::default()).unwrap();
+    let package = dir.path().join("package");
+    let board = rfpga_hls::board::board("pynq-z2").unwrap();
+    let expected = rfpga_hls::board::Expected { logits: &logits, labels: &ds.labels };
+    rfpga_hls::board::write_package(&project, board, &package, batch, rfpga_data::normalization(), &expected).unwrap();
+    (dir, project, package, cifar, logits)
+}
+
+/// The driver round trip: validate.py packs 100 CIFAR-format images exactly as the PYNQ driver
+/// does on the board (normalization in float32, conversion into the input format, words), the
+/// byte buffers go through the threaded C simulation of the core as DMA transfers of 40 images
+/// (`rfpga_csim --raw`), and the unpacked logits equal the simulator's bit for bit; before
+/// them, a transfer cut 100 words into its second image returns the first exact and the second
+/// marked, and the transfers after it stay aligned.
+#[test]
+fn the_board_driver_round_trip_through_the_c_simulated_core() {
+    let (_dir, project, package, cifar, _) = board_package(100, 40);
+    let exe = rfpga_hls::build_csim(&project, &ap_types(), true).unwrap();
+    let out = Command::new(python())
+        .arg(package.join("validate.py"))
+        .args(["--csim".as_ref(), exe.as_os_str(), "--cifar".as_ref(), cifar.as_os_str()])
+        .args(["--images", "100", "--truncated-first", "100"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("image 0 exact, image 1 marked partial"), "{text}");
+    assert!(text.contains("100 images in 3 transfers (C simulation)") && text.contains("0 of 100 images differ from the simulator's logits"), "{text}");
+}
+
+/// The driver's float-to-fixed conversion against rfpga's (`FromFloat`, what the simulator
+/// feeds the network) for every rounding and overflow mode, on values around each format's
+/// ties and range ends.
+#[test]
+fn the_driver_converts_floats_as_rfpga_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = 7u64;
+    let mut xs: Vec<f32> = (0..4000)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // Multiples of 1/64 (ties for 5 fraction bits) and arbitrary values, over ±40.
+            if s >> 63 == 1 { ((s >> 40) % 5121) as f32 / 64.0 - 40.0 } else { ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 80.0 }
+        })
+        .collect();
+    xs.extend([0.0, -0.0, 3.984375, -4.0, -4.015625, 4.0]);
+    let mut cases = Vec::new();
+    for q in ["AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_MIN_INF", "AP_RND_INF", "AP_RND_CONV"] {
+        for o in ["AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM"] {
+            for t in ["ap_fixed<8,3", "ap_ufixed<8,3", "ap_fixed<12,6"] {
+                let f = FixedFormat::parse(&format!("{t},{q},{o}>")).unwrap();
+                let conv = rfpga_sim::convert::FromFloat::new(f);
+                let want: Vec<i64> = xs.iter().map(|&x| conv.apply(x)).collect();
+                cases.push(serde_json::json!({
+                    "format": {"signed": f.signed, "width": f.width, "frac": f.frac(), "rounding": format!("{:?}", f.rounding), "overflow": format!("{:?}", f.overflow)},
+                    "text": f.to_string(), "want": want,
+                }));
+            }
+        }
+    }
+    let bits: Vec<u32> = xs.iter().map(|x| x.to_bits()).collect();
+    let input = dir.path().join("cases.json");
+    std::fs::write(&input, serde_json::json!({"x_bits": bits, "cases": cases}).to_string()).unwrap();
+    let script = "import json, sys\nimport numpy as np\nsys.path.insert(0, sys.argv[1])\nfrom rfpga_driver import to_fixed\n\
+                  d = json.load(open(sys.argv[2]))\nx = np.array(d['x_bits'], dtype=np.uint32).view(np.float32)\nbad = 0\n\
+                  for c in d['cases']:\n    got = to_fixed(c['format'], x)\n    n = int((got != np.array(c['want'])).sum())\n\
+                  \x20   if n: print(c['text'], n, 'differ'); bad += 1\nprint(len(d['cases']), 'formats,', bad, 'differ')\n";
+    let templates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../templates/board");
+    let out = Command::new(python()).args(["-c", script]).arg(&templates).arg(&input).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("84 formats, 0 differ"), "{text}");
+}
+
+/// The block design agrees with the project it wraps: the DMA's stream widths are the core's
+/// AXI-stream word widths, its buffer-length register holds a batch, the stream ports and the
+/// IP's name are the top function's; and the script runs under tclsh with every Vivado command
+/// stubbed, in order, to the copied .bit and .hwh.
+#[test]
+fn the_block_design_agrees_with_the_project() {
+    let (dir, project, package, _, _) = board_package(3, 1000);
+    let tcl = std::fs::read_to_string(package.join("block_design.tcl")).unwrap();
+    let top_h = std::fs::read_to_string(project.join("firmware/rfpga_top.h")).unwrap();
+    let top_cpp = std::fs::read_to_string(project.join("firmware/rfpga_top.cpp")).unwrap();
+    let width = |typedef: &str| -> u32 {
+        let l = top_h.lines().find(|l| l.starts_with("typedef ap_axiu<") && l.trim_end().ends_with(&format!("> {typedef};"))).unwrap();
+        l["typedef ap_axiu<".len()..].split(',').next().unwrap().parse().unwrap()
+    };
+    let config = |key: &str| -> u64 {
+        let i = tcl.find(&format!("CONFIG.{key} ")).unwrap_or_else(|| panic!("{key} not set"));
+        tcl[i + key.len() + 8..].trim_start_matches('{').split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    let (iw, ow) = (width("input_word_t"), width("output_word_t"));
+    assert_eq!(iw, 32, "3 channels of 8 bits in a 32-bit word");
+    assert_eq!(config("c_m_axis_mm2s_tdata_width"), iw as u64);
+    assert_eq!(config("c_s_axis_s2mm_tdata_width"), ow as u64);
+    assert!(config("c_m_axi_mm2s_data_width") >= iw as u64 && config("c_m_axi_s2mm_data_width") >= ow as u64);
+    assert_eq!(config("c_include_sg"), 0);
+    // 1000 images of 1024 words of 4 bytes: 4,096,000 bytes need 22 bits (2^22 = 4,194,304).
+    assert_eq!(config("c_sg_length_width"), 22);
+    for port in ["in_words", "out_words"] {
+        assert!(tcl.contains(&format!("rfpga/{port}]")), "{port}");
+        assert!(top_cpp.contains(&format!("&{port}")) && top_cpp.contains(&format!("mode = axis port = {port}")), "{port}");
+    }
+    let build = std::fs::read_to_string(project.join("build.tcl")).unwrap();
+    assert!(build.contains("set_top rfpga_top") && tcl.contains("xilinx.com:hls:rfpga_top:1.0"));
+    assert!(tcl.contains("[get_bd_pins reset_and/Res] [get_bd_pins rfpga/ap_rst_n]"));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(package.join("rfpga_board.json")).unwrap()).unwrap();
+    assert_eq!((json["input"]["word_bits"].as_u64(), json["output"]["word_bits"].as_u64(), json["buffer_length_bits"].as_u64()), (Some(iw as u64), Some(ow as u64), Some(22)));
+    for f in ["build.sh", "rfpga_driver.py", "validate.py", "README.md", "expected/logits.txt", "hls/build.tcl", "hls/firmware/rfpga_top.cpp", "hls/tb/testbench.cpp"] {
+        assert!(package.join(f).exists(), "{f}");
+    }
+
+    // Under tclsh: every Vivado command a stub that prints itself; PROGRESS complete.
+    let work = dir.path().join("vivado-run");
+    std::fs::create_dir_all(work.join("vivado/rfpga_board.runs/impl_1")).unwrap();
+    std::fs::create_dir_all(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff")).unwrap();
+    std::fs::write(work.join("vivado/rfpga_board.runs/impl_1/design_1_wrapper.bit"), "bit").unwrap();
+    std::fs::write(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff/design_1.hwh"), "hwh").unwrap();
+    let stubs = format!(
+        "foreach cmd {{create_project set_property current_project update_ip_catalog create_bd_design create_bd_cell apply_bd_automation \
+         get_bd_cells get_bd_pins get_bd_intf_pins connect_bd_net connect_bd_intf_net assign_bd_address validate_bd_design save_bd_design \
+         make_wrapper get_files launch_runs wait_on_run get_runs}} {{\n proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}}\n\
+         proc get_board_parts args {{ return {{}} }}\nproc get_property args {{ return 100% }}\n\
+         set argv [list ip out]\nsource {}\n",
+        package.join("block_design.tcl").display()
+    );
+    std::fs::write(work.join("stubs.tcl"), stubs).unwrap();
+    let out = Command::new("tclsh").arg("stubs.tcl").current_dir(&work).output().expect("tclsh is installed (make setup-tools)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("create_project rfpga_board vivado -part xc7z020clg400-1 -force"), "{text}");
+    assert!(text.contains("WARNING: board files for tul.com.tw:pynq-z2:part0:1.0 not installed"), "{text}");
+    for ip in ["processing_system7:5.5 ps7", "hls:rfpga_top:1.0 rfpga", "axi_dma:7.1 dma", "axi_gpio:2.0 core_reset", "util_vector_logic:2.0 reset_and", "proc_sys_reset:5.0 sys_reset"] {
+        assert!(text.contains(&format!("create_bd_cell -type ip -vlnv xilinx.com:ip:{ip}")) || text.contains(&format!("create_bd_cell -type ip -vlnv xilinx.com:{ip}")), "{ip}: {text}");
+    }
+    assert_eq!(text.matches("apply_bd_automation -rule xilinx.com:bd_rule:axi4").count(), 4, "{text}");
+    assert!(text.contains("launch_runs impl_1 -to_step write_bitstream"), "{text}");
+    assert_eq!(std::fs::read_to_string(work.join("out/rfpga.bit")).unwrap(), "bit");
+    assert_eq!(std::fs::read_to_string(work.join("out/rfpga.hwh")).unwrap(), "hwh");
+
+    // A project for another part, and a batch beyond the DMA's 26-bit length: one-line errors.
+    let board = rfpga_hls::board::board("pynq-z2").unwrap();
+    let e = rfpga_hls::board::write_package(&project, board, &dir.path().join("p2"), 16384, rfpga_data::normalization(), &rfpga_hls::board::Expected { logits: &[], labels: &[] })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--batch 16384") && e.contains("at most 16383 images of 4096 bytes"), "{e}");
+    let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(project.join("rfpga.json")).unwrap()).unwrap();
+    meta["part"] = "xczu7ev-ffvc1156-2-e".into();
+    std::fs::write(project.join("rfpga.json"), meta.to_string()).unwrap();
+    let e = rfpga_hls::board::write_package(&project, board, &dir.path().join("p3"), 10, rfpga_data::normalization(), &rfpga_hls::board::Expected { logits: &[], labels: &[] })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("generated for part xczu7ev-ffvc1156-2-e, but the pynq-z2 carries xc7z020clg400-1"), "{e}");
 }

@@ -201,9 +201,10 @@ impl Design {
         let in_word = axis::word_bits(ic as u32 * a.ports[0].format.width);
         let classes = a.ports[last].shape[2];
         let out_format = a.ports[last].format;
-        let out_word = axis::word_bits(out_format.width);
+        let out_word = axis::output_word_bits(out_format.width);
         let s_in = new_stream(&mut streams, "in_words".into(), "input_word_t".into(), in_word as u64, Role::Input, ih * iw);
         let s_out = new_stream(&mut streams, "out_words".into(), "output_word_t".into(), out_word as u64, Role::Output, classes);
+        let s_frames = new_stream(&mut streams, axis::FRAMES.into(), axis::FRAME_TYPE.into(), axis::FRAME_BITS, Role::Stream, 1);
 
         // Each port's stream, and the streams its readers read (a split when there are two).
         let readers = crate::readers(a);
@@ -239,10 +240,10 @@ impl Design {
         let mut axis_in = axis::input(
             ih * iw,
             in_word,
-            format!("rfpga::axis_to_pixels<{}, {ic}, {}, {in_word}>(in_words, {})", ih * iw, port_t[0], streams[port_stream[0]].name),
+            format!("rfpga::axis_to_pixels<{}, {ic}, {}, {in_word}>(in_words, {}, {})", ih * iw, port_t[0], streams[port_stream[0]].name, axis::FRAMES),
         );
         axis_in.inputs = vec![s_in];
-        axis_in.outputs = vec![port_stream[0]];
+        axis_in.outputs = vec![port_stream[0], s_frames];
         processes.push(axis_in);
         if let Some(s) = splits[0].take() {
             processes.push(s);
@@ -390,9 +391,9 @@ impl Design {
         let mut axis_out = axis::output(
             classes,
             out_word,
-            format!("rfpga::pixels_to_axis<{classes}, {}, {}, {out_word}>({}, out_words)", port_t[last], out_format.signed, streams[port_stream[last]].name),
+            format!("rfpga::pixels_to_axis<{classes}, {}, {}, {out_word}>({}, {}, out_words)", port_t[last], out_format.signed, streams[port_stream[last]].name, axis::FRAMES),
         );
-        axis_out.inputs = vec![port_stream[last]];
+        axis_out.inputs = vec![port_stream[last], s_frames];
         axis_out.outputs = vec![s_out];
         processes.push(axis_out);
 
