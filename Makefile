@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit fit-tables csim csim-check dataflow dataflow-tables \
-        docs cli-reference setup-mdbook freeze deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        docs cli-reference setup-mdbook freeze board board-deck deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -252,6 +252,18 @@ estimate: build
 FIT_CSIM ?= 100
 fit-tables: build setup-data setup-ap-types setup-tools
 	@bash scripts/fit-tables.sh $(FIT_CSIM)
+
+# A board package (Vivado block design, bitstream script, PYNQ driver, validation script) for
+# PROJECT: make board PROJECT=... [BOARD=pynq-z2] [BOARD_OUT=...].
+BOARD     ?= pynq-z2
+BOARD_OUT ?= $(PROJECT)-$(BOARD)
+board: build setup-data
+	$(RFPGA) board $(PROJECT) --board $(BOARD) --out $(BOARD_OUT)
+
+# The deck's kept-skip student packaged for the Pynq-Z2, its batch and truncation checks and the
+# driver's round trip through the C-simulated core (docs/board/r20-keep-pynq-z2.md).
+board-deck: build setup-data setup-ap-types setup-tools setup-onnx
+	@bash scripts/board-deck.sh
 
 # Dataflow intervals (old and new layer library) and estimate/fit tables of ResNet-20 <8,3>
 # (docs/explanation/estimate.md).

@@ -17,15 +17,19 @@ set ip_repo [file normalize [lindex $argv 0]]
 set out_dir [file normalize [lindex $argv 1]]
 
 create_project rfpga_board vivado -part {{ board.part }} -force
-# With the board files installed, the PS takes the board's preset (DDR, MIO); without them only
-# the settings below are made, which is what PYNQ reprograms when it loads an overlay (the
-# fabric clocks) — the DDR is configured at boot.
+# With the board files installed, the PS takes the board's preset (DDR, MIO, clock sources);
+# without them (RFPGA_NO_BOARD_FILES) only the settings below are made — PYNQ reprograms the
+# fabric clock dividers when it loads an overlay, the DDR is configured at boot.
 set preset 0
 if {[llength [get_board_parts -quiet {{ board.board_part }}]] > 0} {
     set_property board_part {{ board.board_part }} [current_project]
     set preset 1
+} elseif {[info exists ::env(RFPGA_NO_BOARD_FILES)]} {
+    puts "WARNING: board files for {{ board.board_part }} not installed; using the part {{ board.part }} and explicit PS settings (RFPGA_NO_BOARD_FILES)"
 } else {
-    puts "WARNING: board files for {{ board.board_part }} not installed; using the part {{ board.part }} and explicit PS settings"
+    puts "ERROR: the board files for {{ board.board_part }} are not installed in Vivado (install them from Vivado's board store,"
+    puts "or set RFPGA_NO_BOARD_FILES=1 to build with the part and explicit PS settings: the fabric clock then depends on PYNQ's boot setup)"
+    exit 1
 }
 set_property ip_repo_paths $ip_repo [current_project]
 update_ip_catalog
@@ -38,6 +42,8 @@ set_property -dict [list CONFIG.PCW_USE_M_AXI_GP0 {1} CONFIG.PCW_USE_S_AXI_HP0 {
 
 create_bd_cell -type ip -vlnv xilinx.com:hls:{{ top }}:1.0 rfpga
 create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 dma
+# The S2MM widths would otherwise follow the connected stream (as in hls4ml's pynq-z2 design).
+set_property -dict [list CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC USER CONFIG.c_m_axi_s2mm_data_width.VALUE_SRC USER] [get_bd_cells dma]
 set_property -dict [list CONFIG.c_include_sg {0} CONFIG.c_sg_include_stscntrl_strm {0} CONFIG.c_sg_length_width {{ length_bits }} \
     CONFIG.c_include_mm2s {1} CONFIG.c_m_axi_mm2s_data_width {{ mm2s_width }} CONFIG.c_m_axis_mm2s_tdata_width {{ in_word }} CONFIG.c_mm2s_burst_size {16} \
     CONFIG.c_include_s2mm {1} CONFIG.c_m_axi_s2mm_data_width {{ s2mm_width }} CONFIG.c_s_axis_s2mm_tdata_width {{ out_word }} CONFIG.c_s2mm_burst_size {16}] [get_bd_cells dma]
@@ -75,6 +81,12 @@ launch_runs impl_1 -to_step write_bitstream -jobs 4
 wait_on_run impl_1
 if {[get_property PROGRESS [get_runs impl_1]] ne "100%"} {
     puts "ERROR: implementation did not complete; see vivado/rfpga_board.runs/impl_1"
+    exit 1
+}
+# A bitstream is written even when timing fails; a core that misses timing computes garbage.
+set wns [get_property STATS.WNS [get_runs impl_1]]
+if {$wns < 0} {
+    puts "ERROR: timing not met at {{ board.fclk_mhz }} MHz (worst negative slack $wns ns); see the timing report in vivado/rfpga_board.runs/impl_1"
     exit 1
 }
 # PYNQ wants the .bit and the .hwh side by side with the same name. The .hwh is under .gen in

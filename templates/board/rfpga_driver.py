@@ -162,13 +162,16 @@ class PynqDma:
             self._buffers[key] = self._allocate(shape=(nbytes,), dtype=np.uint8)
         return self._buffers[key]
 
-    def reset(self):
-        """Clears the core (ap_rst_n low, then high) and resets the DMA (DMACR soft reset)."""
+    def reset(self, timeout=1.0):
+        """Holds the core in reset (ap_rst_n low) while the DMA soft-resets (DMACR bit 2, both
+        channels), then releases it: no word of an aborted transfer reaches the fresh core."""
         self.gpio.channel1.write(0, 1)
-        self.gpio.channel1.write(1, 1)
         self.dma.write(0x00, 0x4)
+        end = time.perf_counter() + timeout
         while self.dma.read(0x00) & 0x4:
-            pass
+            if time.perf_counter() > end:
+                raise RuntimeError("the DMA's soft reset did not complete (a stream may be stuck): reload the overlay")
+        self.gpio.channel1.write(1, 1)
         self.dma.sendchannel.start()
         self.dma.recvchannel.start()
 
@@ -178,8 +181,7 @@ class PynqDma:
         outs, seconds = [], []
         for data, size in zip(inputs, out_sizes):
             src, dst = self._buffer("in", data.size), self._buffer("out", size)
-            src[:] = data
-            src.flush()
+            src[:] = data  # transfer() flushes it from the cache, wait() invalidates dst
             start = time.perf_counter()
             self.dma.recvchannel.transfer(dst)
             self.dma.sendchannel.transfer(src)
@@ -189,7 +191,6 @@ class PynqDma:
             got = self.dma.recvchannel.transferred
             if got != size:
                 raise RuntimeError(f"the DMA received {got} bytes, expected {size}")
-            dst.invalidate()
             outs.append(np.array(dst))
         return outs, seconds
 

@@ -6,7 +6,9 @@
 
 // The AXI4-Stream words (README.md, "Driving the core"). In: one word per pixel, raster order
 // (height, width), channel c in TDATA bits [c·{{ in_bits }}, c·{{ in_bits }} + {{ in_bits }}) as the raw bits of
-// input_t. Out: one word per logit, its raw bits sign-extended, TLAST on the image's last.
+// input_t; TLAST ends a transfer (a batch). Out: one word per logit, its raw bits sign-extended,
+// TLAST on the last logit of the image whose input ended a transfer; a cut image's words are
+// the marker (the top bit alone).
 typedef ap_axiu<{{ in_word }}, 0, 0, 0> input_word_t;
 typedef ap_axiu<{{ out_word }}, 0, 0, 0> output_word_t;
 typedef {{ in_t }} rfpga_input_t;

@@ -121,14 +121,64 @@ pub struct CsimArgs {
     /// is reported with the processes and the streams they wait on.
     #[arg(long = "threaded", alias = "threads")]
     threads: bool,
+    /// Images per AXI-stream transfer (TLAST on the last word of each, and checked on the last
+    /// logit of each); default: all in one transfer, as a DMA sends a batch.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Send the first transfer's last image cut to this many words (an aborted transfer): its
+    /// logits must be the partial-image marker and every later image exact.
+    #[arg(long, value_name = "WORDS")]
+    truncate: Option<usize>,
 }
 
 pub fn csim(a: CsimArgs) -> Result<()> {
     let vectors = a.vectors.unwrap_or_else(|| a.project.join("vectors"));
-    let r = rfpga_hls::csim_with(&a.project, &vectors, &rfpga_core::io::in_checkout(&a.ap_types), a.limit, a.threads, &BTreeMap::new())?;
+    let framing = rfpga_hls::Framing { batch: a.batch, truncate: a.truncate };
+    let r = rfpga_hls::csim_framed(&a.project, &vectors, &rfpga_core::io::in_checkout(&a.ap_types), a.limit, a.threads, framing, &BTreeMap::new())?;
     print!("{}", r.output);
     if r.failed > 0 {
         bail!("C simulation of {} differs from the simulator on {} of {} images", a.project.display(), r.failed, r.passed + r.failed);
     }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BoardArgs {
+    /// Project folder (rfpga codegen --out), generated for the board's part.
+    project: PathBuf,
+    /// The board: pynq-z2.
+    #[arg(long, default_value = "pynq-z2")]
+    board: String,
+    /// Package folder to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Images per DMA transfer (sizes the DMA's buffer-length register; the driver's largest batch).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Test images whose simulated logits go into the package, for validate.py to compare with.
+    #[arg(long, default_value_t = 10_000)]
+    images: usize,
+    /// Folder with the CIFAR-10 binary release (also read from RFPGA_DATA; a relative default
+    /// missing here is looked up in the rfpga checkout).
+    #[arg(long, env = "RFPGA_DATA", hide_env_values = true, default_value = rfpga_data::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+pub fn board(a: BoardArgs) -> Result<()> {
+    let board = rfpga_hls::board::board(&a.board)?;
+    let info = rfpga_hls::project_info(&a.project)?;
+    let sim = Simulator::load(&info.frozen)?;
+    let ds = load_test(&a.data_dir, Some(a.images))?;
+    let (ev, _) = simulate(&sim, &ds);
+    let expected = rfpga_hls::board::Expected { logits: &ev.logits, labels: &ev.labels };
+    rfpga_hls::board::write_package(&a.project, board, &a.out, a.batch, rfpga_data::normalization(), &expected)
+        .with_context(|| format!("writing the board package {}", a.out.display()))?;
+    println!(
+        "Wrote the {} package {} (./build.sh makes rfpga.bit and rfpga.hwh; validate.py runs it), with the simulator's logits of {} test images (top-1 {:.2}%)",
+        board.name,
+        a.out.display(),
+        ev.logits.len(),
+        ev.accuracy()
+    );
     Ok(())
 }

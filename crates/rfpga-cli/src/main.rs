@@ -54,6 +54,8 @@ enum Command {
     Estimate(estimate::EstimateArgs),
     /// A Vitis HLS synthesis report (csynth.xml) next to the estimate, with the error per resource.
     Report(estimate::ReportArgs),
+    /// Write a board package for a generated project: Vivado block design, bitstream script, PYNQ driver, validation script.
+    Board(hls::BoardArgs),
     /// The FPGA part catalog: devices, boards, default full part names and resources.
     Parts,
     /// Export a network for other tools: `export onnx RUN --out model.onnx` (the float network).
@@ -589,6 +591,7 @@ fn main() {
         Command::Sweep(a) => sweep::sweep(a),
         Command::Summarize(a) => sweep::summarize(a),
         Command::Csim(a) => hls::csim(a),
+        Command::Board(a) => hls::board(a),
         Command::Estimate(a) => estimate::estimate(a),
         Command::Dataflow(a) => dataflow::run(a),
         Command::Fit(a) => estimate::fit(a),

@@ -174,7 +174,7 @@ pub fn estimate_design(d: &Design, clock_ns: f64) -> Result<Estimate> {
             "axis" => {
                 ports.resources += p.resources;
                 ports.cycles = ports.cycles.max(p.cycles());
-                ports.detail = format!("in: {} words of {} bits; out: {} words of {} bits with TLAST", d.in_pixels, d.in_word, d.classes, d.out_word);
+                ports.detail = format!("in: {} words of {} bits; out: {} words of {} bits, TLAST where the input's was", d.in_pixels, d.in_word, d.classes, d.out_word);
             }
             _ => rows.push(Row { name: p.name.clone(), kind: p.kind.to_string(), resources: p.resources, cycles: p.cycles(), detail: p.detail.clone() }),
         }

@@ -120,6 +120,16 @@ pub fn write_package(project: &Path, board: &Board, out: &Path, batch: usize, no
         );
     }
     ensure!(batch >= 1, "--batch: expected at least 1 image per transfer");
+    let fabric_ns = 1000.0 / board.fclk_mhz as f64;
+    if info.clock_ns > fabric_ns + 1e-9 {
+        bail!(
+            "{}: generated for a {} ns clock, but the {} block design clocks the core at {} MHz ({fabric_ns} ns); run `rfpga codegen … --clock-ns {fabric_ns}` (or shorter) again",
+            project.join("rfpga.json").display(),
+            info.clock_ns,
+            board.name,
+            board.fclk_mhz
+        );
+    }
     ensure!(expected.logits.len() == expected.labels.len(), "expected logits and labels differ in count");
     let model = FrozenModel::load(&info.frozen)?;
     let a = model.analyze(&info.frozen.display().to_string())?;
@@ -136,11 +146,12 @@ pub fn write_package(project: &Path, board: &Board, out: &Path, batch: usize, no
     let (in_bytes, out_bytes) = (design.in_word as u64 / 8, design.out_word as u64 / 8);
     let image_in = design.in_pixels as u64 * in_bytes;
     let image_out = design.classes as u64 * out_bytes;
-    let Some(length_bits) = length_bits(batch as u64 * image_in.max(image_out)) else {
+    let image = image_in.max(image_out);
+    let Some(length_bits) = length_bits(batch as u64 * image) else {
         bail!(
-            "--batch {batch}: {} bytes in one transfer, beyond the AXI DMA's 26-bit buffer length (PG021); at most {} images of {image_in} bytes",
-            batch as u64 * image_in,
-            ((1u64 << DMA_LENGTH_BITS.1) - 1) / image_in
+            "--batch {batch}: {} bytes in one transfer, beyond the AXI DMA's 26-bit buffer length (PG021); at most {} images of {image} bytes",
+            batch as u64 * image,
+            ((1u64 << DMA_LENGTH_BITS.1) - 1) / image
         );
     };
     rfpga_core::io::claim_output_dir(out, "board", &["rfpga_board.json"])?;

@@ -539,17 +539,20 @@ pub struct ProjectInfo {
 }
 
 /// The `format` and `version` of a project's rfpga.json (version 1 had no sized stream depths;
-/// version 2 streamed whole pixels, before PE × SIMD folding).
+/// version 2 streamed whole pixels, before PE × SIMD folding; version 3 ended a transfer after
+/// every image, with output words as wide as a logit).
 pub const PROJECT_FORMAT: &str = "rfpga-hls-project";
-pub const PROJECT_VERSION: u64 = 3;
+pub const PROJECT_VERSION: u64 = 4;
 
 pub fn project_info(project: &Path) -> Result<ProjectInfo> {
     rfpga_core::io::expect_folder(project, rfpga_core::io::FolderKind::Project)?;
     let path = project.join("rfpga.json");
     let v: serde_json::Value = rfpga_core::io::read_json(&path)?;
     if v.get("format").and_then(|f| f.as_str()) == Some(PROJECT_FORMAT) {
-        if let Some(old @ (1 | 2)) = v.get("version").and_then(|x| x.as_u64()) {
-            bail!("{}: field `version`: expected {PROJECT_VERSION}, found {old} (a project from an older rfpga, whose layer library streamed whole pixels); run rfpga codegen again", path.display());
+        match v.get("version").and_then(|x| x.as_u64()) {
+            Some(old @ (1 | 2)) => bail!("{}: field `version`: expected {PROJECT_VERSION}, found {old} (a project from an older rfpga, whose layer library streamed whole pixels); run rfpga codegen again", path.display()),
+            Some(3) => bail!("{}: field `version`: expected {PROJECT_VERSION}, found 3 (a project from an older rfpga, whose core ended a transfer after every image); run rfpga codegen again", path.display()),
+            _ => {}
         }
     }
     rfpga_core::io::check_header(&path, &v, PROJECT_FORMAT, PROJECT_VERSION)?;

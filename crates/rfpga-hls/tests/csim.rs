@@ -495,14 +495,14 @@ fn bad_inputs_are_clear_errors() {
     generate(&frozen, &p, &Options::default()).unwrap();
     rfpga_hls::project_info(&p).unwrap();
     let json = std::fs::read_to_string(p.join("rfpga.json")).unwrap();
-    for old in [1, 2] {
-        std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 3", &format!("\"version\": {old}"))).unwrap();
+    for old in [1, 2, 3] {
+        std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 4", &format!("\"version\": {old}"))).unwrap();
         let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
-        assert!(e.contains(&format!("rfpga.json: field `version`: expected 3, found {old}")) && e.contains("run rfpga codegen again"), "{e}");
+        assert!(e.contains(&format!("rfpga.json: field `version`: expected 4, found {old}")) && e.contains("run rfpga codegen again"), "{e}");
     }
-    std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 3", "\"version\": 4")).unwrap();
+    std::fs::write(p.join("rfpga.json"), json.replace("\"version\": 4", "\"version\": 5")).unwrap();
     let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
-    assert!(e.ends_with("rfpga.json: field `version`: expected 3, found 4"), "{e}");
+    assert!(e.ends_with("rfpga.json: field `version`: expected 4, found 5"), "{e}");
     std::fs::write(p.join("rfpga.json"), json.replace("rfpga-hls-project", "rfpga-design")).unwrap();
     let e = rfpga_hls::project_info(&p).unwrap_err().to_string();
     assert!(e.ends_with("rfpga.json: field `format`: expected \"rfpga-hls-project\", found \"rfpga-design\""), "{e}");
@@ -715,26 +715,43 @@ fn the_block_design_agrees_with_the_project() {
         assert!(package.join(f).exists(), "{f}");
     }
 
-    // Under tclsh: every Vivado command a stub that prints itself; PROGRESS complete.
+    // Under tclsh: every Vivado command a stub that prints itself; the board files installed
+    // (or not: an error, unless RFPGA_NO_BOARD_FILES); implementation complete with slack WNS.
     let work = dir.path().join("vivado-run");
     std::fs::create_dir_all(work.join("vivado/rfpga_board.runs/impl_1")).unwrap();
     std::fs::create_dir_all(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff")).unwrap();
     std::fs::write(work.join("vivado/rfpga_board.runs/impl_1/design_1_wrapper.bit"), "bit").unwrap();
     std::fs::write(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff/design_1.hwh"), "hwh").unwrap();
-    let stubs = format!(
-        "foreach cmd {{create_project set_property current_project update_ip_catalog create_bd_design create_bd_cell apply_bd_automation \
-         get_bd_cells get_bd_pins get_bd_intf_pins connect_bd_net connect_bd_intf_net assign_bd_address validate_bd_design save_bd_design \
-         make_wrapper get_files launch_runs wait_on_run get_runs}} {{\n proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}}\n\
-         proc get_board_parts args {{ return {{}} }}\nproc get_property args {{ return 100% }}\n\
-         set argv [list ip out]\nsource {}\n",
-        package.join("block_design.tcl").display()
-    );
-    std::fs::write(work.join("stubs.tcl"), stubs).unwrap();
-    let out = Command::new("tclsh").arg("stubs.tcl").current_dir(&work).output().expect("tclsh is installed (make setup-tools)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let vivado = |board_files: bool, wns: &str, no_board_files: bool| {
+        let stubs = format!(
+            "foreach cmd {{create_project set_property current_project update_ip_catalog create_bd_design create_bd_cell apply_bd_automation \
+             get_bd_cells get_bd_pins get_bd_intf_pins connect_bd_net connect_bd_intf_net assign_bd_address validate_bd_design save_bd_design \
+             make_wrapper get_files launch_runs wait_on_run get_runs}} {{\n proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}}\n\
+             proc get_board_parts args {{ return {} }}\n\
+             proc get_property {{name args}} {{ if {{$name eq \"PROGRESS\"}} {{ return 100% }}; return {wns} }}\n\
+             set argv [list ip out]\nsource {}\n",
+            if board_files { "tul.com.tw:pynq-z2:part0:1.0" } else { "{}" },
+            package.join("block_design.tcl").display()
+        );
+        std::fs::write(work.join("stubs.tcl"), stubs).unwrap();
+        let mut cmd = Command::new("tclsh");
+        cmd.arg("stubs.tcl").current_dir(&work).env_remove("RFPGA_NO_BOARD_FILES");
+        if no_board_files {
+            cmd.env("RFPGA_NO_BOARD_FILES", "1");
+        }
+        let out = cmd.output().expect("tclsh is installed (make setup-tools)");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (ok, text) = vivado(false, "0.2", false);
+    assert!(!ok && text.contains("ERROR: the board files for tul.com.tw:pynq-z2:part0:1.0 are not installed"), "{text}");
+    let (ok, text) = vivado(false, "0.2", true);
+    assert!(ok && text.contains("WARNING: board files for tul.com.tw:pynq-z2:part0:1.0 not installed"), "{text}");
+    let (ok, text) = vivado(true, "-0.05", false);
+    assert!(!ok && text.contains("ERROR: timing not met at 100 MHz (worst negative slack -0.05 ns)"), "{text}");
+    let (ok, text) = vivado(true, "0.2", false);
+    assert!(ok, "{text}");
+    assert!(text.contains("set_property board_part tul.com.tw:pynq-z2:part0:1.0"), "{text}");
     assert!(text.contains("create_project rfpga_board vivado -part xc7z020clg400-1 -force"), "{text}");
-    assert!(text.contains("WARNING: board files for tul.com.tw:pynq-z2:part0:1.0 not installed"), "{text}");
     for ip in ["processing_system7:5.5 ps7", "hls:rfpga_top:1.0 rfpga", "axi_dma:7.1 dma", "axi_gpio:2.0 core_reset", "util_vector_logic:2.0 reset_and", "proc_sys_reset:5.0 sys_reset"] {
         assert!(text.contains(&format!("create_bd_cell -type ip -vlnv xilinx.com:ip:{ip}")) || text.contains(&format!("create_bd_cell -type ip -vlnv xilinx.com:{ip}")), "{ip}: {text}");
     }
@@ -749,6 +766,15 @@ fn the_block_design_agrees_with_the_project() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("--batch 16384") && e.contains("at most 16383 images of 4096 bytes"), "{e}");
+    let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(project.join("rfpga.json")).unwrap()).unwrap();
+    let original = meta.to_string();
+    meta["clock_ns"] = 12.5.into();
+    std::fs::write(project.join("rfpga.json"), meta.to_string()).unwrap();
+    let e = rfpga_hls::board::write_package(&project, board, &dir.path().join("p4"), 10, rfpga_data::normalization(), &rfpga_hls::board::Expected { logits: &[], labels: &[] })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("generated for a 12.5 ns clock, but the pynq-z2 block design clocks the core at 100 MHz (10 ns)"), "{e}");
+    std::fs::write(project.join("rfpga.json"), original).unwrap();
     let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(project.join("rfpga.json")).unwrap()).unwrap();
     meta["part"] = "xczu7ev-ffvc1156-2-e".into();
     std::fs::write(project.join("rfpga.json"), meta.to_string()).unwrap();
