@@ -32,7 +32,7 @@ t0=$SECONDS
   TAIL=3 run $R csim "$WORK/r20-keep-hls" --threaded --batch 10 --truncate 100
   TAIL=1 run $R board "$WORK/r20-keep-hls" --board pynq-z2 --out "$WORK/r20-keep-pynq-z2"
   TAIL=3 run $PY "$WORK/r20-keep-pynq-z2/validate.py" --csim "$WORK/r20-keep-hls/csim/rfpga_csim_threaded" \
-    --cifar "$DATA/test_batch.bin" --images "$N" --batch 40 --truncated-first 100
+    --cifar "$DATA/test_batch.bin" --images "$N" --truncated-first 100
   echo
   echo "The package's files (\`$WORK/r20-keep-pynq-z2\`), in bytes:"
   echo

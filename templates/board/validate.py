@@ -80,7 +80,7 @@ def main():
     top1 = 100.0 * float((raw.argmax(axis=1) == labels[: len(raw)]).mean())
     s = core.stats
     where = "C simulation" if a.csim else "board"
-    print(f"{len(raw)} images in {s['transfers']} transfers ({where}): top-1 {top1:.2f}% "
+    print(f"{len(raw)} images in {s['transfers']} transfer{'' if s['transfers'] == 1 else 's'} ({where}): top-1 {top1:.2f}% "
           f"(CIFAR-10 test set); {mismatches} of {n} images differ from the simulator's logits")
     if not a.csim:
         print(f"{s['images_per_s']:.1f} images/s over the DMA transfers; one image alone: {1e3 * core.latency(images[0]):.3f} ms")

@@ -614,13 +614,13 @@ fn board_package(n: usize, batch: usize) -> (tempfile::TempDir, PathBuf, PathBuf
 
 /// The driver round trip: validate.py packs 100 CIFAR-format images exactly as the PYNQ driver
 /// does on the board (normalization in float32, conversion into the input format, words), the
-/// byte buffers go through the threaded C simulation of the core as DMA transfers of 40 images
-/// (`rfpga_csim --raw`), and the unpacked logits equal the simulator's bit for bit; before
-/// them, a transfer cut 100 words into its second image returns the first exact and the second
-/// marked, and the transfers after it stay aligned.
+/// byte buffers go through the threaded C simulation of the core as one DMA transfer each way
+/// (`rfpga_csim --raw`), and the unpacked logits equal the simulator's bit for bit; before it,
+/// a transfer cut 100 words into its second image returns the first exact and the second
+/// marked, and the transfer after it stays aligned.
 #[test]
 fn the_board_driver_round_trip_through_the_c_simulated_core() {
-    let (_dir, project, package, cifar, _) = board_package(100, 40);
+    let (_dir, project, package, cifar, _) = board_package(100, 100);
     let exe = rfpga_hls::build_csim(&project, &ap_types(), true).unwrap();
     let out = Command::new(python())
         .arg(package.join("validate.py"))
@@ -631,7 +631,7 @@ fn the_board_driver_round_trip_through_the_c_simulated_core() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("image 0 exact, image 1 marked partial"), "{text}");
-    assert!(text.contains("100 images in 3 transfers (C simulation)") && text.contains("0 of 100 images differ from the simulator's logits"), "{text}");
+    assert!(text.contains("100 images in 1 transfer (C simulation)") && text.contains("0 of 100 images differ from the simulator's logits"), "{text}");
 }
 
 /// The driver's float-to-fixed conversion against rfpga's (`FromFloat`, what the simulator
