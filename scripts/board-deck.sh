@@ -40,6 +40,15 @@ t0=$SECONDS
   (cd "$WORK/r20-keep-pynq-z2" && find . -type f | sort | xargs wc -c | sed 's|\./||')
   echo '```'
   echo
+  echo "Then, on a machine with Vitis and Vivado, and on the board ([Run it on a board](../howto/board.md)):"
+  echo
+  echo '```console'
+  echo "\$ cd $WORK/r20-keep-pynq-z2 && ./build.sh"
+  echo "\$ sudo -i"
+  echo "\$ source /etc/profile.d/pynq_venv.sh"
+  echo "\$ cd PATH/TO/r20-keep-pynq-z2 && python3 validate.py --cifar test_batch.bin"
+  echo '```'
+  echo
   echo "Wall time of the whole script: $((SECONDS - t0)) s on $(nproc) cores."
 } > "$DOC.tmp"
 mv "$DOC.tmp" "$DOC"
