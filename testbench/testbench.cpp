@@ -150,6 +150,7 @@ int main(int argc, char **argv) {
     size_t n = inputs.size() < logits.size() ? inputs.size() : logits.size();
     if (limit < n) n = limit;
     if (batch == 0 || batch > n) batch = n;
+    if (batch == 0) batch = 1;  // no vectors: nothing to send
     if (cut >= (size_t)RFPGA_INPUT_PIXELS) {
         std::fprintf(stderr, "--truncate %zu: expected fewer words than an image's %d\n", cut, RFPGA_INPUT_PIXELS);
         return 2;
