@@ -4,8 +4,8 @@
 # IP_REPO: the exported HLS IP (hls/rfpga_prj/solution1/impl/ip); OUT_DIR: where rfpga.bit and
 # rfpga.hwh are copied.
 #
-# The design: the Zynq PS (fabric clock {{ board.fclk_mhz }} MHz, M_AXI_GP0 for registers, S_AXI_HP0 for
-# memory); an AXI DMA in simple mode (PG021) whose MM2S stream ({{ in_word }} bits) feeds the core's
+# The design: the Zynq{% if board.mpsoc %} UltraScale+{% endif %} PS (fabric clock {{ board.fclk_mhz }} MHz, {{ reg_master }} for registers,
+# {{ mem_slave }} for memory); an AXI DMA in simple mode (PG021) whose MM2S stream ({{ in_word }} bits) feeds the core's
 # {{ in_port }} and whose S2MM stream ({{ out_word }} bits) takes its {{ out_port }}; a buffer-length register of
 # {{ length_bits }} bits (one transfer holds a batch); and an AXI GPIO whose bit 0, ANDed with the system
 # reset, drives the core's ap_rst_n (active low): the driver pulls it to clear the core.
@@ -35,16 +35,25 @@ set_property ip_repo_paths $ip_repo [current_project]
 update_ip_catalog
 create_bd_design design_1
 
-create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 ps7
-apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 -config [list make_external "FIXED_IO, DDR" apply_board_preset $preset Master Disable Slave Disable] [get_bd_cells ps7]
+{% if board.mpsoc -%}
+# The installed version of the PS IP (as FINN's flow takes it); HPM0_FPD for registers, HP0_FPD
+# (S_AXI_GP2) for memory, HPM1_FPD off (an enabled port's clock pin must be driven).
+create_bd_cell -type ip -vlnv [get_property VLNV [get_ipdefs "xilinx.com:ip:zynq_ultra_ps_e:*"]] {{ ps }}
+apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config [list apply_board_preset $preset] [get_bd_cells {{ ps }}]
+set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {1} CONFIG.PSU__USE__M_AXI_GP1 {0} CONFIG.PSU__USE__M_AXI_GP2 {0} CONFIG.PSU__USE__S_AXI_GP2 {1} \
+    CONFIG.PSU__OVERRIDE__BASIC_CLOCK {0} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {{ board.fclk_mhz }}] [get_bd_cells {{ ps }}]
+{%- else -%}
+create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 {{ ps }}
+apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 -config [list make_external "FIXED_IO, DDR" apply_board_preset $preset Master Disable Slave Disable] [get_bd_cells {{ ps }}]
 set_property -dict [list CONFIG.PCW_USE_M_AXI_GP0 {1} CONFIG.PCW_USE_S_AXI_HP0 {1} CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {64} \
-    CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{ board.fclk_mhz }}] [get_bd_cells ps7]
+    CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{ board.fclk_mhz }}] [get_bd_cells {{ ps }}]
+{%- endif %}
 
 create_bd_cell -type ip -vlnv xilinx.com:hls:{{ top }}:1.0 rfpga
 create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 dma
 # The S2MM widths would otherwise follow the connected stream (as in hls4ml's pynq-z2 design).
 set_property -dict [list CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC USER CONFIG.c_m_axi_s2mm_data_width.VALUE_SRC USER] [get_bd_cells dma]
-set_property -dict [list CONFIG.c_include_sg {0} CONFIG.c_sg_include_stscntrl_strm {0} CONFIG.c_sg_length_width {{ length_bits }} \
+set_property -dict [list CONFIG.c_include_sg {0} CONFIG.c_sg_include_stscntrl_strm {0} CONFIG.c_sg_length_width {{ length_bits }} CONFIG.c_addr_width {{ addr_bits }} \
     CONFIG.c_include_mm2s {1} CONFIG.c_m_axi_mm2s_data_width {{ mm2s_width }} CONFIG.c_m_axis_mm2s_tdata_width {{ in_word }} CONFIG.c_mm2s_burst_size {16} \
     CONFIG.c_include_s2mm {1} CONFIG.c_m_axi_s2mm_data_width {{ s2mm_width }} CONFIG.c_s_axis_s2mm_tdata_width {{ out_word }} CONFIG.c_s2mm_burst_size {16}] [get_bd_cells dma]
 create_bd_cell -type ip -vlnv xilinx.com:ip:axi_gpio:2.0 core_reset
@@ -57,20 +66,20 @@ create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 sys_reset
 connect_bd_intf_net [get_bd_intf_pins dma/M_AXIS_MM2S] [get_bd_intf_pins rfpga/{{ in_port }}]
 connect_bd_intf_net [get_bd_intf_pins rfpga/{{ out_port }}] [get_bd_intf_pins dma/S_AXIS_S2MM]
 
-# Clock and resets: everything on FCLK_CLK0; the core's reset is the system's AND the GPIO bit.
-connect_bd_net [get_bd_pins ps7/FCLK_CLK0] [get_bd_pins sys_reset/slowest_sync_clk] [get_bd_pins rfpga/ap_clk]
-connect_bd_net [get_bd_pins ps7/FCLK_RESET0_N] [get_bd_pins sys_reset/ext_reset_in]
+# Clock and resets: everything on {{ clk }}; the core's reset is the system's AND the GPIO bit.
+connect_bd_net [get_bd_pins {{ ps }}/{{ clk }}] [get_bd_pins sys_reset/slowest_sync_clk] [get_bd_pins rfpga/ap_clk]
+connect_bd_net [get_bd_pins {{ ps }}/{{ rst }}] [get_bd_pins sys_reset/ext_reset_in]
 connect_bd_net [get_bd_pins core_reset/gpio_io_o] [get_bd_pins reset_and/Op1]
 connect_bd_net [get_bd_pins sys_reset/peripheral_aresetn] [get_bd_pins reset_and/Op2]
 connect_bd_net [get_bd_pins reset_and/Res] [get_bd_pins rfpga/ap_rst_n]
 
-# AXI: the DMA's and the GPIO's registers from GP0; the DMA's memory traffic through HP0 (the
-# automation clocks the interconnects and the PS ports from FCLK_CLK0, the only clock).
+# AXI: the DMA's and the GPIO's registers from {{ reg_master }}; the DMA's memory traffic through
+# {{ mem_slave }} (the automation clocks the interconnects and the PS ports from {{ clk }}, the only clock).
 set axi_auto {Clk_master {Auto} Clk_slave {Auto} Clk_xbar {Auto} master_apm {0}}
-apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [concat $axi_auto {Master {/ps7/M_AXI_GP0} Slave {/dma/S_AXI_LITE} intc_ip {New AXI Interconnect}}] [get_bd_intf_pins dma/S_AXI_LITE]
-apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [concat $axi_auto {Master {/ps7/M_AXI_GP0} Slave {/core_reset/S_AXI} intc_ip {Auto}}] [get_bd_intf_pins core_reset/S_AXI]
-apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [concat $axi_auto {Master {/dma/M_AXI_MM2S} Slave {/ps7/S_AXI_HP0} intc_ip {New AXI Interconnect}}] [get_bd_intf_pins ps7/S_AXI_HP0]
-apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [concat $axi_auto {Master {/dma/M_AXI_S2MM} Slave {/ps7/S_AXI_HP0} intc_ip {Auto}}] [get_bd_intf_pins dma/M_AXI_S2MM]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [concat $axi_auto {Master {/{{ ps }}/{{ reg_master }}} Slave {/dma/S_AXI_LITE} intc_ip {New AXI Interconnect}}] [get_bd_intf_pins dma/S_AXI_LITE]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [concat $axi_auto {Master {/{{ ps }}/{{ reg_master }}} Slave {/core_reset/S_AXI} intc_ip {Auto}}] [get_bd_intf_pins core_reset/S_AXI]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [concat $axi_auto {Master {/dma/M_AXI_MM2S} Slave {/{{ ps }}/{{ mem_slave }}} intc_ip {New AXI Interconnect}}] [get_bd_intf_pins {{ ps }}/{{ mem_slave }}]
+apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [concat $axi_auto {Master {/dma/M_AXI_S2MM} Slave {/{{ ps }}/{{ mem_slave }}} intc_ip {Auto}}] [get_bd_intf_pins dma/M_AXI_S2MM]
 
 assign_bd_address
 validate_bd_design

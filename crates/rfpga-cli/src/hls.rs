@@ -146,7 +146,7 @@ pub fn csim(a: CsimArgs) -> Result<()> {
 pub struct BoardArgs {
     /// Project folder (rfpga codegen --out), generated for the board's part.
     project: PathBuf,
-    /// The board: pynq-z2.
+    /// The board: pynq-z2 (Zynq-7000), zcu104 or kv260 (Zynq UltraScale+).
     #[arg(long, default_value = "pynq-z2")]
     board: String,
     /// Package folder to write.

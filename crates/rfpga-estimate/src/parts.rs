@@ -103,6 +103,15 @@ pub fn synthesis_part(name: &str) -> Result<String> {
 mod tests {
     use super::*;
 
+    /// `rfpga board` needs a project generated for its board's part: the part `rfpga codegen
+    /// --part BOARD` writes.
+    #[test]
+    fn every_board_package_targets_the_catalog_part_of_its_board() {
+        for b in rfpga_hls::board::BOARDS {
+            assert_eq!(synthesis_part(b.name).unwrap(), b.part, "{}", b.name);
+        }
+    }
+
     #[test]
     fn lookup_by_device_part_and_board() {
         assert_eq!(find("xc7z020").unwrap().lut, 53_200);

@@ -20,22 +20,47 @@ pub struct Board {
     pub name: &'static str,
     /// The part of its FPGA (package and speed grade), what codegen's `--part` must have been.
     pub part: &'static str,
-    /// The board-file name Vivado knows it by (used when installed, for the PS preset).
+    /// The board-file name Vivado knows it by (its preset configures the PS).
     pub board_part: &'static str,
     /// The fabric clock the PS gives the core, MHz.
     pub fclk_mhz: u32,
+    /// Zynq UltraScale+ (zynq_ultra_ps_e) rather than Zynq-7000 (processing_system7).
+    pub mpsoc: bool,
 }
 
-/// The boards with a package. Only Zynq-7000 boards (one processing_system7 design) so far.
-pub const BOARDS: &[Board] = &[Board { name: "pynq-z2", part: "xc7z020clg400-1", board_part: "tul.com.tw:pynq-z2:part0:1.0", fclk_mhz: 100 }];
+impl Board {
+    /// The PS's block-design cell, fabric clock and reset pins, register master and memory slave.
+    pub fn ps(&self) -> [&'static str; 5] {
+        if self.mpsoc {
+            ["ps", "pl_clk0", "pl_resetn0", "M_AXI_HPM0_FPD", "S_AXI_HP0_FPD"]
+        } else {
+            ["ps7", "FCLK_CLK0", "FCLK_RESET0_N", "M_AXI_GP0", "S_AXI_HP0"]
+        }
+    }
+    /// The DMA's address width: 64 on Zynq UltraScale+, whose DDR reaches above 4 GB (PYNQ 3.1
+    /// hands out buffers there), 32 on Zynq-7000.
+    pub fn dma_address_bits(&self) -> u32 {
+        if self.mpsoc {
+            64
+        } else {
+            32
+        }
+    }
+}
+
+/// The boards with a package: the Pynq-Z2 (Zynq-7000), the ZCU104 and the KV260 (Zynq
+/// UltraScale+); board parts as hls4ml's and FINN's flows name them.
+pub const BOARDS: &[Board] = &[
+    Board { name: "pynq-z2", part: "xc7z020clg400-1", board_part: "tul.com.tw:pynq-z2:part0:1.0", fclk_mhz: 100, mpsoc: false },
+    Board { name: "zcu104", part: "xczu7ev-ffvc1156-2-e", board_part: "xilinx.com:zcu104:part0:1.1", fclk_mhz: 100, mpsoc: true },
+    Board { name: "kv260", part: "xck26-sfvc784-2LV-c", board_part: "xilinx.com:kv260_som:part0:1.3", fclk_mhz: 100, mpsoc: true },
+];
 
 pub fn board(name: &str) -> Result<&'static Board> {
-    BOARDS.iter().find(|b| b.name == name).with_context(|| {
-        format!(
-            "--board {name}: expected one of {} (ZCU104 and KV260 need a Zynq UltraScale+ block design, not written yet)",
-            BOARDS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
-        )
-    })
+    BOARDS
+        .iter()
+        .find(|b| b.name == name)
+        .with_context(|| format!("--board {name}: expected one of {}", BOARDS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")))
 }
 
 /// PG021: the DMA's buffer length register is 8 to 26 bits wide (at most 2^26 − 1 bytes a transfer).
@@ -58,6 +83,12 @@ pub struct Expected<'a> {
 #[template(path = "board/block_design.tcl", escape = "none")]
 struct BlockDesignTcl<'a> {
     board: &'a Board,
+    ps: &'a str,
+    clk: &'a str,
+    rst: &'a str,
+    reg_master: &'a str,
+    mem_slave: &'a str,
+    addr_bits: u32,
     top: &'a str,
     in_port: &'a str,
     out_port: &'a str,
@@ -78,6 +109,8 @@ struct BuildSh<'a> {
 #[template(path = "board/README.md", escape = "none")]
 struct Readme<'a> {
     board: &'a Board,
+    reg_master: &'a str,
+    mem_slave: &'a str,
     project: &'a str,
     model: &'a str,
     batch: usize,
@@ -174,8 +207,15 @@ pub fn write_package(project: &Path, board: &Board, out: &Path, batch: usize, no
         },
         "expected": { "images": expected.logits.len(), "logits": "expected/logits.txt", "labels": "expected/labels.txt" },
     });
+    let [ps, clk, rst, reg_master, mem_slave] = board.ps();
     let tcl = BlockDesignTcl {
         board,
+        ps,
+        clk,
+        rst,
+        reg_master,
+        mem_slave,
+        addr_bits: board.dma_address_bits(),
         top: "rfpga_top",
         in_port: "in_words",
         out_port: "out_words",
@@ -188,6 +228,8 @@ pub fn write_package(project: &Path, board: &Board, out: &Path, batch: usize, no
     };
     let readme = Readme {
         board,
+        reg_master,
+        mem_slave,
         project: &project.display().to_string(),
         model: &model.model.name(),
         batch,
@@ -249,6 +291,6 @@ mod tests {
         assert_eq!(length_bits(1000 * 8192), Some(23));
         assert_eq!(length_bits((1 << 26) - 1), Some(26));
         assert_eq!(length_bits(1 << 26), None);
-        assert!(board("zcu104").unwrap_err().to_string().contains("expected one of pynq-z2"));
+        assert!(board("zcu102").unwrap_err().to_string().contains("expected one of pynq-z2, zcu104, kv260"));
     }
 }

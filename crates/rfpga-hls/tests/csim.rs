@@ -586,6 +586,11 @@ fn python() -> PathBuf {
 /// A board package of a made-up ResNet-20 (long, short and no skips) and `n` random CIFAR-format
 /// test images: (temp dir, project, package, test_batch.bin, expected logits).
 fn board_package(n: usize, batch: usize) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, Vec<Vec<i64>>) {
+    board_package_for("pynq-z2", n, batch)
+}
+
+fn board_package_for(name: &str, n: usize, batch: usize) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, Vec<Vec<i64>>) {
+    let board = rfpga_hls::board::board(name).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let frozen = frozen_model_with(dir.path(), Shortcut::A, [Skip::Long, Skip::Short, Skip::None], "ap_fixed<8,3,AP_RND,AP_SAT>", true);
     let data = dir.path().join("data");
@@ -604,9 +609,8 @@ fn board_package(n: usize, batch: usize) -> (tempfile::TempDir, PathBuf, PathBuf
     let inputs = sim.inputs(&ds, n);
     let logits = rfpga_sim::vectors::write(&sim, &inputs, &ds.labels, &dir.path().join("vectors")).unwrap();
     let project = dir.path().join("project");
-    generate(&frozen, &project, &Options::default()).unwrap();
+    generate(&frozen, &project, &Options { part: board.part.into(), ..Default::default() }).unwrap();
     let package = dir.path().join("package");
-    let board = rfpga_hls::board::board("pynq-z2").unwrap();
     let expected = rfpga_hls::board::Expected { logits: &logits, labels: &ds.labels };
     rfpga_hls::board::write_package(&project, board, &package, batch, rfpga_data::normalization(), &expected).unwrap();
     (dir, project, package, cifar, logits)
@@ -700,6 +704,7 @@ fn the_block_design_agrees_with_the_project() {
     assert_eq!(config("c_s_axis_s2mm_tdata_width"), ow as u64);
     assert!(config("c_m_axi_mm2s_data_width") >= iw as u64 && config("c_m_axi_s2mm_data_width") >= ow as u64);
     assert_eq!(config("c_include_sg"), 0);
+    assert_eq!(config("c_addr_width"), 32, "the Zynq-7000's DDR is below 4 GB");
     // 1000 images of 1024 words of 4 bytes: 4,096,000 bytes need 22 bits (2^22 = 4,194,304).
     assert_eq!(config("c_sg_length_width"), 22);
     for port in ["in_words", "out_words"] {
@@ -782,4 +787,47 @@ fn the_block_design_agrees_with_the_project() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("generated for part xczu7ev-ffvc1156-2-e, but the pynq-z2 carries xc7z020clg400-1"), "{e}");
+}
+
+/// The Zynq UltraScale+ variant (ZCU104; the KV260 differs only in part and board files): the
+/// zynq_ultra_ps_e flow with HPM0_FPD for registers, HP0_FPD for memory, pl_clk0 and pl_resetn0,
+/// a 64-bit DMA address; the same widths and ports as the Pynq-Z2's, under stubbed Vivado.
+#[test]
+fn the_zynq_ultrascale_block_design() {
+    let (dir, _project, package, _, _) = board_package_for("zcu104", 2, 1000);
+    let tcl = std::fs::read_to_string(package.join("block_design.tcl")).unwrap();
+    assert!(!tcl.contains("ps7") && !tcl.contains("FCLK"), "{tcl}");
+    let work = dir.path().join("vivado-run");
+    std::fs::create_dir_all(work.join("vivado/rfpga_board.runs/impl_1")).unwrap();
+    std::fs::create_dir_all(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff")).unwrap();
+    std::fs::write(work.join("vivado/rfpga_board.runs/impl_1/design_1_wrapper.bit"), "bit").unwrap();
+    std::fs::write(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff/design_1.hwh"), "hwh").unwrap();
+    let stubs = format!(
+        "foreach cmd {{create_project set_property current_project update_ip_catalog create_bd_design create_bd_cell apply_bd_automation \
+         get_bd_cells get_bd_pins get_bd_intf_pins connect_bd_net connect_bd_intf_net assign_bd_address validate_bd_design save_bd_design \
+         make_wrapper get_files launch_runs wait_on_run get_runs get_ipdefs}} {{\n proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}}\n\
+         proc get_board_parts args {{ return xilinx.com:zcu104:part0:1.1 }}\n\
+         proc get_property {{name args}} {{ switch $name {{ PROGRESS {{ return 100% }} VLNV {{ return xilinx.com:ip:zynq_ultra_ps_e:3.5 }} default {{ return 0.3 }} }} }}\n\
+         set argv [list ip out]\nsource {}\n",
+        package.join("block_design.tcl").display()
+    );
+    std::fs::write(work.join("stubs.tcl"), stubs).unwrap();
+    let out = Command::new("tclsh").arg("stubs.tcl").current_dir(&work).output().expect("tclsh is installed (make setup-tools)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    for want in [
+        "create_project rfpga_board vivado -part xczu7ev-ffvc1156-2-e -force",
+        "set_property board_part xilinx.com:zcu104:part0:1.1",
+        "create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e:3.5 ps",
+        "apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config {apply_board_preset 1}",
+        "CONFIG.PSU__USE__M_AXI_GP1 0",
+        "CONFIG.c_addr_width 64",
+        "get_bd_pins ps/pl_clk0",
+        "get_bd_pins ps/pl_resetn0",
+        "Master {/ps/M_AXI_HPM0_FPD} Slave {/dma/S_AXI_LITE}",
+        "Master {/dma/M_AXI_MM2S} Slave {/ps/S_AXI_HP0_FPD}",
+    ] {
+        assert!(text.contains(want), "{want}:\n{text}");
+    }
+    assert_eq!(std::fs::read_to_string(work.join("out/rfpga.hwh")).unwrap(), "hwh");
 }
