@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit fit-tables csim csim-check dataflow dataflow-tables \
-        docs cli-reference setup-mdbook freeze board board-deck deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        docs cli-reference setup-mdbook freeze board board-deck skip-variants deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -264,6 +264,12 @@ board: build setup-data
 # driver's round trip through the C-simulated core (docs/board/r20-keep-pynq-z2.md).
 board-deck: build setup-data setup-ap-types setup-tools setup-onnx
 	@bash scripts/board-deck.sh
+
+# The skip-change variants (sweeps deck20, fold20, fold20-random, sched20, early20) side by side:
+# each finished run frozen with folding, simulated, fitted to the xc7z020 within 80 %, seed 0's
+# design C-simulated (docs/results/skip-variants.md; runs not finished are listed as such).
+skip-variants: build setup-data setup-ap-types setup-tools
+	@python3 scripts/skip_variants.py
 
 # Dataflow intervals (old and new layer library) and estimate/fit tables of ResNet-20 <8,3>
 # (docs/explanation/estimate.md).
