@@ -720,33 +720,10 @@ fn the_block_design_agrees_with_the_project() {
         assert!(package.join(f).exists(), "{f}");
     }
 
-    // Under tclsh: every Vivado command a stub that prints itself; the board files installed
-    // (or not: an error, unless RFPGA_NO_BOARD_FILES); implementation complete with slack WNS.
+    // Under tclsh with Vivado stubbed: the board files missing (an error, unless
+    // RFPGA_NO_BOARD_FILES), timing missed, and all well.
     let work = dir.path().join("vivado-run");
-    std::fs::create_dir_all(work.join("vivado/rfpga_board.runs/impl_1")).unwrap();
-    std::fs::create_dir_all(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff")).unwrap();
-    std::fs::write(work.join("vivado/rfpga_board.runs/impl_1/design_1_wrapper.bit"), "bit").unwrap();
-    std::fs::write(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff/design_1.hwh"), "hwh").unwrap();
-    let vivado = |board_files: bool, wns: &str, no_board_files: bool| {
-        let stubs = format!(
-            "foreach cmd {{create_project set_property current_project update_ip_catalog create_bd_design create_bd_cell apply_bd_automation \
-             get_bd_cells get_bd_pins get_bd_intf_pins connect_bd_net connect_bd_intf_net assign_bd_address validate_bd_design save_bd_design \
-             make_wrapper get_files launch_runs wait_on_run get_runs}} {{\n proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}}\n\
-             proc get_board_parts args {{ return {} }}\n\
-             proc get_property {{name args}} {{ if {{$name eq \"PROGRESS\"}} {{ return 100% }}; return {wns} }}\n\
-             set argv [list ip out]\nsource {}\n",
-            if board_files { "tul.com.tw:pynq-z2:part0:1.0" } else { "{}" },
-            package.join("block_design.tcl").display()
-        );
-        std::fs::write(work.join("stubs.tcl"), stubs).unwrap();
-        let mut cmd = Command::new("tclsh");
-        cmd.arg("stubs.tcl").current_dir(&work).env_remove("RFPGA_NO_BOARD_FILES");
-        if no_board_files {
-            cmd.env("RFPGA_NO_BOARD_FILES", "1");
-        }
-        let out = cmd.output().expect("tclsh is installed (make setup-tools)");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-    };
+    let vivado = |board_files: bool, wns: &str, no_board_files: bool| vivado_stubbed(&package, &work, board_files.then_some("tul.com.tw:pynq-z2:part0:1.0"), wns, no_board_files);
     let (ok, text) = vivado(false, "0.2", false);
     assert!(!ok && text.contains("ERROR: the board files for tul.com.tw:pynq-z2:part0:1.0 are not installed"), "{text}");
     let (ok, text) = vivado(false, "0.2", true);
@@ -798,23 +775,8 @@ fn the_zynq_ultrascale_block_design() {
     let tcl = std::fs::read_to_string(package.join("block_design.tcl")).unwrap();
     assert!(!tcl.contains("ps7") && !tcl.contains("FCLK"), "{tcl}");
     let work = dir.path().join("vivado-run");
-    std::fs::create_dir_all(work.join("vivado/rfpga_board.runs/impl_1")).unwrap();
-    std::fs::create_dir_all(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff")).unwrap();
-    std::fs::write(work.join("vivado/rfpga_board.runs/impl_1/design_1_wrapper.bit"), "bit").unwrap();
-    std::fs::write(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff/design_1.hwh"), "hwh").unwrap();
-    let stubs = format!(
-        "foreach cmd {{create_project set_property current_project update_ip_catalog create_bd_design create_bd_cell apply_bd_automation \
-         get_bd_cells get_bd_pins get_bd_intf_pins connect_bd_net connect_bd_intf_net assign_bd_address validate_bd_design save_bd_design \
-         make_wrapper get_files launch_runs wait_on_run get_runs get_ipdefs}} {{\n proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}}\n\
-         proc get_board_parts args {{ return xilinx.com:zcu104:part0:1.1 }}\n\
-         proc get_property {{name args}} {{ switch $name {{ PROGRESS {{ return 100% }} VLNV {{ return xilinx.com:ip:zynq_ultra_ps_e:3.5 }} default {{ return 0.3 }} }} }}\n\
-         set argv [list ip out]\nsource {}\n",
-        package.join("block_design.tcl").display()
-    );
-    std::fs::write(work.join("stubs.tcl"), stubs).unwrap();
-    let out = Command::new("tclsh").arg("stubs.tcl").current_dir(&work).output().expect("tclsh is installed (make setup-tools)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = vivado_stubbed(&package, &work, Some("xilinx.com:zcu104:part0:1.1"), "0.3", false);
+    assert!(ok, "{text}");
     for want in [
         "create_project rfpga_board vivado -part xczu7ev-ffvc1156-2-e -force",
         "set_property board_part xilinx.com:zcu104:part0:1.1",
@@ -830,4 +792,33 @@ fn the_zynq_ultrascale_block_design() {
         assert!(text.contains(want), "{want}:\n{text}");
     }
     assert_eq!(std::fs::read_to_string(work.join("out/rfpga.hwh")).unwrap(), "hwh");
+}
+
+/// Runs a package's block_design.tcl under tclsh in `work`, every Vivado command a stub that
+/// prints itself: `board_part` the installed board files (None: none), implementation complete
+/// with worst negative slack `wns`, the PS IP's installed VLNV zynq_ultra_ps_e 3.5, and the run's
+/// .bit and .hwh where Vivado writes them. Returns whether it succeeded, and what it printed.
+fn vivado_stubbed(package: &Path, work: &Path, board_part: Option<&str>, wns: &str, no_board_files: bool) -> (bool, String) {
+    std::fs::create_dir_all(work.join("vivado/rfpga_board.runs/impl_1")).unwrap();
+    std::fs::create_dir_all(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff")).unwrap();
+    std::fs::write(work.join("vivado/rfpga_board.runs/impl_1/design_1_wrapper.bit"), "bit").unwrap();
+    std::fs::write(work.join("vivado/rfpga_board.gen/sources_1/bd/design_1/hw_handoff/design_1.hwh"), "hwh").unwrap();
+    let stubs = format!(
+        "foreach cmd {{create_project set_property current_project update_ip_catalog create_bd_design create_bd_cell apply_bd_automation \
+         get_bd_cells get_bd_pins get_bd_intf_pins connect_bd_net connect_bd_intf_net assign_bd_address validate_bd_design save_bd_design \
+         make_wrapper get_files launch_runs wait_on_run get_runs get_ipdefs}} {{\n proc $cmd args \"puts \\\"$cmd \\$args\\\"\"\n}}\n\
+         proc get_board_parts args {{ return {} }}\n\
+         proc get_property {{name args}} {{ switch $name {{ PROGRESS {{ return 100% }} VLNV {{ return xilinx.com:ip:zynq_ultra_ps_e:3.5 }} default {{ return {wns} }} }} }}\n\
+         set argv [list ip out]\nsource {}\n",
+        board_part.unwrap_or("{}"),
+        package.join("block_design.tcl").display()
+    );
+    std::fs::write(work.join("stubs.tcl"), stubs).unwrap();
+    let mut cmd = Command::new("tclsh");
+    cmd.arg("stubs.tcl").current_dir(work).env_remove("RFPGA_NO_BOARD_FILES");
+    if no_board_files {
+        cmd.env("RFPGA_NO_BOARD_FILES", "1");
+    }
+    let out = cmd.output().expect("tclsh is installed (make setup-tools)");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
