@@ -103,3 +103,58 @@ fn simulator_matches_tch_at_8_3() {
         assert!(got.iter().any(|&v| v != got[0]));
     }
 }
+
+/// A trained, shortened option-B network (the 1×1 projection is one of the folded skips): QAT
+/// at <8,3> in libtorch, then frozen twice, folded and with its adds kept. On real test images
+/// the folded network computes the same logits and the same output at every block (a folded
+/// convolution's output is its add's), and it has no add and no projection left.
+#[test]
+fn a_trained_option_b_short_network_folds_exactly() {
+    let _rng = common::rng_lock();
+    let mut spec = ModelSpec::cifar_resnet(8, Shortcut::B).unwrap();
+    for b in spec.blocks.iter_mut() {
+        b.skip = Skip::Short;
+    }
+    let q = |s: &str| Some(s.parse().unwrap());
+    let mut cfg = common::config(&spec, 2, 1280, 100);
+    cfg.quant = Quant { weight: q("ap_fixed<8,3,AP_RND,AP_SAT>"), act: q("ap_fixed<8,3,AP_RND,AP_SAT>"), bias: None, input: q("ap_fixed<8,3,AP_RND,AP_SAT>"), ste: Default::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = rfpga_train::Trainer::create(dir.path(), cfg, Device::Cpu).unwrap();
+    t.progress = false;
+    let s = t.run(None).unwrap();
+    assert!(s.final_test_acc > 0.15, "trained: test accuracy {} (chance is 0.10)", s.final_test_acc);
+
+    let folded = freeze(dir.path(), &Request::default()).unwrap();
+    let kept = freeze(dir.path(), &Request { keep_adds: true, ..Default::default() }).unwrap();
+    use rfpga_core::frozen::Layer;
+    let adds = |m: &rfpga_core::frozen::FrozenModel| m.layers.iter().filter(|l| matches!(l, Layer::Add(_))).count();
+    let pads = |m: &rfpga_core::frozen::FrozenModel| m.layers.iter().filter(|l| matches!(l, Layer::PadShortcut(_))).count();
+    assert_eq!((adds(&folded.model), pads(&folded.model)), (0, 0), "the folded network has no add and no shortcut");
+    assert_eq!(adds(&kept.model), 2 * spec.blocks.len());
+    assert_eq!(folded.model.folded.len(), 2 * spec.blocks.len());
+    assert!(folded.model.folded.iter().any(|k| k.skip.starts_with("option B")), "{:?}", folded.model.folded);
+    assert!(folded.weights.get("layer2.0.shortcut.weight").is_none() && kept.weights.get("layer2.0.shortcut.weight").is_some());
+
+    let (fs, ks) = (folded.simulator().unwrap(), kept.simulator().unwrap());
+    let port = |m: &rfpga_core::frozen::FrozenModel, name: &str| 1 + m.layers.iter().position(|l| l.name() == name).unwrap();
+    let mut ds = Dataset::load(&data_dir(), Split::Test).unwrap();
+    ds.truncate(200);
+    let idx: Vec<u32> = (0..ds.len() as u32).collect();
+    let batch = eval_batch(&ds, &idx);
+    let per = batch.images.len() / ds.len();
+    let (mut compared, mut distinct) = (0, std::collections::BTreeSet::new());
+    for img in batch.images.chunks(per) {
+        let (mut a, mut b) = (fs.new_state(), ks.new_state());
+        fs.input_raw(img, &mut a.ports[0]);
+        ks.input_raw(img, &mut b.ports[0]);
+        let logits = fs.run(&mut a).to_vec();
+        assert_eq!(logits, ks.run(&mut b).to_vec(), "logits");
+        distinct.insert(logits);
+        for l in &folded.model.layers {
+            let twin = folded.model.folded.iter().find(|k| k.conv == l.name()).map_or(l.name(), |k| k.add.as_str());
+            assert_eq!(a.ports[port(&folded.model, l.name())], b.ports[port(&kept.model, twin)], "{} against {twin}", l.name());
+            compared += 1;
+        }
+    }
+    assert!(compared >= 200 * 8 && distinct.len() > 100, "{compared} outputs compared, {} distinct logit vectors", distinct.len());
+}
