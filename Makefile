@@ -265,7 +265,8 @@ board: build setup-data
 board-deck: build setup-data setup-ap-types setup-tools setup-onnx
 	@bash scripts/board-deck.sh
 
-# The skip-change variants (sweeps deck20, fold20, fold20-random, sched20, early20) side by side:
+# The skip-change variants (sweeps deck20, deck20-skipless, fold20, fold20-random, sched20, early20,
+# early60) side by side:
 # each finished run frozen with folding, simulated, fitted to the xc7z020 within 80 %, seed 0's
 # design C-simulated (docs/results/skip-variants.md; runs not finished are listed as such).
 skip-variants: build setup-data setup-ap-types setup-tools
