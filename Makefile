@@ -33,7 +33,7 @@ TRAIN_FLAGS ?=
 
 .PHONY: setup setup-torch setup-data setup-tools setup-onnx onnx-check qonnx-check build test demo train eval quantize sim sim-check bench-sim sim-agreement \
         fuzz codegen fit fit-tables csim csim-check dataflow dataflow-tables \
-        docs cli-reference setup-mdbook freeze board board-deck skip-variants deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
+        docs cli-reference setup-mdbook freeze board board-deck skip-variants skip-variant-runs deck-teacher deck deck-status deck-figures recipe-ab ste-ab gpu-build bench-train bench-qat bench-skip skip-experiment skip-plots sweep summarize test-slurm estimate clean
 
 setup: setup-torch setup-data setup-tools setup-ap-types setup-onnx
 
@@ -271,6 +271,10 @@ board-deck: build setup-data setup-ap-types setup-tools setup-onnx
 # design C-simulated (docs/results/skip-variants.md; runs not finished are listed as such).
 skip-variants: build setup-data setup-ap-types setup-tools
 	@python3 scripts/skip_variants.py
+
+# Their training runs, the most informative first (resumable; about 14 hours on 2 cores in all).
+skip-variant-runs: build setup-data deck-teacher
+	@bash scripts/skip-variant-runs.sh
 
 # Dataflow intervals (old and new layer library) and estimate/fit tables of ResNet-20 <8,3>
 # (docs/explanation/estimate.md).
