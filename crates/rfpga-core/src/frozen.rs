@@ -246,6 +246,12 @@ pub struct Analysis {
 }
 
 impl FrozenModel {
+    /// The layer of the same network frozen with its adds kept (`--keep-adds`) whose output
+    /// equals `layer`'s: a folded convolution's is its add's, any other layer's its own.
+    pub fn unfolded_twin<'a>(&'a self, layer: &'a str) -> &'a str {
+        self.folded.iter().find(|k| k.conv == layer).map_or(layer, |k| k.add.as_str())
+    }
+
     pub fn load(dir: &Path) -> Result<Self> {
         crate::io::expect_folder(dir, crate::io::FolderKind::Frozen)?;
         let path = dir.join(FROZEN_JSON);

@@ -20,16 +20,7 @@ fn compare(run: &str, n: usize) -> usize {
     let (fs, us) = (f.simulator().unwrap(), u.simulator().unwrap());
     // Each folded layer's port and the unfolded port it must equal (a folded convolution's
     // output is its add's).
-    let port = |m: &rfpga_core::frozen::FrozenModel, name: &str| 1 + m.layers.iter().position(|l| l.name() == name).unwrap();
-    let pairs: Vec<(usize, usize)> = f
-        .model
-        .layers
-        .iter()
-        .map(|l| {
-            let twin = f.model.folded.iter().find(|k| k.conv == l.name()).map_or(l.name(), |k| k.add.as_str());
-            (port(&f.model, l.name()), port(&u.model, twin))
-        })
-        .collect();
+    let pairs: Vec<(usize, usize)> = f.model.layers.iter().map(|l| (fs.output_port(l.name()).unwrap(), us.output_port(f.model.unfolded_twin(l.name())).unwrap())).collect();
     let data = root().join("data/cifar-10-batches-bin");
     assert!(data.join("test_batch.bin").exists(), "{} has no CIFAR-10: run `make setup` first", data.display());
     let mut ds = Dataset::load(&data, Split::Test).unwrap();

@@ -171,7 +171,6 @@ fn folded_equals_unfolded_option_a_and_b() {
         let req = |keep_adds| Request { act: Some(FixedFormat::parse("ap_fixed<8,3,AP_RND,AP_SAT>").unwrap()), keep_adds, ..Default::default() };
         let (f, u) = (freeze(dir.path(), &req(false)).unwrap(), freeze(dir.path(), &req(true)).unwrap());
         let (fs, us) = (f.simulator().unwrap(), u.simulator().unwrap());
-        let port = |m: &rfpga_core::frozen::FrozenModel, name: &str| 1 + m.layers.iter().position(|l| l.name() == name).unwrap();
         let mut compared = 0;
         for x in inputs(&fs, 4, shortcut as u64 + 1) {
             let (mut a, mut b) = (fs.new_state(), us.new_state());
@@ -179,8 +178,8 @@ fn folded_equals_unfolded_option_a_and_b() {
             b.ports[0].copy_from_slice(&x);
             assert_eq!(fs.run(&mut a), us.run(&mut b), "{shortcut:?}: logits");
             for l in &f.model.layers {
-                let twin = f.model.folded.iter().find(|k| k.conv == l.name()).map_or(l.name(), |k| k.add.as_str());
-                assert_eq!(a.ports[port(&f.model, l.name())], b.ports[port(&u.model, twin)], "{shortcut:?}: {} against {twin}", l.name());
+                let twin = f.model.unfolded_twin(l.name());
+                assert_eq!(a.ports[fs.output_port(l.name()).unwrap()], b.ports[us.output_port(twin).unwrap()], "{shortcut:?}: {} against {twin}", l.name());
                 compared += 1;
             }
         }

@@ -152,6 +152,11 @@ impl Simulator {
         }
     }
 
+    /// The port holding layer `name`'s output (port i + 1 is layer i's), if it has that layer.
+    pub fn output_port(&self, name: &str) -> Option<usize> {
+        self.model.layers.iter().position(|l| l.name() == name).map(|i| i + 1)
+    }
+
     /// Runs every layer on the input already in `state.ports[0]`; returns the logits.
     pub fn run<'s>(&self, state: &'s mut State) -> &'s [i64] {
         self.run_layers(state, 0..self.kernels.len());

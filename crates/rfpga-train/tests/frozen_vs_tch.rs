@@ -136,7 +136,6 @@ fn a_trained_option_b_short_network_folds_exactly() {
     assert!(folded.weights.get("layer2.0.shortcut.weight").is_none() && kept.weights.get("layer2.0.shortcut.weight").is_some());
 
     let (fs, ks) = (folded.simulator().unwrap(), kept.simulator().unwrap());
-    let port = |m: &rfpga_core::frozen::FrozenModel, name: &str| 1 + m.layers.iter().position(|l| l.name() == name).unwrap();
     let mut ds = Dataset::load(&data_dir(), Split::Test).unwrap();
     ds.truncate(200);
     let idx: Vec<u32> = (0..ds.len() as u32).collect();
@@ -151,8 +150,8 @@ fn a_trained_option_b_short_network_folds_exactly() {
         assert_eq!(logits, ks.run(&mut b).to_vec(), "logits");
         distinct.insert(logits);
         for l in &folded.model.layers {
-            let twin = folded.model.folded.iter().find(|k| k.conv == l.name()).map_or(l.name(), |k| k.add.as_str());
-            assert_eq!(a.ports[port(&folded.model, l.name())], b.ports[port(&kept.model, twin)], "{} against {twin}", l.name());
+            let twin = folded.model.unfolded_twin(l.name());
+            assert_eq!(a.ports[fs.output_port(l.name()).unwrap()], b.ports[ks.output_port(twin).unwrap()], "{} against {twin}", l.name());
             compared += 1;
         }
     }
