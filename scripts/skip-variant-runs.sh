@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every training run of the skip-change variants (docs/howto/deck-experiments.md), the most
-# informative first: the best variant's seeds and its 60-epoch run, then each other variant's
-# first seed, then the second seeds. Finished runs are skipped and interrupted ones resumed, so
-# this can be killed and started again at any time. Then `make skip-variants` builds the table.
+# informative first: the best variant's seeds and its 60-epoch run, then the second seeds that
+# give four variants two seeds each, then each other variant's first seed, then the rest.
+# Finished runs are skipped and interrupted ones resumed, so this can be killed and started
+# again at any time. Then `make skip-variants` builds the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${RFPGA:-target/release/rfpga}
@@ -11,7 +12,7 @@ sweep early20 --only seed=0
 sweep early20 --only skips=remove
 sweep early60 --only seed=0
 sweep early20
-sweep sched20 --only seed=0
+sweep sched20 --only skips=remove
 sweep fold20-random --only seed=0
 sweep sched20
 sweep fold20-random
