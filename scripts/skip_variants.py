@@ -115,7 +115,7 @@ def main():
     for label, sweep, skips, done in rows:
         m, s = mean_std([d["top1"] for d in done])
         if m is None:
-            lines.append(f"| {label} | `sweeps/{sweep}.toml` | 0 | not run yet | | | | | | |")
+            lines.append(f"| {label} | `sweeps/{sweep}.toml` | 0 | no finished run yet (`make skip-variant-runs`) | | | | | | |")
             continue
         s0 = next((d for d in done if d["seed"] == 0), None)
         u = (s0 or {}).get("utilization", {})
