@@ -136,7 +136,7 @@ def main():
         lines += [
             "",
             f"**Gap.** The best skipless variant so far is “{label}” ({seeds}): {m:.2f} % against",
-            f"the kept-skip student's {ref:.2f} %, {ref - m:.2f} points below it, {verdict} the 0.5-point goal.",
+            f"the kept-skip student's {ref:.2f} %, {abs(ref - m):.2f} points {'below' if m < ref else 'above'} it, {verdict} the 0.5-point goal.",
         ]
         if "60 epochs" in label:
             lines.append("It trained twice as long as the kept-skip student, which has no 60-epoch run: the gap at equal length is not measured.")
