@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every training run of the skip-change variants (docs/howto/deck-experiments.md), the most
-# informative first: the best variant's seeds and its 60-epoch run, then the second seeds that
-# give four variants two seeds each, then each other variant's first seed, then the rest.
+# informative first: the best variant's seeds (both early20 variants), its 60-epoch run, the
+# second seeds that give four variants two seeds each, each other variant's first seed, the rest.
 # Finished runs are skipped and interrupted ones resumed, so this can be killed and started
 # again at any time. Then `make skip-variants` builds the table.
 set -euo pipefail
@@ -10,8 +10,8 @@ R=${RFPGA:-target/release/rfpga}
 sweep() { "$R" sweep "sweeps/$1.toml" --engine local "${@:2}"; }
 sweep early20 --only seed=0
 sweep early20 --only skips=remove
-sweep early60 --only seed=0
 sweep early20
+sweep early60 --only seed=0
 sweep sched20 --only skips=remove
 sweep fold20-random --only seed=0
 sweep sched20
