@@ -243,16 +243,16 @@ fn confusion_table(m: &[Vec<usize>]) -> String {
 }
 
 fn trace(sim: &Simulator, ds: &Dataset, layer: &str) -> Result<()> {
-    let Some(i) = sim.model.layers.iter().position(|l| l.name() == layer) else {
+    let Some(out) = sim.output_port(layer) else {
         let names: Vec<&str> = sim.model.layers.iter().map(Layer::name).collect();
         bail!("--trace: no layer `{layer}` in the frozen model; its layers are: {}", names.join(", "));
     };
-    let port = sim.analysis.ports[i + 1];
+    let port = sim.analysis.ports[out];
     let mut state = sim.new_state();
     for (img, input) in sim.inputs(ds, ds.len()).into_iter().enumerate() {
         state.ports[0] = input;
         sim.run(&mut state);
-        let v: Vec<String> = state.ports[i + 1].iter().map(i64::to_string).collect();
+        let v: Vec<String> = state.ports[out].iter().map(i64::to_string).collect();
         println!("image {img} layer {layer} shape {:?} (HWC) format {} raw: {}", port.shape, port.format, v.join(" "));
     }
     Ok(())
