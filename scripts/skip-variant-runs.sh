@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every training run of the skip-change variants (docs/howto/deck-experiments.md), the most
 # informative first: the best variant's seeds (both early20 variants), its 60-epoch run, the
-# second seeds that give four variants two seeds each, each other variant's first seed, the rest.
+# second seeds that give four variants two seeds each, the 60-epoch run's second seed and its
+# kept-skip reference at 60 epochs, each other variant's first seed, the rest.
 # Finished runs are skipped and interrupted ones resumed, so this can be killed and started
 # again at any time. Then `make skip-variants` builds the table.
 set -euo pipefail
@@ -13,7 +14,9 @@ sweep early20 --only skips=remove
 sweep early20
 sweep early60 --only seed=0
 sweep sched20 --only skips=remove
+sweep early60
+sweep kept60 --only seed=0
 sweep fold20-random --only seed=0
 sweep sched20
 sweep fold20-random
-sweep early60
+sweep kept60
