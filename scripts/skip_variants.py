@@ -156,8 +156,9 @@ def main():
                       f"the {epochs}-epoch kept-skip student's {r:.2f} % ({seeds(len(kept[epochs]))}), {gap(m, r)}."]
         elif ref is not None:
             lines += ["", f"**At {epochs} epochs.** “{label}” ({seeds(n)}): {m:.2f} % against the",
-                      f"{ref_epochs}-epoch kept-skip student's {ref:.2f} %, {gap(m, ref)}. No kept-skip student of",
-                      f"{epochs} epochs has finished yet, so the gap at equal length is not measured."]
+                      f"{ref_epochs}-epoch kept-skip student's {ref:.2f} %, {gap(m, ref)} — but that student trained",
+                      f"{ref_epochs} epochs, not {epochs}. No kept-skip student of {epochs} epochs has finished yet,",
+                      "so the gap at equal length is not measured."]
     lines += [
         "",
         "Each sweep runs with `rfpga sweep sweeps/NAME.toml --engine local` (resumable); the training",
