@@ -265,14 +265,14 @@ board: build setup-data
 board-deck: build setup-data setup-ap-types setup-tools setup-onnx
 	@bash scripts/board-deck.sh
 
-# The skip-change variants (sweeps deck20, deck20-skipless, fold20, fold20-random, sched20, early20,
+# The skip-change variants (sweeps deck20, deck20-skipless, fold20, fold20-random, sched20, ramp20, early20,
 # early60, kept60) side by side:
 # each finished run frozen with folding, simulated, fitted to the xc7z020 within 80 %, seed 0's
 # design C-simulated (docs/results/skip-variants.md; runs not finished are listed as such).
 skip-variants: build setup-data setup-ap-types setup-tools
 	@python3 scripts/skip_variants.py
 
-# Their training runs, the most informative first (resumable; about 19 hours on 2 cores in all).
+# Their training runs, the most informative first (resumable; about 23 hours on 2 cores in all).
 skip-variant-runs: build setup-data deck-teacher
 	@bash scripts/skip-variant-runs.sh
 

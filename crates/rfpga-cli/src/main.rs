@@ -241,6 +241,10 @@ struct DistillArgs {
     /// it whole, from the peak rate.
     #[arg(long)]
     lr_restart: bool,
+    /// With --ramp and --lr-restart: restart where each ramp begins instead of at the change,
+    /// so the skip fades near the peak rate (the last interval runs to the end of training).
+    #[arg(long)]
+    lr_restart_at_ramp: bool,
     /// Re-estimate BatchNorm statistics after each change from this many training batches run
     /// forward (no gradient, no step). 0: none.
     #[arg(long, default_value_t = 0)]
@@ -490,7 +494,7 @@ fn distill(a: DistillArgs) -> Result<()> {
         let blocks = spec.blocks.len();
         let schedule = match a.skip_policy.as_str() {
             "keep" => {
-                anyhow::ensure!(a.ramp == 0 && !a.lr_restart && a.bn_reestimate == 0, "--ramp, --lr-restart and --bn-reestimate shape skip changes: give --skip-policy remove or shorten");
+                anyhow::ensure!(a.ramp == 0 && !a.lr_restart && !a.lr_restart_at_ramp && a.bn_reestimate == 0, "--ramp, --lr-restart, --lr-restart-at-ramp and --bn-reestimate shape skip changes: give --skip-policy remove or shorten");
                 None
             }
             policy => {
@@ -500,12 +504,14 @@ fn distill(a: DistillArgs) -> Result<()> {
                 }
                 anyhow::ensure!(a.every >= 1, "--every: expected ≥ 1, found 0");
                 anyhow::ensure!(a.ramp <= a.every, "--ramp: expected ≤ --every ({}), found {}", a.every, a.ramp);
+                anyhow::ensure!(!a.lr_restart_at_ramp || (a.lr_restart && a.ramp >= 1), "--lr-restart-at-ramp moves the restarts of --lr-restart to the ramps' starts: give --lr-restart and --ramp ≥ 1");
                 Some(SkipSchedule {
                     to,
                     order: SkipSchedule::parse_order(&a.skip_order, blocks)?,
                     every: a.every,
                     ramp: a.ramp,
                     lr_restart: a.lr_restart,
+                    lr_restart_at_ramp: a.lr_restart_at_ramp,
                     bn_reestimate: a.bn_reestimate,
                 })
             }

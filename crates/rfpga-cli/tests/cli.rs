@@ -67,6 +67,30 @@ fn bad_depth_and_schedule_are_rejected() {
 }
 
 #[test]
+fn skip_schedule_options_without_what_they_shape_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    common::write_run(&teacher, 20);
+    let (t, out) = (teacher.to_str().unwrap(), dir.path().join("s"));
+    let o = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--skip-policy", "keep", "--lr-restart"], "give --skip-policy remove or shorten"),
+        (&["--skip-policy", "remove", "--ramp", "4"], "--ramp: expected ≤ --every (3), found 4"),
+        (&["--skip-policy", "remove", "--ramp", "2", "--lr-restart-at-ramp"], "give --lr-restart and --ramp ≥ 1"),
+        (&["--skip-policy", "shorten", "--lr-restart", "--lr-restart-at-ramp"], "give --lr-restart and --ramp ≥ 1"),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["distill", "--teacher", t, "--out", o];
+        args.extend_from_slice(extra);
+        let (code, text) = rfpga(&args);
+        assert_eq!(code, 1, "{extra:?}: {text}");
+        assert!(text.contains(want), "{extra:?}: {text}");
+        assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
+        assert!(!out.exists(), "{extra:?}: a refused command wrote {o}");
+    }
+}
+
+#[test]
 fn bad_data_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("cifar");

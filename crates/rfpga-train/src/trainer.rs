@@ -175,6 +175,11 @@ pub struct SkipSchedule {
     /// change (or the end of training) runs the whole schedule, from its peak.
     #[serde(default)]
     pub lr_restart: bool,
+    /// With `ramp` and `lr_restart`: restart the schedule where each ramp begins instead of at
+    /// the change, so the ramp runs near the peak rate rather than at the end of a decayed
+    /// interval; the last interval runs from the last ramp's start to the end of training.
+    #[serde(default)]
+    pub lr_restart_at_ramp: bool,
     /// Training batches run forward (no gradient, no step; BatchNorm momentum 0.1, so the old
     /// statistics keep a weight of 0.9^N) right after each change to re-estimate the BatchNorm
     /// running statistics of the changed network. 0: none.
@@ -203,15 +208,22 @@ impl SkipSchedule {
         Some((self.order[k], 1.0 - t as f64 / total as f64))
     }
 
+    /// The epochs (0-based starts) at which `lr_restart` restarts the learning-rate schedule:
+    /// each change's end-of-epoch, or with `lr_restart_at_ramp` each ramp's first epoch.
+    pub fn restart_epochs(&self) -> Vec<usize> {
+        let back = if self.lr_restart_at_ramp { self.ramp } else { 0 };
+        self.change_epochs().into_iter().map(|c| c - back).collect()
+    }
+
     /// The learning-rate schedule's step and length at step `i` of (0-based) epoch `epoch`:
-    /// the whole run's, or with `lr_restart` the interval's since the last change.
+    /// the whole run's, or with `lr_restart` the interval's since the last restart.
     pub fn lr_position(&self, epoch: usize, i: usize, per_epoch: usize, epochs: usize) -> (usize, usize) {
         if !self.lr_restart {
             return (epoch * per_epoch + i, epochs * per_epoch);
         }
-        let changes = self.change_epochs();
-        let last = changes.iter().copied().filter(|&c| c <= epoch).max().unwrap_or(0);
-        let next = changes.iter().copied().find(|&c| c > epoch).unwrap_or(epochs).min(epochs);
+        let restarts = self.restart_epochs();
+        let last = restarts.iter().copied().filter(|&c| c <= epoch).max().unwrap_or(0);
+        let next = restarts.iter().copied().find(|&c| c > epoch).unwrap_or(epochs).min(epochs);
         ((epoch - last) * per_epoch + i, (next - last) * per_epoch)
     }
 
@@ -897,7 +909,7 @@ mod tests {
             let e = SkipSchedule::parse_order(bad, 3).unwrap_err().to_string();
             assert!(e.contains(&format!("--skip-order `{bad}`")), "{e}");
         }
-        let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3, ramp: 0, lr_restart: false, bn_reestimate: 0 };
+        let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3, ramp: 0, lr_restart: false, lr_restart_at_ramp: false, bn_reestimate: 0 };
         assert_eq!((1..=9).map(|e| s.change_after(e)).collect::<Vec<_>>(), vec![None, None, Some(4), None, None, Some(1), None, None, None]);
     }
 
@@ -905,7 +917,7 @@ mod tests {
     fn ramps_and_learning_rate_restarts_by_hand() {
         // Changes at the end of epochs 3 and 6 (blocks 4, then 1), two-epoch ramps, 10 steps an
         // epoch, 9 epochs in all.
-        let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3, ramp: 2, lr_restart: true, bn_reestimate: 0 };
+        let s = SkipSchedule { to: Skip::None, order: vec![4, 1], every: 3, ramp: 2, lr_restart: true, lr_restart_at_ramp: false, bn_reestimate: 0 };
         assert_eq!(s.change_epochs(), vec![3, 6]);
         assert_eq!(s.blend_at(0, 9, 10), None, "epoch 1 is before the first ramp");
         assert_eq!(s.blend_at(1, 0, 10), Some((4, 1.0 - 1.0 / 20.0)), "the ramp's first step");
@@ -921,9 +933,23 @@ mod tests {
         assert_eq!(s.lr_position(8, 5, 10, 9), (25, 30));
         // A fine-tune longer than `every`: the last interval runs to the end.
         assert_eq!(s.lr_position(6, 0, 10, 12), (0, 60));
-        let plain = SkipSchedule { lr_restart: false, ramp: 0, ..s };
+        let plain = SkipSchedule { lr_restart: false, ramp: 0, ..s.clone() };
         assert_eq!(plain.lr_position(3, 0, 10, 9), (30, 90));
         assert_eq!(plain.blend_at(2, 9, 10), None);
+        // Restarted where each ramp begins (epochs 2 and 5, 0-based 1 and 4): epoch 1 alone,
+        // then epochs 2-4 (the first ramp at the peak, then the interval), then 5 to the end.
+        let at_ramp = SkipSchedule { lr_restart_at_ramp: true, ..s.clone() };
+        assert_eq!(at_ramp.restart_epochs(), vec![1, 4]);
+        assert_eq!(at_ramp.lr_position(0, 3, 10, 9), (3, 10), "before the first ramp");
+        assert_eq!(at_ramp.lr_position(1, 0, 10, 9), (0, 30), "restarted as the first ramp begins");
+        assert_eq!(at_ramp.lr_position(3, 9, 10, 9), (29, 30));
+        assert_eq!(at_ramp.lr_position(4, 0, 10, 9), (0, 50), "the last ramp and the fine-tune");
+        assert_eq!(at_ramp.lr_position(8, 9, 10, 9), (49, 50));
+        assert_eq!(at_ramp.blend_at(1, 0, 10), s.blend_at(1, 0, 10), "the ramps themselves do not move");
+        // A ramp as long as the interval starts at the previous change: same restarts as without.
+        let whole = SkipSchedule { ramp: 3, ..at_ramp.clone() };
+        assert_eq!(whole.restart_epochs(), vec![0, 3]);
+        assert_eq!(whole.lr_position(3, 0, 10, 9), (0, 60));
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn skip_removal_runs_in_one_training_run_and_resumes_exactly() {
     train_teacher(teacher.path(), &spec);
     let mut cfg = small(spec.clone(), 4);
     cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Mse { beta: 0.35 }, init_from_teacher: true });
-    cfg.skip_schedule = Some(SkipSchedule { to: Skip::None, order: vec![0, 1, 2], every: 1, ramp: 0, lr_restart: false, bn_reestimate: 0 });
+    cfg.skip_schedule = Some(SkipSchedule { to: Skip::None, order: vec![0, 1, 2], every: 1, ramp: 0, lr_restart: false, lr_restart_at_ramp: false, bn_reestimate: 0 });
     cfg.quant = Quant {
         weight: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()),
         act: Some("ap_fixed<8,3,AP_RND,AP_SAT>".parse().unwrap()),
@@ -239,7 +239,7 @@ fn a_skip_change_after_the_last_epoch_is_in_the_final_accuracy() {
     let mut cfg = small(spec.clone(), 3);
     cfg.limit_test = Some(512);
     cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Mse { beta: 0.35 }, init_from_teacher: true });
-    cfg.skip_schedule = Some(SkipSchedule { to: Skip::None, order: vec![0, 1, 2], every: 1, ramp: 0, lr_restart: false, bn_reestimate: 0 });
+    cfg.skip_schedule = Some(SkipSchedule { to: Skip::None, order: vec![0, 1, 2], every: 1, ramp: 0, lr_restart: false, lr_restart_at_ramp: false, bn_reestimate: 0 });
     let dir = tempfile::tempdir().unwrap();
     let mut t = Trainer::create(dir.path(), cfg, Device::Cpu).unwrap();
     t.progress = false;

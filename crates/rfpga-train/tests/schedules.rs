@@ -94,7 +94,7 @@ fn a_shortening_with_ramps_restarts_and_reestimation_resumes_exactly() {
     cfg.lr = 0.05;
     cfg.schedule = Schedule::Cosine { warmup_epochs: 0.0 };
     cfg.distill = Some(DistillConfig { teacher: teacher.path().into(), loss: KdLoss::Mse { beta: 0.35 }, init_from_teacher: true });
-    cfg.skip_schedule = Some(SkipSchedule { to: Skip::Short, order: vec![2, 1, 0], every: 1, ramp: 1, lr_restart: true, bn_reestimate: 3 });
+    cfg.skip_schedule = Some(SkipSchedule { to: Skip::Short, order: vec![2, 1, 0], every: 1, ramp: 1, lr_restart: true, lr_restart_at_ramp: false, bn_reestimate: 3 });
     let whole = tempfile::tempdir().unwrap();
     let mut a = Trainer::create(whole.path(), cfg.clone(), Device::Cpu).unwrap();
     a.progress = false;
